@@ -1,0 +1,161 @@
+//! Typed errors and their one mapping to HTTP.
+//!
+//! Handlers return [`ApiError`]; [`ApiError::status`], [`ApiError::code`] and
+//! [`ApiError::public_message`] are the only place an error becomes a status code and a JSON body.
+//! Store internals never reach a caller: they are logged and answered with a generic 500.
+
+use std::time::Duration;
+
+/// An error of the storage adapter.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A DynamoDB request failed (network, throttling after the SDK's retries, service error).
+    #[error("DynamoDB {operation} failed: {source}")]
+    Dynamo {
+        operation: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// An item in the table does not have the shape this code writes.
+    #[error("malformed item {key}: {problem}")]
+    Malformed { key: String, problem: String },
+    /// Optimistic concurrency retries ran out (hot item or persistent transaction conflicts).
+    #[error("gave up after {attempts} attempts under contention")]
+    Contention { attempts: u32 },
+}
+
+impl StoreError {
+    pub fn dynamo<E>(operation: &'static str, err: E) -> Self
+    where
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        StoreError::Dynamo { operation, source: Box::new(err) }
+    }
+}
+
+/// Everything a request can fail with, as the caller will see it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// 401: no `account_id` claim (or an invalid one).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// 400: the request cannot be read (not JSON, bad path or query parameter, bad cursor).
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    /// 404: no such object in this account, or no such route.
+    #[error("{message}")]
+    NotFound { code: &'static str, message: String },
+    /// 409: the request contradicts what is stored (idempotency key reused with another body).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    /// 413: the body is larger than the service reads.
+    #[error("request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    /// 422: a field of a well-formed request has an invalid value.
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    /// 503: contention did not clear within the retry budget; the caller should retry.
+    #[error("the service is busy, retry after {retry_after:?}")]
+    Busy { retry_after: Duration },
+    /// 500: a failure of ours; details are logged, never returned.
+    #[error(transparent)]
+    Internal(StoreError),
+}
+
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Contention { .. } => ApiError::Busy { retry_after: Duration::from_secs(1) },
+            other => ApiError::Internal(other),
+        }
+    }
+}
+
+impl ApiError {
+    /// A body field with an invalid value (422), named by its JSON path, e.g. `lines[3].quantity`.
+    pub fn invalid_field(field: &str, problem: &str) -> Self {
+        ApiError::Unprocessable { code: "invalid_field", message: format!("{field} {problem}") }
+    }
+
+    /// A path or query parameter that cannot be used (400).
+    pub fn invalid_parameter(name: &str, problem: &str) -> Self {
+        ApiError::BadRequest { code: "invalid_parameter", message: format!("{name} {problem}") }
+    }
+
+    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+        ApiError::NotFound { code, message: message.into() }
+    }
+
+    pub fn status(&self) -> u16 {
+        match self {
+            ApiError::Unauthorized(_) => 401,
+            ApiError::BadRequest { .. } => 400,
+            ApiError::NotFound { .. } => 404,
+            ApiError::Conflict { .. } => 409,
+            ApiError::PayloadTooLarge { .. } => 413,
+            ApiError::Unprocessable { .. } => 422,
+            ApiError::Busy { .. } => 503,
+            ApiError::Internal(_) => 500,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::BadRequest { code, .. }
+            | ApiError::NotFound { code, .. }
+            | ApiError::Conflict { code, .. }
+            | ApiError::Unprocessable { code, .. } => code,
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::Busy { .. } => "busy",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// The message a caller may see: never internals.
+    pub fn public_message(&self) -> String {
+        match self {
+            ApiError::Internal(_) => "internal error; the request may be retried".to_owned(),
+            other => other.to_string(),
+        }
+    }
+
+    /// Seconds for a `Retry-After` header, when the caller should retry later.
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            ApiError::Busy { retry_after } => Some(*retry_after),
+            _ => None,
+        }
+    }
+
+    /// The JSON body `{"error": {"code", "message"}}`.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({ "error": { "code": self.code(), "message": self.public_message() } })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn internal_errors_do_not_leak() {
+        let err = ApiError::from(StoreError::Malformed { key: "secret-key".into(), problem: "x".into() });
+        assert_eq!(err.status(), 500);
+        assert!(!err.body().to_string().contains("secret-key"));
+    }
+
+    #[test]
+    fn contention_is_a_503_with_retry_after() {
+        let err = ApiError::from(StoreError::Contention { attempts: 8 });
+        assert_eq!(err.status(), 503);
+        assert_eq!(err.retry_after(), Some(Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn field_errors_name_the_field() {
+        let err = ApiError::invalid_field("lines[2].quantity", "must be an integer in 1..=1000000");
+        assert_eq!(err.status(), 422);
+        assert_eq!(err.body()["error"]["message"], "lines[2].quantity must be an integer in 1..=1000000");
+    }
+}

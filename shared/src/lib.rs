@@ -1,0 +1,24 @@
+//! `backorder`: automated back-ordering of in-house inventory.
+//!
+//! - [`domain`]: the rules, as pure functions (no I/O).
+//! - [`ids`]: validated identifiers.
+//! - [`store`]: the DynamoDB adapter (all requests; item layout in [`store::items`]).
+//! - [`service`]: use cases with their retry loops (finalize, close, scheduled close).
+//! - [`http`], [`requests`], [`routes`]: the HTTP API's plumbing, shared by every function.
+//! - [`error`]: typed errors and their one mapping to HTTP.
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod ids;
+pub mod requests;
+pub mod retry;
+pub mod routes;
+pub mod service;
+pub mod store;
+pub mod telemetry;
+
+pub use config::Config;
+pub use error::{ApiError, StoreError};
+pub use store::Store;

@@ -1,0 +1,333 @@
+//! The table's item layout: attribute names, keys, and conversion between items and domain types.
+//! This is the only module that knows how anything is laid out in DynamoDB.
+//!
+//! | item              | `pk`        | `sk`                  | other attributes |
+//! |-------------------|-------------|-----------------------|------------------|
+//! | account settings  | account id  | `SETTINGS`            | `auto_backorder` |
+//! | vendor settings   | account id  | `VENDOR#{vendor_id}`  | `auto_backorder_default` |
+//! | SKU               | account id  | `SKU#{sku}`           | `on_hand`, `ver`, `policy`, `vendor_id`?, `open_rid`? |
+//! | sale              | account id  | `SALE#{sale_id}`      | `fingerprint`, `status`, `result` (the response JSON) |
+//! | replenishment     | account id  | `ORDER#{ulid}`        | `sku`, `vendor_id`?, `quantity`, `status`, `tags`, times, index keys |
+//!
+//! Indexes (all sparse, keys only unless noted, so updating an order's quantity writes no index):
+//! - `by_status`: `gsi1pk` = `{status}#{account}`, sort `sk`: an account's orders by status, newest first.
+//! - `by_sku`: `gsi2pk` = `{len(account)}:{account}#{sku}`, sort `sk`, projects `status`: a SKU's orders.
+//! - `open_by_age`: `open_pk` = `OPEN`, `open_sk` = `{created_at}#{ulid}`: every open auto-back-order
+//!   order of every account, oldest first, for the scheduled close. Removed when the order closes.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::domain::{BackorderPolicy, OrderStatus, Replenishment, SkuState};
+use crate::error::StoreError;
+use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku, VendorId};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "pk";
+pub const SK: &str = "sk";
+pub const GSI1PK: &str = "gsi1pk";
+pub const GSI2PK: &str = "gsi2pk";
+pub const OPEN_PK: &str = "open_pk";
+pub const OPEN_SK: &str = "open_sk";
+
+pub const INDEX_BY_STATUS: &str = "by_status";
+pub const INDEX_BY_SKU: &str = "by_sku";
+pub const INDEX_OPEN_BY_AGE: &str = "open_by_age";
+pub const OPEN_PARTITION: &str = "OPEN";
+
+pub const AUTO_BACKORDER: &str = "auto_backorder";
+pub const AUTO_BACKORDER_DEFAULT: &str = "auto_backorder_default";
+pub const ON_HAND: &str = "on_hand";
+pub const VERSION: &str = "ver";
+pub const POLICY: &str = "policy";
+pub const VENDOR_ID: &str = "vendor_id";
+pub const OPEN_RID: &str = "open_rid";
+pub const FINGERPRINT: &str = "fingerprint";
+pub const STATUS: &str = "status";
+pub const RESULT: &str = "result";
+pub const RID: &str = "rid";
+pub const SKU_ATTR: &str = "sku";
+pub const QUANTITY: &str = "quantity";
+pub const TAGS: &str = "tags";
+pub const CREATED_AT: &str = "created_at";
+pub const UPDATED_AT: &str = "updated_at";
+pub const CLOSED_AT: &str = "closed_at";
+
+pub const SETTINGS_SK: &str = "SETTINGS";
+const VENDOR_PREFIX: &str = "VENDOR#";
+const SKU_PREFIX: &str = "SKU#";
+const SALE_PREFIX: &str = "SALE#";
+pub const ORDER_PREFIX: &str = "ORDER#";
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+fn key(account: &AccountId, sk: String) -> Item {
+    HashMap::from([(PK.to_owned(), s(account.as_str())), (SK.to_owned(), s(sk))])
+}
+
+pub fn settings_key(account: &AccountId) -> Item {
+    key(account, SETTINGS_SK.to_owned())
+}
+
+pub fn vendor_key(account: &AccountId, vendor: &VendorId) -> Item {
+    key(account, format!("{VENDOR_PREFIX}{vendor}"))
+}
+
+pub fn sku_key(account: &AccountId, sku: &Sku) -> Item {
+    key(account, format!("{SKU_PREFIX}{sku}"))
+}
+
+pub fn sale_key(account: &AccountId, sale: &SaleId) -> Item {
+    key(account, format!("{SALE_PREFIX}{sale}"))
+}
+
+pub fn order_sk(rid: &str) -> String {
+    format!("{ORDER_PREFIX}{rid}")
+}
+
+pub fn order_key(account: &AccountId, rid: &ReplenishmentId) -> Item {
+    key(account, order_sk(rid.as_str()))
+}
+
+/// `by_status` partition of an account's orders in a status.
+pub fn status_partition(account: &AccountId, status: OrderStatus) -> String {
+    format!("{}#{}", status.as_str(), account)
+}
+
+/// `by_sku` partition of a SKU's orders; the length prefix keeps (account, sku) pairs distinct.
+pub fn sku_partition(account: &AccountId, sku: &Sku) -> String {
+    format!("{}:{}#{}", account.as_str().len(), account, sku)
+}
+
+pub fn open_sort_key(created_at: &str, rid: &str) -> String {
+    format!("{created_at}#{rid}")
+}
+
+/// Reads attributes of an item, naming the item in errors.
+pub struct Reader<'a> {
+    item: &'a Item,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(item: &'a Item) -> Self {
+        Reader { item }
+    }
+
+    fn malformed(&self, problem: String) -> StoreError {
+        let key = match (self.item.get(PK), self.item.get(SK)) {
+            (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => format!("{pk}/{sk}"),
+            _ => "<no key>".to_owned(),
+        };
+        StoreError::Malformed { key, problem }
+    }
+
+    pub fn opt_str(&self, name: &str) -> Result<Option<&'a str>, StoreError> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::S(v)) => Ok(Some(v.as_str())),
+            Some(_) => Err(self.malformed(format!("{name} is not a string"))),
+        }
+    }
+
+    pub fn str(&self, name: &str) -> Result<&'a str, StoreError> {
+        self.opt_str(name)?.ok_or_else(|| self.malformed(format!("{name} is missing")))
+    }
+
+    pub fn opt_i64(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        match self.item.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::N(v)) => {
+                v.parse().map(Some).map_err(|_| self.malformed(format!("{name} is not an integer")))
+            }
+            Some(_) => Err(self.malformed(format!("{name} is not a number"))),
+        }
+    }
+
+    pub fn i64(&self, name: &str) -> Result<i64, StoreError> {
+        self.opt_i64(name)?.ok_or_else(|| self.malformed(format!("{name} is missing")))
+    }
+
+    pub fn bool_or(&self, name: &str, default: bool) -> Result<bool, StoreError> {
+        match self.item.get(name) {
+            None => Ok(default),
+            Some(AttributeValue::Bool(b)) => Ok(*b),
+            Some(_) => Err(self.malformed(format!("{name} is not a boolean"))),
+        }
+    }
+
+    pub fn str_list(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        match self.item.get(name) {
+            None => Ok(Vec::new()),
+            Some(AttributeValue::L(items)) => items
+                .iter()
+                .map(|v| match v {
+                    AttributeValue::S(s) => Ok(s.clone()),
+                    _ => Err(self.malformed(format!("{name} holds a non-string"))),
+                })
+                .collect(),
+            Some(_) => Err(self.malformed(format!("{name} is not a list"))),
+        }
+    }
+
+    fn id<T>(&self, name: &str, parse: impl FnOnce(String, &str) -> Result<T, crate::error::ApiError>) -> Result<T, StoreError> {
+        let raw = self.str(name)?;
+        parse(raw.to_owned(), name).map_err(|_| self.malformed(format!("{name} is not a valid id")))
+    }
+
+    fn opt_id<T>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(String, &str) -> Result<T, crate::error::ApiError>,
+    ) -> Result<Option<T>, StoreError> {
+        match self.opt_str(name)? {
+            None => Ok(None),
+            Some(_) => self.id(name, parse).map(Some),
+        }
+    }
+}
+
+/// A SKU item as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkuRecord {
+    pub sku: Sku,
+    pub state: SkuState,
+}
+
+pub fn sku_from_item(sku: &Sku, item: &Item) -> Result<SkuRecord, StoreError> {
+    let r = Reader::new(item);
+    let policy_raw = r.str(POLICY)?;
+    let policy = BackorderPolicy::parse(policy_raw).ok_or_else(|| StoreError::Malformed {
+        key: format!("{SKU_PREFIX}{sku}"),
+        problem: format!("unknown policy {policy_raw}"),
+    })?;
+    let version = r.i64(VERSION)?;
+    Ok(SkuRecord {
+        sku: sku.clone(),
+        state: SkuState {
+            on_hand: r.i64(ON_HAND)?,
+            version: u64::try_from(version).unwrap_or(0),
+            policy,
+            vendor_id: r.opt_id(VENDOR_ID, VendorId::parse)?,
+            open_order: r.opt_id(OPEN_RID, ReplenishmentId::parse)?,
+        },
+    })
+}
+
+/// The SKU a `SKU#...` sort key names.
+pub fn sku_of_sort_key(sk: &str) -> Option<&str> {
+    sk.strip_prefix(SKU_PREFIX)
+}
+
+/// The vendor a `VENDOR#...` sort key names.
+pub fn vendor_of_sort_key(sk: &str) -> Option<&str> {
+    sk.strip_prefix(VENDOR_PREFIX)
+}
+
+pub fn sale_of_sort_key(sk: &str) -> bool {
+    sk.starts_with(SALE_PREFIX)
+}
+
+/// A new open auto-back-order order.
+pub struct NewOrder<'a> {
+    pub account: &'a AccountId,
+    pub rid: &'a ReplenishmentId,
+    pub sku: &'a Sku,
+    pub vendor_id: Option<&'a VendorId>,
+    pub quantity: i64,
+    pub now: &'a str,
+}
+
+pub fn new_order_item(o: &NewOrder<'_>) -> Item {
+    let mut item = order_key(o.account, o.rid);
+    item.insert(RID.to_owned(), s(o.rid.as_str()));
+    item.insert(SKU_ATTR.to_owned(), s(o.sku.as_str()));
+    if let Some(v) = o.vendor_id {
+        item.insert(VENDOR_ID.to_owned(), s(v.as_str()));
+    }
+    item.insert(QUANTITY.to_owned(), n(o.quantity));
+    item.insert(STATUS.to_owned(), s(OrderStatus::Open.as_str()));
+    item.insert(TAGS.to_owned(), AttributeValue::L(vec![s(crate::domain::AUTO_BACKORDER_TAG)]));
+    item.insert(CREATED_AT.to_owned(), s(o.now));
+    item.insert(UPDATED_AT.to_owned(), s(o.now));
+    item.insert(GSI1PK.to_owned(), s(status_partition(o.account, OrderStatus::Open)));
+    item.insert(GSI2PK.to_owned(), s(sku_partition(o.account, o.sku)));
+    item.insert(OPEN_PK.to_owned(), s(OPEN_PARTITION));
+    item.insert(OPEN_SK.to_owned(), s(open_sort_key(o.now, o.rid.as_str())));
+    item
+}
+
+pub fn order_from_item(item: &Item) -> Result<Replenishment, StoreError> {
+    let r = Reader::new(item);
+    let status_raw = r.str(STATUS)?;
+    let status = OrderStatus::parse(status_raw).ok_or_else(|| StoreError::Malformed {
+        key: r.str(SK).unwrap_or_default().to_owned(),
+        problem: format!("unknown status {status_raw}"),
+    })?;
+    Ok(Replenishment {
+        replenishment_id: r.str(RID)?.to_owned(),
+        sku: r.str(SKU_ATTR)?.to_owned(),
+        vendor_id: r.opt_str(VENDOR_ID)?.map(str::to_owned),
+        quantity: r.i64(QUANTITY)?,
+        status,
+        tags: r.str_list(TAGS)?,
+        created_at: r.str(CREATED_AT)?.to_owned(),
+        updated_at: r.str(UPDATED_AT)?.to_owned(),
+        closed_at: r.opt_str(CLOSED_AT)?.map(str::to_owned),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acct(s: &str) -> AccountId {
+        AccountId::parse(s, "account_id").unwrap()
+    }
+
+    #[test]
+    fn sku_partitions_are_distinct_for_ambiguous_pairs() {
+        let a = sku_partition(&acct("a#b"), &Sku::parse("c", "sku").unwrap());
+        let b = sku_partition(&acct("a"), &Sku::parse("b#c", "sku").unwrap());
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn new_order_round_trips() {
+        let account = acct("acme");
+        let rid = ReplenishmentId::generate();
+        let sku = Sku::parse("A", "sku").unwrap();
+        let vendor = VendorId::parse("V", "vendor_id").unwrap();
+        let item = new_order_item(&NewOrder {
+            account: &account,
+            rid: &rid,
+            sku: &sku,
+            vendor_id: Some(&vendor),
+            quantity: 3,
+            now: "2026-11-29T00:00:00.000Z",
+        });
+        let order = order_from_item(&item).unwrap();
+        assert_eq!(order.replenishment_id, rid.as_str());
+        assert_eq!(order.quantity, 3);
+        assert_eq!(order.status, OrderStatus::Open);
+        assert_eq!(order.tags, vec!["auto_backorder".to_owned()]);
+        assert_eq!(order.vendor_id.as_deref(), Some("V"));
+        assert_eq!(order.closed_at, None);
+    }
+
+    #[test]
+    fn malformed_items_are_errors_not_panics() {
+        let mut item = settings_key(&acct("a"));
+        item.insert(ON_HAND.to_owned(), s("lots"));
+        item.insert(POLICY.to_owned(), s("backorder"));
+        item.insert(VERSION.to_owned(), n(1));
+        assert!(sku_from_item(&Sku::parse("A", "sku").unwrap(), &item).is_err());
+    }
+}

@@ -1,0 +1,780 @@
+//! The DynamoDB adapter. Every request the service makes is here; item layout is in [`items`].
+
+pub mod items;
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValue, Select, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+
+use crate::domain::{BackorderPolicy, LinePlan, OrderAction, OrderStatus, Replenishment, SaleResult};
+use crate::error::StoreError;
+use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku, VendorId};
+use items::*;
+
+/// Most keys one `BatchGetItem` takes.
+const BATCH_GET_MAX: usize = 100;
+
+/// Handle on the table; cheap to clone (the SDK client is reference counted).
+#[derive(Clone, Debug)]
+pub struct Store {
+    client: Client,
+    table: String,
+}
+
+/// A sale as stored: its fingerprint and the response it finalized with.
+#[derive(Debug, Clone)]
+pub struct StoredSale {
+    pub fingerprint: String,
+    pub result_json: String,
+}
+
+/// What finalizing a sale needs to read, in one request.
+#[derive(Debug)]
+pub struct SaleContext {
+    pub sale: Option<StoredSale>,
+    pub account_auto_backorder: bool,
+    pub skus: HashMap<Sku, SkuRecord>,
+}
+
+/// Why a sale's transaction did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum CommitError {
+    /// A sale with this id was committed first (a retry, or a concurrent duplicate).
+    #[error("the sale already exists")]
+    SaleExists,
+    /// A SKU or order changed since it was read, or a transaction conflict/throttle: re-read and retry.
+    #[error("contended: {0}")]
+    Contended(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One page of orders.
+#[derive(Debug)]
+pub struct OrderPage {
+    pub items: Vec<Replenishment>,
+    /// The last order id evaluated, when more may follow.
+    pub next: Option<String>,
+}
+
+/// One page of open orders across accounts, for the scheduled close.
+#[derive(Debug)]
+pub struct OpenOrderPage {
+    pub orders: Vec<(AccountId, ReplenishmentId)>,
+    pub next: Option<Item>,
+}
+
+/// Result of a close attempt.
+#[derive(Debug)]
+pub enum CloseOutcome {
+    Closed(Replenishment),
+    AlreadyClosed(Replenishment),
+    NotFound,
+    /// The order or its SKU changed under us; re-read and retry.
+    Contended(String),
+}
+
+fn is_throttling(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "ProvisionedThroughputExceededException"
+                | "ThrottlingException"
+                | "RequestLimitExceeded"
+                | "TransactionInProgressException"
+                | "TransactionConflictException"
+        )
+    )
+}
+
+impl Store {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        Store { client, table: table.into() }
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Reads up to any number of keys with strongly consistent `BatchGetItem`s (100 keys each),
+    /// re-requesting unprocessed keys.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut pending = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(chunk.to_vec()))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| StoreError::dynamo("BatchGetItem", e))?,
+            );
+            let mut backoff = crate::retry::Backoff::new();
+            while let Some(request) = pending.take() {
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
+                if let Some(mut responses) = out.responses {
+                    found.extend(responses.remove(&self.table).unwrap_or_default());
+                }
+                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
+                if pending.is_some() {
+                    backoff.wait().await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn get(&self, key: Item) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+        Ok(out.item)
+    }
+
+    // ---- settings -------------------------------------------------------------------------
+
+    pub async fn account_auto_backorder(&self, account: &AccountId) -> Result<bool, StoreError> {
+        match self.get(settings_key(account)).await? {
+            Some(item) => Reader::new(&item).bool_or(AUTO_BACKORDER, false),
+            None => Ok(false),
+        }
+    }
+
+    pub async fn set_account_auto_backorder(&self, account: &AccountId, on: bool, now: &str) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(settings_key(account)))
+            .update_expression("SET #a = :a, #u = :now")
+            .expression_attribute_names("#a", AUTO_BACKORDER)
+            .expression_attribute_names("#u", UPDATED_AT)
+            .expression_attribute_values(":a", AttributeValue::Bool(on))
+            .expression_attribute_values(":now", s(now))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
+    pub async fn vendor_auto_backorder_default(&self, account: &AccountId, vendor: &VendorId) -> Result<bool, StoreError> {
+        match self.get(vendor_key(account, vendor)).await? {
+            Some(item) => Reader::new(&item).bool_or(AUTO_BACKORDER_DEFAULT, false),
+            None => Ok(false),
+        }
+    }
+
+    pub async fn set_vendor_auto_backorder_default(
+        &self,
+        account: &AccountId,
+        vendor: &VendorId,
+        on: bool,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(vendor_key(account, vendor)))
+            .update_expression("SET #a = :a, #u = :now")
+            .expression_attribute_names("#a", AUTO_BACKORDER_DEFAULT)
+            .expression_attribute_names("#u", UPDATED_AT)
+            .expression_attribute_values(":a", AttributeValue::Bool(on))
+            .expression_attribute_values(":now", s(now))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        Ok(())
+    }
+
+    /// Vendors' `auto_backorder_default`, in one batched read; vendors without settings are false.
+    pub async fn vendor_defaults(
+        &self,
+        account: &AccountId,
+        vendors: &[VendorId],
+    ) -> Result<HashMap<VendorId, bool>, StoreError> {
+        let mut out: HashMap<VendorId, bool> = vendors.iter().map(|v| (v.clone(), false)).collect();
+        if vendors.is_empty() {
+            return Ok(out);
+        }
+        let items = self.batch_get(vendors.iter().map(|v| vendor_key(account, v)).collect()).await?;
+        for item in &items {
+            let r = Reader::new(item);
+            if let Some(vendor) = vendor_of_sort_key(r.str(SK)?) {
+                if let Ok(v) = VendorId::parse(vendor, VENDOR_ID) {
+                    out.insert(v, r.bool_or(AUTO_BACKORDER_DEFAULT, false)?);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    // ---- SKUs -----------------------------------------------------------------------------
+
+    pub async fn sku(&self, account: &AccountId, sku: &Sku) -> Result<Option<SkuRecord>, StoreError> {
+        match self.get(sku_key(account, sku)).await? {
+            Some(item) => sku_from_item(sku, &item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Sets a SKU's policy and/or vendor (`Some(None)` clears the vendor), creating the SKU with
+    /// `on_hand` 0 if it is new.
+    pub async fn upsert_sku_settings(
+        &self,
+        account: &AccountId,
+        sku: &Sku,
+        policy: Option<BackorderPolicy>,
+        vendor: Option<Option<VendorId>>,
+        now: &str,
+    ) -> Result<SkuRecord, StoreError> {
+        let mut set = vec![
+            "#oh = if_not_exists(#oh, :zero)",
+            "#ver = if_not_exists(#ver, :zero) + :one",
+            "#c = if_not_exists(#c, :now)",
+            "#u = :now",
+        ];
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(sku_key(account, sku)))
+            .expression_attribute_names("#oh", ON_HAND)
+            .expression_attribute_names("#ver", VERSION)
+            .expression_attribute_names("#c", CREATED_AT)
+            .expression_attribute_names("#u", UPDATED_AT)
+            .expression_attribute_names("#p", POLICY)
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", s(now))
+            .return_values(ReturnValue::AllNew);
+        match policy {
+            Some(p) => {
+                set.push("#p = :p");
+                req = req.expression_attribute_values(":p", s(p.as_str()));
+            }
+            None => {
+                set.push("#p = if_not_exists(#p, :p)");
+                req = req.expression_attribute_values(":p", s(BackorderPolicy::default().as_str()));
+            }
+        }
+        let mut remove = "";
+        match &vendor {
+            Some(Some(v)) => {
+                set.push("#v = :v");
+                req = req.expression_attribute_names("#v", VENDOR_ID).expression_attribute_values(":v", s(v.as_str()));
+            }
+            Some(None) => {
+                remove = " REMOVE #v";
+                req = req.expression_attribute_names("#v", VENDOR_ID);
+            }
+            None => {}
+        }
+        let out = req
+            .update_expression(format!("SET {}{}", set.join(", "), remove))
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        sku_from_item(sku, &out.attributes.unwrap_or_default())
+    }
+
+    /// Sets the stock level (a stock count), creating the SKU if it is new.
+    pub async fn set_on_hand(&self, account: &AccountId, sku: &Sku, on_hand: i64, now: &str) -> Result<SkuRecord, StoreError> {
+        let out = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(sku_key(account, sku)))
+            .update_expression(
+                "SET #oh = :oh, #ver = if_not_exists(#ver, :zero) + :one, #p = if_not_exists(#p, :p), \
+                 #c = if_not_exists(#c, :now), #u = :now",
+            )
+            .expression_attribute_names("#oh", ON_HAND)
+            .expression_attribute_names("#ver", VERSION)
+            .expression_attribute_names("#p", POLICY)
+            .expression_attribute_names("#c", CREATED_AT)
+            .expression_attribute_names("#u", UPDATED_AT)
+            .expression_attribute_values(":oh", n(on_hand))
+            .expression_attribute_values(":zero", n(0))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":p", s(BackorderPolicy::default().as_str()))
+            .expression_attribute_values(":now", s(now))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+        sku_from_item(sku, &out.attributes.unwrap_or_default())
+    }
+
+    /// Adds `delta` to an existing SKU's stock atomically; `None` if the SKU does not exist.
+    pub async fn adjust_on_hand(
+        &self,
+        account: &AccountId,
+        sku: &Sku,
+        delta: i64,
+        now: &str,
+    ) -> Result<Option<SkuRecord>, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(sku_key(account, sku)))
+            .update_expression("ADD #oh :d, #ver :one SET #u = :now")
+            .condition_expression("attribute_exists(#oh)")
+            .expression_attribute_names("#oh", ON_HAND)
+            .expression_attribute_names("#ver", VERSION)
+            .expression_attribute_names("#u", UPDATED_AT)
+            .expression_attribute_values(":d", n(delta))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", s(now))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => sku_from_item(sku, &out.attributes.unwrap_or_default()).map(Some),
+            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+        }
+    }
+
+    // ---- sales ----------------------------------------------------------------------------
+
+    /// The sale (if already finalized), the account's setting and the SKUs, in one batched read.
+    pub async fn sale_context(&self, account: &AccountId, sale: &SaleId, skus: &[Sku]) -> Result<SaleContext, StoreError> {
+        let mut keys = Vec::with_capacity(skus.len() + 2);
+        keys.push(sale_key(account, sale));
+        keys.push(settings_key(account));
+        keys.extend(skus.iter().map(|sku| sku_key(account, sku)));
+        let items = self.batch_get(keys).await?;
+
+        let mut ctx = SaleContext { sale: None, account_auto_backorder: false, skus: HashMap::with_capacity(skus.len()) };
+        for item in &items {
+            let r = Reader::new(item);
+            let sk = r.str(SK)?;
+            if sk == SETTINGS_SK {
+                ctx.account_auto_backorder = r.bool_or(AUTO_BACKORDER, false)?;
+            } else if sale_of_sort_key(sk) {
+                ctx.sale = Some(StoredSale {
+                    fingerprint: r.str(FINGERPRINT)?.to_owned(),
+                    result_json: r.str(RESULT)?.to_owned(),
+                });
+            } else if let Some(raw) = sku_of_sort_key(sk) {
+                let sku = Sku::parse(raw, "sku").map_err(|_| StoreError::Malformed {
+                    key: sk.to_owned(),
+                    problem: "invalid sku".to_owned(),
+                })?;
+                let record = sku_from_item(&sku, item)?;
+                ctx.skus.insert(sku, record);
+            }
+        }
+        Ok(ctx)
+    }
+
+    pub async fn sale(&self, account: &AccountId, sale: &SaleId) -> Result<Option<StoredSale>, StoreError> {
+        match self.get(sale_key(account, sale)).await? {
+            Some(item) => {
+                let r = Reader::new(&item);
+                Ok(Some(StoredSale {
+                    fingerprint: r.str(FINGERPRINT)?.to_owned(),
+                    result_json: r.str(RESULT)?.to_owned(),
+                }))
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Writes a whole planned sale in one `TransactWriteItems`: the sale record (its conditional put
+    /// is the idempotency key), each SKU's new level (conditional on the version read), and each
+    /// order's find-or-create (add to the open order, conditional on it being open; or create one,
+    /// conditional on the SKU having none open, which the SKU's version condition guarantees).
+    pub async fn commit_sale(
+        &self,
+        account: &AccountId,
+        sale: &SaleId,
+        fingerprint: &str,
+        plans: &[LinePlan],
+        result: &SaleResult,
+        now: &str,
+    ) -> Result<(), CommitError> {
+        let result_json = serde_json::to_string(result).map_err(|e| StoreError::Malformed {
+            key: sale.to_string(),
+            problem: e.to_string(),
+        })?;
+        let mut sale_item = sale_key(account, sale);
+        sale_item.insert(FINGERPRINT.to_owned(), s(fingerprint));
+        sale_item.insert(STATUS.to_owned(), s("finalized"));
+        sale_item.insert(RESULT.to_owned(), s(result_json));
+        sale_item.insert(CREATED_AT.to_owned(), s(now));
+
+        let mut writes = Vec::with_capacity(1 + plans.len() * 2);
+        writes.push(TransactWriteItem::builder().put(self.put_new(sale_item)?).build());
+        for plan in plans {
+            writes.push(TransactWriteItem::builder().update(self.sku_sale_update(account, plan, now)?).build());
+            match &plan.order {
+                OrderAction::None => {}
+                OrderAction::AddTo(rid) => {
+                    let update = Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(order_key(account, rid)))
+                        .update_expression("ADD #q :q SET #u = :now")
+                        .condition_expression("#st = :open")
+                        .expression_attribute_names("#q", QUANTITY)
+                        .expression_attribute_names("#u", UPDATED_AT)
+                        .expression_attribute_names("#st", STATUS)
+                        .expression_attribute_values(":q", n(plan.backordered))
+                        .expression_attribute_values(":now", s(now))
+                        .expression_attribute_values(":open", s(OrderStatus::Open.as_str()))
+                        .build()
+                        .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+                    writes.push(TransactWriteItem::builder().update(update).build());
+                }
+                OrderAction::Open(rid) => {
+                    let item = new_order_item(&NewOrder {
+                        account,
+                        rid,
+                        sku: &plan.sku,
+                        vendor_id: plan.before.vendor_id.as_ref(),
+                        quantity: plan.backordered,
+                        now,
+                    });
+                    writes.push(TransactWriteItem::builder().put(self.put_new(item)?).build());
+                }
+            }
+        }
+
+        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+            Ok(_) => Ok(()),
+            Err(err) => Err(classify_transaction_error(err)),
+        }
+    }
+
+    fn put_new(&self, item: Item) -> Result<Put, StoreError> {
+        Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))
+    }
+
+    fn sku_sale_update(&self, account: &AccountId, plan: &LinePlan, now: &str) -> Result<Update, StoreError> {
+        let mut expr = String::from("SET #oh = :oh, #ver = :ver, #u = :now");
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(sku_key(account, &plan.sku)))
+            .condition_expression("#ver = :seen")
+            .expression_attribute_names("#oh", ON_HAND)
+            .expression_attribute_names("#ver", VERSION)
+            .expression_attribute_names("#u", UPDATED_AT)
+            .expression_attribute_values(":oh", n(plan.on_hand_after))
+            .expression_attribute_values(":ver", n(plan.before.version + 1))
+            .expression_attribute_values(":seen", n(plan.before.version))
+            .expression_attribute_values(":now", s(now));
+        if let OrderAction::Open(rid) = &plan.order {
+            expr.push_str(", #open = :rid");
+            update = update
+                .expression_attribute_names("#open", OPEN_RID)
+                .expression_attribute_values(":rid", s(rid.as_str()));
+        }
+        update.update_expression(expr).build().map_err(|e| StoreError::dynamo("TransactWriteItems", e))
+    }
+
+    // ---- replenishment orders -------------------------------------------------------------
+
+    pub async fn order(&self, account: &AccountId, rid: &ReplenishmentId) -> Result<Option<Replenishment>, StoreError> {
+        match self.get(order_key(account, rid)).await? {
+            Some(item) => order_from_item(&item).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Closes an open order and releases its SKU in one conditional transaction, so a racing sale
+    /// either commits into the order before the close or finds no open order and opens the next.
+    pub async fn close_order(&self, account: &AccountId, rid: &ReplenishmentId, now: &str) -> Result<CloseOutcome, StoreError> {
+        let Some(order) = self.order(account, rid).await? else {
+            return Ok(CloseOutcome::NotFound);
+        };
+        if order.status == OrderStatus::Closed {
+            return Ok(CloseOutcome::AlreadyClosed(order));
+        }
+        let sku = Sku::parse(order.sku.clone(), SKU_ATTR)
+            .map_err(|_| StoreError::Malformed { key: order_sk(rid.as_str()), problem: "invalid sku".to_owned() })?;
+        let close = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(order_key(account, rid)))
+            .update_expression("SET #st = :closed, #ca = :now, #u = :now, #g1 = :g1 REMOVE #opk, #osk")
+            .condition_expression("#st = :open")
+            .expression_attribute_names("#st", STATUS)
+            .expression_attribute_names("#ca", CLOSED_AT)
+            .expression_attribute_names("#u", UPDATED_AT)
+            .expression_attribute_names("#g1", GSI1PK)
+            .expression_attribute_names("#opk", OPEN_PK)
+            .expression_attribute_names("#osk", OPEN_SK)
+            .expression_attribute_values(":closed", s(OrderStatus::Closed.as_str()))
+            .expression_attribute_values(":open", s(OrderStatus::Open.as_str()))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":g1", s(status_partition(account, OrderStatus::Closed)))
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        let release = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(sku_key(account, &sku)))
+            .update_expression("REMOVE #open SET #u = :now ADD #ver :one")
+            .condition_expression("#open = :rid")
+            .expression_attribute_names("#open", OPEN_RID)
+            .expression_attribute_names("#u", UPDATED_AT)
+            .expression_attribute_names("#ver", VERSION)
+            .expression_attribute_values(":rid", s(rid.as_str()))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":one", n(1))
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(close).build())
+            .transact_items(TransactWriteItem::builder().update(release).build())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(CloseOutcome::Closed(Replenishment {
+                status: OrderStatus::Closed,
+                closed_at: Some(now.to_owned()),
+                updated_at: now.to_owned(),
+                ..order
+            })),
+            Err(err) => match classify_transaction_error(err) {
+                CommitError::Store(e) => Err(e),
+                other => Ok(CloseOutcome::Contended(other.to_string())),
+            },
+        }
+    }
+
+    /// One page of an account's orders, newest first, optionally of one status and/or SKU.
+    pub async fn list_orders(
+        &self,
+        account: &AccountId,
+        status: Option<OrderStatus>,
+        sku: Option<&Sku>,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<OrderPage, StoreError> {
+        let limit_i32 = i32::try_from(limit.clamp(1, 1000)).unwrap_or(100);
+        match (status, sku) {
+            (None, None) => {
+                let mut q = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_names("#sk", SK)
+                    .expression_attribute_values(":pk", s(account.as_str()))
+                    .expression_attribute_values(":prefix", s(ORDER_PREFIX))
+                    .scan_index_forward(false)
+                    .consistent_read(true)
+                    .limit(limit_i32);
+                if let Some(rid) = after {
+                    q = q.exclusive_start_key(PK, s(account.as_str())).exclusive_start_key(SK, s(order_sk(rid)));
+                }
+                let out = q.send().await.map_err(|e| StoreError::dynamo("Query", e))?;
+                let items = out.items().iter().map(order_from_item).collect::<Result<Vec<_>, _>>()?;
+                Ok(OrderPage { items, next: last_rid(out.last_evaluated_key()) })
+            }
+            (Some(status), None) => {
+                let partition = status_partition(account, status);
+                let mut q = self
+                    .client
+                    .query()
+                    .table_name(&self.table)
+                    .index_name(INDEX_BY_STATUS)
+                    .key_condition_expression("#g = :g")
+                    .expression_attribute_names("#g", GSI1PK)
+                    .expression_attribute_values(":g", s(partition.clone()))
+                    .scan_index_forward(false)
+                    .limit(limit_i32);
+                if let Some(rid) = after {
+                    q = q
+                        .exclusive_start_key(GSI1PK, s(partition))
+                        .exclusive_start_key(PK, s(account.as_str()))
+                        .exclusive_start_key(SK, s(order_sk(rid)));
+                }
+                let out = q.send().await.map_err(|e| StoreError::dynamo("Query", e))?;
+                let next = last_rid(out.last_evaluated_key());
+                let items = self.orders_by_keys(out.items.unwrap_or_default(), Some(status)).await?;
+                Ok(OrderPage { items, next })
+            }
+            (status, Some(sku)) => {
+                let partition = sku_partition(account, sku);
+                let mut keys = Vec::new();
+                let mut start = after.map(str::to_owned);
+                let mut next = None;
+                // A status filter may skip items: page on until the limit is met, a bounded number of times.
+                for _ in 0..10 {
+                    let remaining = limit_i32 - i32::try_from(keys.len()).unwrap_or(0);
+                    let mut q = self
+                        .client
+                        .query()
+                        .table_name(&self.table)
+                        .index_name(INDEX_BY_SKU)
+                        .key_condition_expression("#g = :g")
+                        .expression_attribute_names("#g", GSI2PK)
+                        .expression_attribute_values(":g", s(partition.clone()))
+                        .scan_index_forward(false)
+                        .limit(remaining);
+                    if let Some(st) = status {
+                        q = q
+                            .filter_expression("#st = :st")
+                            .expression_attribute_names("#st", STATUS)
+                            .expression_attribute_values(":st", s(st.as_str()));
+                    }
+                    if let Some(rid) = &start {
+                        q = q
+                            .exclusive_start_key(GSI2PK, s(partition.clone()))
+                            .exclusive_start_key(PK, s(account.as_str()))
+                            .exclusive_start_key(SK, s(order_sk(rid)));
+                    }
+                    let out = q.send().await.map_err(|e| StoreError::dynamo("Query", e))?;
+                    next = last_rid(out.last_evaluated_key());
+                    keys.extend(out.items.unwrap_or_default());
+                    if next.is_none() || keys.len() >= limit {
+                        break;
+                    }
+                    start = next.clone();
+                }
+                let items = self.orders_by_keys(keys, status).await?;
+                Ok(OrderPage { items, next })
+            }
+        }
+    }
+
+    /// Fetches orders by index keys, newest first. An order whose status changed since the
+    /// (eventually consistent) index was read is left out when `status` is given.
+    async fn orders_by_keys(&self, index_items: Vec<Item>, status: Option<OrderStatus>) -> Result<Vec<Replenishment>, StoreError> {
+        let keys: Vec<Item> = index_items
+            .into_iter()
+            .filter_map(|mut i| {
+                let pk = i.remove(PK)?;
+                let sk = i.remove(SK)?;
+                Some(HashMap::from([(PK.to_owned(), pk), (SK.to_owned(), sk)]))
+            })
+            .collect();
+        let mut orders = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .map(order_from_item)
+            .collect::<Result<Vec<_>, _>>()?;
+        if let Some(st) = status {
+            orders.retain(|o| o.status == st);
+        }
+        orders.sort_by(|a, b| b.replenishment_id.cmp(&a.replenishment_id));
+        Ok(orders)
+    }
+
+    /// One page of open auto-back-order orders of all accounts created before `cutoff` (RFC 3339),
+    /// oldest first.
+    pub async fn open_orders_before(&self, cutoff: &str, limit: i32, start: Option<Item>) -> Result<OpenOrderPage, StoreError> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(INDEX_OPEN_BY_AGE)
+            .key_condition_expression("#p = :p AND #s < :cutoff")
+            .expression_attribute_names("#p", OPEN_PK)
+            .expression_attribute_names("#s", OPEN_SK)
+            .expression_attribute_values(":p", s(OPEN_PARTITION))
+            .expression_attribute_values(":cutoff", s(cutoff))
+            .limit(limit)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| StoreError::dynamo("Query", e))?;
+        let mut orders = Vec::with_capacity(out.items().len());
+        for item in out.items() {
+            let r = Reader::new(item);
+            let account = AccountId::parse(r.str(PK)?, PK)
+                .map_err(|_| StoreError::Malformed { key: r.str(SK).unwrap_or_default().to_owned(), problem: "bad account".into() })?;
+            let rid = r.str(SK)?.strip_prefix(ORDER_PREFIX).unwrap_or_default();
+            let rid = ReplenishmentId::parse(rid, RID)
+                .map_err(|_| StoreError::Malformed { key: rid.to_owned(), problem: "bad order id".into() })?;
+            orders.push((account, rid));
+        }
+        Ok(OpenOrderPage { orders, next: out.last_evaluated_key })
+    }
+
+    /// How many open auto-back-order orders were created before `cutoff`.
+    pub async fn count_open_orders_before(&self, cutoff: &str) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(INDEX_OPEN_BY_AGE)
+                .key_condition_expression("#p = :p AND #s < :cutoff")
+                .expression_attribute_names("#p", OPEN_PK)
+                .expression_attribute_names("#s", OPEN_SK)
+                .expression_attribute_values(":p", s(OPEN_PARTITION))
+                .expression_attribute_values(":cutoff", s(cutoff))
+                .select(Select::Count)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| StoreError::dynamo("Query", e))?;
+            total += u64::try_from(out.count).unwrap_or(0);
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(total),
+            }
+        }
+    }
+}
+
+fn last_rid(key: Option<&Item>) -> Option<String> {
+    match key?.get(SK)? {
+        AttributeValue::S(sk) => sk.strip_prefix(ORDER_PREFIX).map(str::to_owned),
+        _ => None,
+    }
+}
+
+/// Sorts a failed transaction into "the sale exists", "contended, retry" and real failures.
+fn classify_transaction_error<R>(err: SdkError<TransactWriteItemsError, R>) -> CommitError
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    if let Some(service) = err.as_service_error() {
+        if let TransactWriteItemsError::TransactionCanceledException(cancel) = service {
+            let reasons: Vec<&str> =
+                cancel.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
+            if reasons.first() == Some(&"ConditionalCheckFailed") {
+                return CommitError::SaleExists;
+            }
+            return CommitError::Contended(reasons.join(","));
+        }
+        if is_throttling(service.code()) {
+            return CommitError::Contended(service.code().unwrap_or_default().to_owned());
+        }
+    }
+    CommitError::Store(StoreError::dynamo("TransactWriteItems", err))
+}
