@@ -217,6 +217,18 @@ impl Fields {
         }
     }
 
+    /// A free-text label (customer, channel, reason): absent or null, or 1-128 characters without
+    /// control characters.
+    pub fn label(&mut self, name: &str) -> Result<Option<String>, ApiError> {
+        match self.nullable_str(name)? {
+            None | Some(None) => Ok(None),
+            Some(Some(s)) => match crate::ids::check_id(&s) {
+                Ok(()) => Ok(Some(s)),
+                Err(problem) => Err(ApiError::invalid_field(&self.path(name), problem.describe())),
+            },
+        }
+    }
+
     /// Fails on the first field that was not read.
     pub fn finish(self) -> Result<(), ApiError> {
         match self.map.keys().next() {
@@ -283,6 +295,32 @@ pub fn respond<T: Serialize>(result: Result<T, ApiError>) -> Response<Body> {
 /// The 404 for a route this function does not serve.
 pub fn no_route() -> ApiError {
     ApiError::not_found("route_not_found", "no such route")
+}
+
+/// Serves one request of `function`: resolves the route and the caller's account, runs `handler`,
+/// and logs one line with the route, account, status and the handler's own fields.
+pub async fn serve<F, Fut>(function: &'static str, req: Request, handler: F) -> Response<Body>
+where
+    F: FnOnce(&'static Route, AccountId, Request) -> Fut,
+    Fut: std::future::Future<Output = Result<Response<Body>, ApiError>>,
+{
+    let Some(route) = route(&req).filter(|r| r.function == function) else {
+        tracing::info!(function, status = 404, "no such route");
+        return error_response(&no_route());
+    };
+    let account = match account_id(&req) {
+        Ok(a) => a,
+        Err(e) => {
+            tracing::info!(route = %route.key(), status = e.status(), "unauthenticated request");
+            return error_response(&e);
+        }
+    };
+    let response = match handler(route, account.clone(), req).await {
+        Ok(resp) => resp,
+        Err(e) => error_response(&e),
+    };
+    tracing::info!(route = %route.key(), account = %account, status = response.status().as_u16(), "request served");
+    response
 }
 
 #[cfg(test)]

@@ -5,12 +5,12 @@ use serde_json::Value;
 use crate::domain::{SaleLine, SaleRequest, MAX_LINE_QUANTITY, MAX_SALE_LINES};
 use crate::error::ApiError;
 use crate::http::Fields;
-use crate::ids::{check_id, Sku};
+use crate::ids::Sku;
 
 /// Parses a finalize body: `{"customer"?, "channel"?, "lines": [{"sku", "quantity"}]}`.
 pub fn sale_request(mut body: Fields) -> Result<SaleRequest, ApiError> {
-    let customer = optional_label(&mut body, "customer")?;
-    let channel = optional_label(&mut body, "channel")?;
+    let customer = body.label("customer")?;
+    let channel = body.label("channel")?;
     let lines = body.array("lines")?.ok_or_else(|| ApiError::invalid_field("lines", "is required"))?;
     body.finish()?;
     if lines.is_empty() {
@@ -38,18 +38,6 @@ fn sale_line(i: usize, line: Value) -> Result<SaleLine, ApiError> {
     let quantity = f.required_int("quantity", 1, MAX_LINE_QUANTITY)?;
     f.finish()?;
     Ok(SaleLine { sku, quantity })
-}
-
-/// A free-text label (customer, channel): absent or null, or 1-128 characters without control
-/// characters.
-fn optional_label(body: &mut Fields, name: &str) -> Result<Option<String>, ApiError> {
-    match body.nullable_str(name)? {
-        None | Some(None) => Ok(None),
-        Some(Some(s)) => match check_id(&s) {
-            Ok(()) => Ok(Some(s)),
-            Err(problem) => Err(ApiError::invalid_field(name, problem.describe())),
-        },
-    }
 }
 
 #[cfg(test)]

@@ -1,1 +1,59 @@
+//! `inventory`: stock levels.
+//!
+//! - `GET /skus/{sku}/inventory` -> `{"sku", "on_hand", "open_replenishment_id"}`
+//! - `PUT /skus/{sku}/inventory` `{"on_hand"}`: a stock count; creates the SKU if new
+//! - `POST /skus/{sku}/inventory/adjustments` `{"delta", "reason"?}`: adds atomically
 
+use backorder::http::{self, json_body, json_response, path_param};
+use backorder::ids::{AccountId, ReplenishmentId, Sku};
+use backorder::routes::{self, Route};
+use backorder::service::now_rfc3339;
+use backorder::store::items::SkuRecord;
+use backorder::{ApiError, Store};
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+
+/// Largest stock level accepted (either sign).
+pub const MAX_ON_HAND: i64 = 1_000_000_000_000;
+/// Largest single adjustment (either sign).
+pub const MAX_DELTA: i64 = 1_000_000_000;
+
+pub async fn handle(store: &Store, req: Request) -> Response<Body> {
+    http::serve(routes::INVENTORY, req, |route, account, req| dispatch(store, route, account, req)).await
+}
+
+async fn dispatch(store: &Store, route: &Route, account: AccountId, req: Request) -> Result<Response<Body>, ApiError> {
+    let sku = path_param(&req, "sku", Sku::parse)?;
+    let not_found = || ApiError::not_found("sku_not_found", format!("sku {sku} not found"));
+    let record = match (route.method, route.path) {
+        ("GET", "/skus/{sku}/inventory") => store.sku(&account, &sku).await?.ok_or_else(not_found)?,
+        ("PUT", "/skus/{sku}/inventory") => {
+            let mut body = json_body(&req)?;
+            let on_hand = body.required_int("on_hand", -MAX_ON_HAND, MAX_ON_HAND)?;
+            body.finish()?;
+            store.set_on_hand(&account, &sku, on_hand, &now_rfc3339()).await?
+        }
+        ("POST", "/skus/{sku}/inventory/adjustments") => {
+            let mut body = json_body(&req)?;
+            let delta = body.required_int("delta", -MAX_DELTA, MAX_DELTA)?;
+            let reason = body.label("reason")?;
+            body.finish()?;
+            let record = store.adjust_on_hand(&account, &sku, delta, &now_rfc3339()).await?.ok_or_else(not_found)?;
+            tracing::info!(sku = %sku, delta, reason = reason.as_deref().unwrap_or(""), "stock adjusted");
+            record
+        }
+        _ => return Err(http::no_route()),
+    };
+    Ok(level(&record))
+}
+
+fn level(record: &SkuRecord) -> Response<Body> {
+    json_response(
+        200,
+        &json!({
+            "sku": record.sku.as_str(),
+            "on_hand": record.state.on_hand,
+            "open_replenishment_id": record.state.open_order.as_ref().map(ReplenishmentId::as_str),
+        }),
+    )
+}

