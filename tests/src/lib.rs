@@ -1,1 +1,230 @@
+//! Test support: a fresh DynamoDB Local table per test (created from `template.yaml`), a client
+//! that counts DynamoDB requests, and calls through the same API Gateway routing as the local
+//! server. Run through `make test`, which starts DynamoDB Local.
 
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::Client;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::ConfigBag;
+use backorder::Store;
+use backorder_local::router::{body_text, dispatch, RawRequest};
+use serde_json::Value;
+
+/// Counts DynamoDB operations (not attempts) by name.
+#[derive(Debug, Clone, Default)]
+pub struct RequestCounter {
+    counts: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+impl RequestCounter {
+    pub fn reset(&self) {
+        self.counts.lock().unwrap().clear();
+    }
+
+    pub fn total(&self) -> usize {
+        self.counts.lock().unwrap().values().sum()
+    }
+
+    pub fn by_operation(&self) -> BTreeMap<String, usize> {
+        self.counts.lock().unwrap().iter().map(|(k, v)| (k.clone(), *v)).collect()
+    }
+}
+
+impl Intercept for RequestCounter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_execution(&self, _ctx: &BeforeSerializationInterceptorContextRef<'_>, cfg: &mut ConfigBag) -> Result<(), BoxError> {
+        let name = cfg.load::<Metadata>().map_or("unknown", Metadata::name).to_owned();
+        *self.counts.lock().unwrap().entry(name).or_default() += 1;
+        Ok(())
+    }
+}
+
+/// The DynamoDB Local endpoint `make test` provides.
+pub fn endpoint() -> String {
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .expect("AWS_ENDPOINT_URL_DYNAMODB is not set: run the tests with `make test`, which starts DynamoDB Local")
+}
+
+/// A fresh table and a store on it.
+pub struct TestApp {
+    pub store: Store,
+    pub client: Client,
+    pub table: String,
+    pub requests: RequestCounter,
+}
+
+/// A response: status and JSON body (`Value::Null` for an empty body).
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub body: Value,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Reply {
+    /// The error code of an error body.
+    pub fn code(&self) -> &str {
+        self.body["error"]["code"].as_str().unwrap_or("")
+    }
+
+    pub fn message(&self) -> &str {
+        self.body["error"]["message"].as_str().unwrap_or("")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+impl TestApp {
+    pub async fn new() -> Self {
+        let requests = RequestCounter::default();
+        let config = backorder_local::client::local_config(&endpoint()).interceptor(requests.clone()).build();
+        let client = Client::from_conf(config);
+        let table = format!("t-{}", ulid::Ulid::new().to_string().to_lowercase());
+        backorder_local::table::create_table(&client, &table).await.expect("create the test table");
+        TestApp { store: Store::new(client.clone(), table.clone()), client, table, requests }
+    }
+
+    /// A request through API Gateway routing, as `account` (the `X-Account-Id` of the local server).
+    pub async fn call(&self, account: &str, method: &str, target: &str, body: Option<Value>) -> Reply {
+        let mut req = RawRequest::new(method, target).header("x-account-id", account);
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        self.send(req).await
+    }
+
+    pub async fn send(&self, req: RawRequest) -> Reply {
+        let resp = dispatch(&self.store, &req).await;
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let text = body_text(resp.body());
+        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("responses are JSON") };
+        Reply { status, body, headers }
+    }
+
+    /// Shorthand for a call that must succeed.
+    pub async fn ok(&self, account: &str, method: &str, target: &str, body: Option<Value>) -> Value {
+        let reply = self.call(account, method, target, body).await;
+        assert_eq!(reply.status, 200, "{method} {target}: {}", reply.body);
+        reply.body
+    }
+
+    /// Every item in the table, sorted: compare before and after to prove nothing changed.
+    pub async fn snapshot(&self) -> Vec<BTreeMap<String, String>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            for item in out.items() {
+                items.push(item.iter().map(|(k, v)| (k.clone(), format!("{v:?}"))).collect::<BTreeMap<_, _>>());
+            }
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        items.sort();
+        items
+    }
+
+    /// Raw items of one kind (by sort key prefix), for invariant checks.
+    pub async fn items_with_prefix(&self, prefix: &str) -> Vec<HashMap<String, AttributeValue>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let out = self
+                .client
+                .scan()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .filter_expression("begins_with(sk, :p)")
+                .expression_attribute_values(":p", AttributeValue::S(prefix.to_owned()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            items.extend(out.items().iter().cloned());
+            match out.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        items
+    }
+
+    // ---- setup shorthands ------------------------------------------------------------------
+
+    pub async fn enable_account(&self, account: &str, on: bool) {
+        self.ok(account, "PUT", "/settings", Some(serde_json::json!({ "auto_backorder": on }))).await;
+    }
+
+    pub async fn sku(&self, account: &str, sku: &str, policy: &str, vendor: Option<&str>, on_hand: i64) {
+        self.ok(
+            account,
+            "PUT",
+            &format!("/skus/{}/settings", enc(sku)),
+            Some(serde_json::json!({ "auto_backorder": policy, "vendor_id": vendor })),
+        )
+        .await;
+        self.ok(account, "PUT", &format!("/skus/{}/inventory", enc(sku)), Some(serde_json::json!({ "on_hand": on_hand })))
+            .await;
+    }
+
+    pub async fn finalize(&self, account: &str, sale_id: &str, lines: &[(&str, i64)]) -> Reply {
+        let lines: Vec<Value> = lines.iter().map(|(s, q)| serde_json::json!({"sku": s, "quantity": q})).collect();
+        self.call(
+            account,
+            "POST",
+            &format!("/sales/{}/finalize", enc(sale_id)),
+            Some(serde_json::json!({"customer": "c-1", "channel": "web", "lines": lines})),
+        )
+        .await
+    }
+
+    pub async fn on_hand(&self, account: &str, sku: &str) -> i64 {
+        self.ok(account, "GET", &format!("/skus/{}/inventory", enc(sku)), None).await["on_hand"].as_i64().unwrap()
+    }
+
+    pub async fn orders(&self, account: &str, query: &str) -> Vec<Value> {
+        let body = self.ok(account, "GET", &format!("/replenishments{query}"), None).await;
+        body["items"].as_array().cloned().unwrap_or_default()
+    }
+}
+
+/// Percent-encodes a path segment.
+pub fn enc(segment: &str) -> String {
+    let mut out = String::new();
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
