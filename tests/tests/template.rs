@@ -1,0 +1,46 @@
+//! template.yaml is the one source of truth for routes and the table: it must match the code.
+
+use std::collections::BTreeSet;
+
+use backorder::routes::ROUTES;
+use backorder_local::table::{table_properties, template, template_routes};
+
+#[test]
+fn template_routes_match_the_code_both_ways() {
+    let in_template: BTreeSet<(String, String, String)> = template_routes().unwrap().into_iter().collect();
+    let in_code: BTreeSet<(String, String, String)> =
+        ROUTES.iter().map(|r| (r.method.to_owned(), r.path.to_owned(), r.function.to_owned())).collect();
+    assert_eq!(in_template, in_code);
+}
+
+#[test]
+fn every_function_binary_is_a_workspace_binary_with_a_unique_name() {
+    let t = template().unwrap();
+    let mut binaries = BTreeSet::new();
+    for (_, resource) in t["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() == Some("AWS::Serverless::Function") {
+            assert_eq!(resource["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"));
+            assert_eq!(resource["Properties"]["CodeUri"].as_str(), Some("."));
+            let binary = resource["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_owned();
+            let manifest = format!("{}/../functions/{binary}/src/main.rs", env!("CARGO_MANIFEST_DIR"));
+            assert!(std::path::Path::new(&manifest).exists(), "{binary} has no crate under functions/");
+            assert!(binaries.insert(binary));
+        }
+    }
+    assert_eq!(binaries.len(), 5);
+}
+
+#[test]
+fn the_table_has_the_indexes_the_store_queries() {
+    use backorder::store::items::{INDEX_BY_SKU, INDEX_BY_STATUS, INDEX_OPEN_BY_AGE};
+    let t = template().unwrap();
+    let props = table_properties(&t).unwrap();
+    let names: BTreeSet<&str> = props["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|i| i["IndexName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, BTreeSet::from([INDEX_BY_STATUS, INDEX_BY_SKU, INDEX_OPEN_BY_AGE]));
+    assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
+}
