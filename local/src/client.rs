@@ -5,10 +5,16 @@ use aws_sdk_dynamodb::Client;
 
 /// Endpoint of DynamoDB Local from `AWS_ENDPOINT_URL_DYNAMODB`, else `http://127.0.0.1:{DYNAMODB_PORT or 8000}`.
 pub fn endpoint_from_env() -> String {
-    std::env::var("AWS_ENDPOINT_URL_DYNAMODB").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| {
-        let port = std::env::var("DYNAMODB_PORT").ok().filter(|v| !v.is_empty()).unwrap_or_else(|| "8000".to_owned());
-        format!("http://127.0.0.1:{port}")
-    })
+    std::env::var("AWS_ENDPOINT_URL_DYNAMODB")
+        .ok()
+        .filter(|v| !v.is_empty())
+        .unwrap_or_else(|| {
+            let port = std::env::var("DYNAMODB_PORT")
+                .ok()
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| "8000".to_owned());
+            format!("http://127.0.0.1:{port}")
+        })
 }
 
 /// A config builder for DynamoDB Local: fixed region and dummy credentials (every client must use
@@ -18,7 +24,13 @@ pub fn local_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
     aws_sdk_dynamodb::config::Builder::new()
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
-        .credentials_provider(Credentials::new("local", "local", None, None, "backorder-local"))
+        .credentials_provider(Credentials::new(
+            "local",
+            "local",
+            None,
+            None,
+            "backorder-local",
+        ))
         .endpoint_url(endpoint)
         .timeout_config(backorder::config::timeouts())
 }

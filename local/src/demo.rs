@@ -22,7 +22,9 @@ impl Api {
             .uri(format!("{}{}", self.base, path))
             .header("x-account-id", "demo")
             .header("content-type", "application/json")
-            .body(Full::new(Bytes::from(body.as_ref().map(Value::to_string).unwrap_or_default())))?;
+            .body(Full::new(Bytes::from(
+                body.as_ref().map(Value::to_string).unwrap_or_default(),
+            )))?;
         let resp = self.client.request(req).await?;
         let status = resp.status();
         let bytes = resp.into_body().collect().await?.to_bytes();
@@ -40,50 +42,102 @@ fn sale(sku: &str, quantity: i64) -> Value {
 }
 
 pub async fn run(addr: SocketAddr) -> Result<(), Error> {
-    let api = Api { base: format!("http://{addr}"), client: Client::builder(TokioExecutor::new()).build_http() };
+    let api = Api {
+        base: format!("http://{addr}"),
+        client: Client::builder(TokioExecutor::new()).build_http(),
+    };
     println!("local server on http://{addr}, account \"demo\"\n");
 
     println!("1. Turn on \"automatically back order items when out of stock\" and the SKU's \"Backorder\" policy");
-    api.call("PUT", "/settings", Some(json!({"auto_backorder": true}))).await?;
-    api.call("PUT", "/vendors/acme/settings", Some(json!({"auto_backorder_default": false}))).await?;
-    api.call("PUT", "/skus/CHAIR-1/settings", Some(json!({"auto_backorder": "backorder", "vendor_id": "acme"}))).await?;
+    api.call("PUT", "/settings", Some(json!({"auto_backorder": true})))
+        .await?;
+    api.call(
+        "PUT",
+        "/vendors/acme/settings",
+        Some(json!({"auto_backorder_default": false})),
+    )
+    .await?;
+    api.call(
+        "PUT",
+        "/skus/CHAIR-1/settings",
+        Some(json!({"auto_backorder": "backorder", "vendor_id": "acme"})),
+    )
+    .await?;
 
     println!("\n2. The SKU is already short: on_hand -2");
-    api.call("PUT", "/skus/CHAIR-1/inventory", Some(json!({"on_hand": -2}))).await?;
+    api.call(
+        "PUT",
+        "/skus/CHAIR-1/inventory",
+        Some(json!({"on_hand": -2})),
+    )
+    .await?;
 
     println!("\n3. Finalize a sale of 3: an auto-back-ordered replenishment order opens");
-    let first = api.call("POST", "/sales/S-1001/finalize", Some(sale("CHAIR-1", 3))).await?;
-    let order_1 = first["lines"][0]["replenishment_id"].as_str().unwrap_or_default().to_owned();
-    println!("     on_hand_after {}, backordered {}, order {order_1}", first["lines"][0]["on_hand_after"], first["lines"][0]["backordered"]);
+    let first = api
+        .call("POST", "/sales/S-1001/finalize", Some(sale("CHAIR-1", 3)))
+        .await?;
+    let order_1 = first["lines"][0]["replenishment_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    println!(
+        "     on_hand_after {}, backordered {}, order {order_1}",
+        first["lines"][0]["on_hand_after"], first["lines"][0]["backordered"]
+    );
 
     println!("\n4. A second sale of 2 adds to the same open order");
-    let second = api.call("POST", "/sales/S-1002/finalize", Some(sale("CHAIR-1", 2))).await?;
-    println!("     on_hand_after {}, backordered {}, order {}", second["lines"][0]["on_hand_after"], second["lines"][0]["backordered"], second["lines"][0]["replenishment_id"]);
+    let second = api
+        .call("POST", "/sales/S-1002/finalize", Some(sale("CHAIR-1", 2)))
+        .await?;
+    println!(
+        "     on_hand_after {}, backordered {}, order {}",
+        second["lines"][0]["on_hand_after"],
+        second["lines"][0]["backordered"],
+        second["lines"][0]["replenishment_id"]
+    );
     if second["lines"][0]["replenishment_id"] != json!(order_1) {
         return Err("the second sale did not add to the open order".into());
     }
 
     println!("\n5. Retrying the first sale changes nothing (same response)");
-    let replay = api.call("POST", "/sales/S-1001/finalize", Some(sale("CHAIR-1", 3))).await?;
+    let replay = api
+        .call("POST", "/sales/S-1001/finalize", Some(sale("CHAIR-1", 3)))
+        .await?;
     if replay != first {
         return Err("the replay differs from the first response".into());
     }
 
     println!("\n6. Close the order (finalize the replenishment)");
-    let closed = api.call("POST", &format!("/replenishments/{order_1}/close"), None).await?;
-    println!("     status {}, quantity {}", closed["status"], closed["quantity"]);
+    let closed = api
+        .call("POST", &format!("/replenishments/{order_1}/close"), None)
+        .await?;
+    println!(
+        "     status {}, quantity {}",
+        closed["status"], closed["quantity"]
+    );
 
     println!("\n7. A third sale opens a new order");
-    let third = api.call("POST", "/sales/S-1003/finalize", Some(sale("CHAIR-1", 4))).await?;
-    let order_2 = third["lines"][0]["replenishment_id"].as_str().unwrap_or_default().to_owned();
+    let third = api
+        .call("POST", "/sales/S-1003/finalize", Some(sale("CHAIR-1", 4)))
+        .await?;
+    let order_2 = third["lines"][0]["replenishment_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     if order_2.is_empty() || order_2 == order_1 {
         return Err("the third sale did not open a new order".into());
     }
 
     let inventory = api.call("GET", "/skus/CHAIR-1/inventory", None).await?;
     let orders = api.call("GET", "/replenishments", None).await?;
-    println!("\nReplenishment orders (newest first); CHAIR-1 on_hand {}\n", inventory["on_hand"]);
-    println!("{:<28} {:<9} {:<7} {:>8}  {:<16} {}", "replenishment_id", "sku", "status", "quantity", "tags", "vendor");
+    println!(
+        "\nReplenishment orders (newest first); CHAIR-1 on_hand {}\n",
+        inventory["on_hand"]
+    );
+    println!(
+        "{:<28} {:<9} {:<7} {:>8}  {:<16} vendor",
+        "replenishment_id", "sku", "status", "quantity", "tags"
+    );
     for o in orders["items"].as_array().cloned().unwrap_or_default() {
         println!(
             "{:<28} {:<9} {:<7} {:>8}  {:<16} {}",
@@ -91,7 +145,14 @@ pub async fn run(addr: SocketAddr) -> Result<(), Error> {
             o["sku"].as_str().unwrap_or_default(),
             o["status"].as_str().unwrap_or_default(),
             o["quantity"].as_i64().unwrap_or_default(),
-            o["tags"].as_array().map(|t| t.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+            o["tags"]
+                .as_array()
+                .map(|t| t
+                    .iter()
+                    .filter_map(Value::as_str)
+                    .collect::<Vec<_>>()
+                    .join(","))
+                .unwrap_or_default(),
             o["vendor_id"].as_str().unwrap_or("-"),
         );
     }

@@ -16,16 +16,28 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    let command = std::env::args().nth(1).unwrap_or_else(|| "serve".to_owned());
+    let command = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "serve".to_owned());
     let endpoint = client::endpoint_from_env();
     let dynamodb = client::local_client(&endpoint);
     match command.as_str() {
         "serve" => {
             telemetry::init_local();
-            let table_name = std::env::var("TABLE_NAME").ok().filter(|t| !t.is_empty()).unwrap_or_else(|| "backorder-local".to_owned());
-            let port: u16 = std::env::var("PORT").ok().and_then(|p| p.parse().ok()).unwrap_or(3000);
+            let table_name = std::env::var("TABLE_NAME")
+                .ok()
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| "backorder-local".to_owned());
+            let port: u16 = std::env::var("PORT")
+                .ok()
+                .and_then(|p| p.parse().ok())
+                .unwrap_or(3000);
             table::ensure_table(&dynamodb, &table_name).await?;
-            let (addr, task) = server::start(Store::new(dynamodb, table_name.clone()), SocketAddr::from((Ipv4Addr::LOCALHOST, port))).await?;
+            let (addr, task) = server::start(
+                Store::new(dynamodb, table_name.clone()),
+                SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
+            )
+            .await?;
             eprintln!("table {table_name} on DynamoDB Local at {endpoint}");
             println!("listening on http://{addr}");
             tokio::select! {
@@ -35,9 +47,16 @@ async fn main() -> Result<(), Error> {
             Ok(())
         }
         "demo" => {
-            let table_name = format!("backorder-demo-{}", ulid::Ulid::new().to_string().to_lowercase());
+            let table_name = format!(
+                "backorder-demo-{}",
+                ulid::Ulid::new().to_string().to_lowercase()
+            );
             table::create_table(&dynamodb, &table_name).await?;
-            let (addr, task) = server::start(Store::new(dynamodb.clone(), table_name.clone()), SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await?;
+            let (addr, task) = server::start(
+                Store::new(dynamodb.clone(), table_name.clone()),
+                SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+            )
+            .await?;
             let result = demo::run(addr).await;
             task.abort();
             let _ = dynamodb.delete_table().table_name(&table_name).send().await;

@@ -33,11 +33,16 @@ pub struct RawRequest {
 
 impl RawRequest {
     pub fn new(method: &str, target: &str) -> Self {
-        RawRequest { method: method.to_owned(), target: target.to_owned(), ..Default::default() }
+        RawRequest {
+            method: method.to_owned(),
+            target: target.to_owned(),
+            ..Default::default()
+        }
     }
 
     pub fn header(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((name.to_ascii_lowercase(), value.to_owned()));
+        self.headers
+            .push((name.to_ascii_lowercase(), value.to_owned()));
         self
     }
 
@@ -57,8 +62,11 @@ fn decode(s: &str) -> String {
 }
 
 /// Builds the API Gateway HTTP API v2 event for a matched request.
-pub fn api_gateway_event(req: &RawRequest, route: &Route, params: &[(&str, String)]) -> Value {
-    let (raw_path, raw_query) = req.target.split_once('?').unwrap_or((req.target.as_str(), ""));
+pub fn api_gateway_event(req: &RawRequest, route: &Route, params: &[(String, String)]) -> Value {
+    let (raw_path, raw_query) = req
+        .target
+        .split_once('?')
+        .unwrap_or((req.target.as_str(), ""));
     let mut headers = Map::new();
     for (name, value) in &req.headers {
         let joined = match headers.get(name).and_then(Value::as_str) {
@@ -78,9 +86,15 @@ pub fn api_gateway_event(req: &RawRequest, route: &Route, params: &[(&str, Strin
     for pair in raw_query.split('&').filter(|p| !p.is_empty()) {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
         let (k, v) = (decode(k), decode(v));
-        query.entry(k).and_modify(|prev| *prev = format!("{prev},{v}")).or_insert(v);
+        query
+            .entry(k)
+            .and_modify(|prev| *prev = format!("{prev},{v}"))
+            .or_insert(v);
     }
-    let path_params: Map<String, Value> = params.iter().map(|(k, v)| ((*k).to_owned(), Value::String(v.clone()))).collect();
+    let path_params: Map<String, Value> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), Value::String(v.clone())))
+        .collect();
     let (body, is_base64) = match std::str::from_utf8(&req.body) {
         _ if req.body.is_empty() => (Value::Null, false),
         Ok(text) => (Value::String(text.to_owned()), false),
@@ -128,17 +142,32 @@ pub fn api_gateway_event(req: &RawRequest, route: &Route, params: &[(&str, Strin
 
 /// Serves one request with the function its route belongs to.
 pub async fn dispatch(store: &Store, req: &RawRequest) -> Response<Body> {
-    let raw_path = req.target.split_once('?').map_or(req.target.as_str(), |(p, _)| p);
-    let segments: Vec<String> = raw_path.trim_start_matches('/').split('/').map(decode).collect();
+    let raw_path = req
+        .target
+        .split_once('?')
+        .map_or(req.target.as_str(), |(p, _)| p);
+    let segments: Vec<String> = raw_path
+        .trim_start_matches('/')
+        .split('/')
+        .map(decode)
+        .collect();
     let (route, params) = match routes::find(&req.method, &segments) {
         Ok(found) => found,
-        Err(_) => return error_response(&ApiError::not_found("route_not_found", format!("no route for {} {raw_path}", req.method))),
+        Err(_) => {
+            return error_response(&ApiError::not_found(
+                "route_not_found",
+                format!("no route for {} {raw_path}", req.method),
+            ))
+        }
     };
     let event = api_gateway_event(req, route, &params);
     let request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(r) => r,
         Err(e) => {
-            return error_response(&ApiError::BadRequest { code: "invalid_request", message: format!("unreadable request: {e}") })
+            return error_response(&ApiError::BadRequest {
+                code: "invalid_request",
+                message: format!("unreadable request: {e}"),
+            })
         }
     };
     match route.function {
@@ -146,8 +175,13 @@ pub async fn dispatch(store: &Store, req: &RawRequest) -> Response<Body> {
         routes::INVENTORY => fn_inventory::handle(store, request).await,
         routes::SALE_FINALIZE => fn_sale_finalize::handle(store, request).await,
         routes::REPLENISHMENTS => fn_replenishments::handle(store, request).await,
-        routes::REPLENISHMENT_CLOSE => Box::pin(fn_replenishment_close::handle_http(store, request)).await,
-        other => error_response(&ApiError::not_found("route_not_found", format!("no function {other}"))),
+        routes::REPLENISHMENT_CLOSE => {
+            Box::pin(fn_replenishment_close::handle_http(store, request)).await
+        }
+        other => error_response(&ApiError::not_found(
+            "route_not_found",
+            format!("no function {other}"),
+        )),
     }
 }
 

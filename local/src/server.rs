@@ -17,7 +17,10 @@ use crate::router::{body_text, dispatch, RawRequest};
 /// 10 MB; the functions refuse bodies over 1 MB with a JSON 413).
 const MAX_REQUEST_BYTES: usize = 10 * 1024 * 1024;
 
-async fn serve_one(store: Arc<Store>, req: hyper::Request<Incoming>) -> Result<hyper::Response<Full<Bytes>>, hyper::Error> {
+async fn serve_one(
+    store: Arc<Store>,
+    req: hyper::Request<Incoming>,
+) -> Result<hyper::Response<Full<Bytes>>, hyper::Error> {
     let (parts, body) = req.into_parts();
     let bytes = match Limited::new(body, MAX_REQUEST_BYTES).collect().await {
         Ok(collected) => collected.to_bytes(),
@@ -31,11 +34,20 @@ async fn serve_one(store: Arc<Store>, req: hyper::Request<Incoming>) -> Result<h
     };
     let raw = RawRequest {
         method: parts.method.as_str().to_owned(),
-        target: parts.uri.path_and_query().map_or("/", |pq| pq.as_str()).to_owned(),
+        target: parts
+            .uri
+            .path_and_query()
+            .map_or("/", |pq| pq.as_str())
+            .to_owned(),
         headers: parts
             .headers
             .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         body: bytes.to_vec(),
     };
@@ -48,17 +60,25 @@ async fn serve_one(store: Arc<Store>, req: hyper::Request<Incoming>) -> Result<h
 }
 
 /// Binds `addr` and returns the bound address and the serving task.
-pub async fn start(store: Store, addr: SocketAddr) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+pub async fn start(
+    store: Store,
+    addr: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = TcpListener::bind(addr).await?;
     let local = listener.local_addr()?;
     let store = Arc::new(store);
     let task = tokio::spawn(async move {
         loop {
-            let Ok((stream, _)) = listener.accept().await else { continue };
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
             let store = store.clone();
             tokio::spawn(async move {
                 let service = service_fn(move |req| serve_one(store.clone(), req));
-                if let Err(e) = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await {
+                if let Err(e) = http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .await
+                {
                     tracing::debug!(error = %e, "connection ended");
                 }
             });

@@ -2,8 +2,8 @@
 //! local server and every test create their tables from it, so drift fails a test.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType,
 };
 use aws_sdk_dynamodb::Client;
 use serde_yaml::Value;
@@ -31,19 +31,29 @@ pub fn template() -> Result<Value, TableError> {
 
 /// The `Properties` of the template's one `AWS::DynamoDB::Table`.
 pub fn table_properties(template: &Value) -> Result<&Value, TableError> {
-    let resources = template.get("Resources").and_then(Value::as_mapping).ok_or_else(|| bad("no Resources"))?;
+    let resources = template
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .ok_or_else(|| bad("no Resources"))?;
     let tables: Vec<&Value> = resources
         .values()
         .filter(|r| r.get("Type").and_then(Value::as_str) == Some("AWS::DynamoDB::Table"))
         .collect();
     match tables.as_slice() {
-        [table] => table.get("Properties").ok_or_else(|| bad("the table has no Properties")),
-        other => Err(bad(format!("expected one AWS::DynamoDB::Table, found {}", other.len()))),
+        [table] => table
+            .get("Properties")
+            .ok_or_else(|| bad("the table has no Properties")),
+        other => Err(bad(format!(
+            "expected one AWS::DynamoDB::Table, found {}",
+            other.len()
+        ))),
     }
 }
 
 fn str_at<'a>(v: &'a Value, key: &str) -> Result<&'a str, TableError> {
-    v.get(key).and_then(Value::as_str).ok_or_else(|| bad(format!("{key} missing or not a string")))
+    v.get(key)
+        .and_then(Value::as_str)
+        .ok_or_else(|| bad(format!("{key} missing or not a string")))
 }
 
 fn key_schema(v: &Value) -> Result<Vec<KeySchemaElement>, TableError> {
@@ -65,8 +75,15 @@ fn key_schema(v: &Value) -> Result<Vec<KeySchemaElement>, TableError> {
 pub async fn create_table(client: &Client, name: &str) -> Result<(), TableError> {
     let template = template()?;
     let props = table_properties(&template)?;
-    let mut req = client.create_table().table_name(name).billing_mode(BillingMode::PayPerRequest);
-    for attr in props.get("AttributeDefinitions").and_then(Value::as_sequence).ok_or_else(|| bad("no AttributeDefinitions"))? {
+    let mut req = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest);
+    for attr in props
+        .get("AttributeDefinitions")
+        .and_then(Value::as_sequence)
+        .ok_or_else(|| bad("no AttributeDefinitions"))?
+    {
         req = req.attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name(str_at(attr, "AttributeName")?)
@@ -75,27 +92,47 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), TableError>
                 .map_err(|e| bad(e.to_string()))?,
         );
     }
-    req = req.set_key_schema(Some(key_schema(props.get("KeySchema").ok_or_else(|| bad("no KeySchema"))?)?));
-    if let Some(indexes) = props.get("GlobalSecondaryIndexes").and_then(Value::as_sequence) {
+    req = req.set_key_schema(Some(key_schema(
+        props.get("KeySchema").ok_or_else(|| bad("no KeySchema"))?,
+    )?));
+    if let Some(indexes) = props
+        .get("GlobalSecondaryIndexes")
+        .and_then(Value::as_sequence)
+    {
         for index in indexes {
-            let projection = index.get("Projection").ok_or_else(|| bad("index without Projection"))?;
-            let mut p = Projection::builder().projection_type(ProjectionType::from(str_at(projection, "ProjectionType")?));
-            if let Some(attrs) = projection.get("NonKeyAttributes").and_then(Value::as_sequence) {
+            let projection = index
+                .get("Projection")
+                .ok_or_else(|| bad("index without Projection"))?;
+            let mut p = Projection::builder()
+                .projection_type(ProjectionType::from(str_at(projection, "ProjectionType")?));
+            if let Some(attrs) = projection
+                .get("NonKeyAttributes")
+                .and_then(Value::as_sequence)
+            {
                 for a in attrs {
-                    p = p.non_key_attributes(a.as_str().ok_or_else(|| bad("NonKeyAttributes holds a non-string"))?);
+                    p = p.non_key_attributes(
+                        a.as_str()
+                            .ok_or_else(|| bad("NonKeyAttributes holds a non-string"))?,
+                    );
                 }
             }
             req = req.global_secondary_indexes(
                 GlobalSecondaryIndex::builder()
                     .index_name(str_at(index, "IndexName")?)
-                    .set_key_schema(Some(key_schema(index.get("KeySchema").ok_or_else(|| bad("index without KeySchema"))?)?))
+                    .set_key_schema(Some(key_schema(
+                        index
+                            .get("KeySchema")
+                            .ok_or_else(|| bad("index without KeySchema"))?,
+                    )?))
                     .projection(p.build())
                     .build()
                     .map_err(|e| bad(e.to_string()))?,
             );
         }
     }
-    req.send().await.map_err(|e| TableError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()))?;
+    req.send().await.map_err(|e| {
+        TableError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
+    })?;
     Ok(())
 }
 
@@ -103,15 +140,25 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), TableError>
 pub async fn ensure_table(client: &Client, name: &str) -> Result<(), TableError> {
     match client.describe_table().table_name(name).send().await {
         Ok(_) => Ok(()),
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_resource_not_found_exception()) => create_table(client, name).await,
-        Err(e) => Err(TableError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            create_table(client, name).await
+        }
+        Err(e) => Err(TableError::Dynamo(
+            aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+        )),
     }
 }
 
 /// `(method, path)` of every `HttpApi` event in the template.
 pub fn template_routes() -> Result<Vec<(String, String, String)>, TableError> {
     let template = template()?;
-    let resources = template.get("Resources").and_then(Value::as_mapping).ok_or_else(|| bad("no Resources"))?;
+    let resources = template
+        .get("Resources")
+        .and_then(Value::as_mapping)
+        .ok_or_else(|| bad("no Resources"))?;
     let mut routes = Vec::new();
     for resource in resources.values() {
         if resource.get("Type").and_then(Value::as_str) != Some("AWS::Serverless::Function") {
@@ -124,15 +171,25 @@ pub fn template_routes() -> Result<Vec<(String, String, String)>, TableError> {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_owned();
-        let Some(events) = resource.get("Properties").and_then(|p| p.get("Events")).and_then(Value::as_mapping) else {
+        let Some(events) = resource
+            .get("Properties")
+            .and_then(|p| p.get("Events"))
+            .and_then(Value::as_mapping)
+        else {
             continue;
         };
         for event in events.values() {
             if event.get("Type").and_then(Value::as_str) != Some("HttpApi") {
                 continue;
             }
-            let props = event.get("Properties").ok_or_else(|| bad("HttpApi event without Properties"))?;
-            routes.push((str_at(props, "Method")?.to_owned(), str_at(props, "Path")?.to_owned(), binary.clone()));
+            let props = event
+                .get("Properties")
+                .ok_or_else(|| bad("HttpApi event without Properties"))?;
+            routes.push((
+                str_at(props, "Method")?.to_owned(),
+                str_at(props, "Path")?.to_owned(),
+                binary.clone(),
+            ));
         }
     }
     Ok(routes)

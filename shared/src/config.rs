@@ -33,7 +33,10 @@ fn var(name: &'static str) -> Option<String> {
 fn parse_u64(name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match var(name) {
         None => Ok(default),
-        Some(v) => v.trim().parse().map_err(|_| ConfigError::Invalid { name, problem: format!("{v:?} is not a whole number") }),
+        Some(v) => v.trim().parse().map_err(|_| ConfigError::Invalid {
+            name,
+            problem: format!("{v:?} is not a whole number"),
+        }),
     }
 }
 
@@ -42,13 +45,20 @@ impl Config {
         Ok(Config {
             table_name: var("TABLE_NAME").ok_or(ConfigError::Missing("TABLE_NAME"))?,
             min_open_age_minutes: parse_u64("MIN_OPEN_AGE_MINUTES", 0)?,
-            close_deadline_margin: Duration::from_millis(parse_u64("CLOSE_DEADLINE_MARGIN_MS", 3000)?),
+            close_deadline_margin: Duration::from_millis(parse_u64(
+                "CLOSE_DEADLINE_MARGIN_MS",
+                3000,
+            )?),
         })
     }
 
     /// Settings for tests and the local server.
     pub fn for_table(table_name: impl Into<String>) -> Self {
-        Config { table_name: table_name.into(), min_open_age_minutes: 0, close_deadline_margin: Duration::from_millis(3000) }
+        Config {
+            table_name: table_name.into(),
+            min_open_age_minutes: 0,
+            close_deadline_margin: Duration::from_millis(3000),
+        }
     }
 }
 
@@ -65,7 +75,10 @@ pub fn timeouts() -> TimeoutConfig {
 /// The shared AWS configuration (region, credentials, and `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB
 /// Local), with the service's timeouts.
 pub async fn aws_config() -> aws_config::SdkConfig {
-    aws_config::defaults(BehaviorVersion::latest()).timeout_config(timeouts()).load().await
+    aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(timeouts())
+        .load()
+        .await
 }
 
 /// The DynamoDB client, built once per process.

@@ -28,8 +28,11 @@ pub enum BackorderPolicy {
 }
 
 impl BackorderPolicy {
-    pub const ALL: [BackorderPolicy; 3] =
-        [BackorderPolicy::Backorder, BackorderPolicy::VendorDefault, BackorderPolicy::Never];
+    pub const ALL: [BackorderPolicy; 3] = [
+        BackorderPolicy::Backorder,
+        BackorderPolicy::VendorDefault,
+        BackorderPolicy::Never,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -48,7 +51,11 @@ impl BackorderPolicy {
 ///
 /// `vendor_default` is the SKU's vendor's `auto_backorder_default` (false when the SKU has no vendor
 /// or the vendor has no settings).
-pub fn effective_backorder(account_auto_backorder: bool, policy: BackorderPolicy, vendor_default: bool) -> bool {
+pub fn effective_backorder(
+    account_auto_backorder: bool,
+    policy: BackorderPolicy,
+    vendor_default: bool,
+) -> bool {
     account_auto_backorder
         && match policy {
             BackorderPolicy::Backorder => true,
@@ -58,7 +65,11 @@ pub fn effective_backorder(account_auto_backorder: bool, policy: BackorderPolicy
 }
 
 /// Whether deciding `effective_backorder` for this SKU needs its vendor's settings.
-pub fn needs_vendor_settings(account_auto_backorder: bool, policy: BackorderPolicy, vendor: Option<&VendorId>) -> bool {
+pub fn needs_vendor_settings(
+    account_auto_backorder: bool,
+    policy: BackorderPolicy,
+    vendor: Option<&VendorId>,
+) -> bool {
     account_auto_backorder && policy == BackorderPolicy::VendorDefault && vendor.is_some()
 }
 
@@ -167,7 +178,11 @@ pub fn plan_line(
     backorder_effective: bool,
     new_order_id: impl FnOnce() -> ReplenishmentId,
 ) -> LinePlan {
-    let backordered = if backorder_effective { uncovered(state.on_hand, line.quantity) } else { 0 };
+    let backordered = if backorder_effective {
+        uncovered(state.on_hand, line.quantity)
+    } else {
+        0
+    };
     let order = match (&state.open_order, backordered > 0) {
         (_, false) => OrderAction::None,
         (Some(open), true) => OrderAction::AddTo(open.clone()),
@@ -255,13 +270,21 @@ pub struct SaleResult {
 
 impl SaleResult {
     /// The result of a sale planned as `plans`.
-    pub fn finalized(sale_id: &SaleId, request: &SaleRequest, fulfillment_id: String, plans: &[LinePlan]) -> Self {
+    pub fn finalized(
+        sale_id: &SaleId,
+        request: &SaleRequest,
+        fulfillment_id: String,
+        plans: &[LinePlan],
+    ) -> Self {
         SaleResult {
             sale_id: sale_id.to_string(),
             status: "finalized".to_owned(),
             customer: request.customer.clone(),
             channel: request.channel.clone(),
-            fulfillment: Fulfillment { fulfillment_id, status: "raised".to_owned() },
+            fulfillment: Fulfillment {
+                fulfillment_id,
+                status: "raised".to_owned(),
+            },
             lines: plans
                 .iter()
                 .map(|p| SaleLineResult {
@@ -318,8 +341,13 @@ mod tests {
         for account in [false, true] {
             for policy in BackorderPolicy::ALL {
                 for vendor in [false, true] {
-                    let expected = account && (policy == Backorder || (policy == VendorDefault && vendor));
-                    assert_eq!(effective_backorder(account, policy, vendor), expected, "{account} {policy:?} {vendor}");
+                    let expected =
+                        account && (policy == Backorder || (policy == VendorDefault && vendor));
+                    assert_eq!(
+                        effective_backorder(account, policy, vendor),
+                        expected,
+                        "{account} {policy:?} {vendor}"
+                    );
                 }
             }
         }
@@ -328,10 +356,26 @@ mod tests {
     #[test]
     fn vendor_settings_are_needed_only_for_vendor_default_with_a_vendor() {
         let v = VendorId::parse("v", "vendor_id").unwrap();
-        assert!(needs_vendor_settings(true, BackorderPolicy::VendorDefault, Some(&v)));
-        assert!(!needs_vendor_settings(false, BackorderPolicy::VendorDefault, Some(&v)));
-        assert!(!needs_vendor_settings(true, BackorderPolicy::VendorDefault, None));
-        assert!(!needs_vendor_settings(true, BackorderPolicy::Backorder, Some(&v)));
+        assert!(needs_vendor_settings(
+            true,
+            BackorderPolicy::VendorDefault,
+            Some(&v)
+        ));
+        assert!(!needs_vendor_settings(
+            false,
+            BackorderPolicy::VendorDefault,
+            Some(&v)
+        ));
+        assert!(!needs_vendor_settings(
+            true,
+            BackorderPolicy::VendorDefault,
+            None
+        ));
+        assert!(!needs_vendor_settings(
+            true,
+            BackorderPolicy::Backorder,
+            Some(&v)
+        ));
     }
 
     #[test]
@@ -340,14 +384,32 @@ mod tests {
             customer: None,
             channel: None,
             lines: vec![
-                SaleLine { sku: sku("B"), quantity: 1 },
-                SaleLine { sku: sku("A"), quantity: 2 },
-                SaleLine { sku: sku("B"), quantity: 3 },
+                SaleLine {
+                    sku: sku("B"),
+                    quantity: 1,
+                },
+                SaleLine {
+                    sku: sku("A"),
+                    quantity: 2,
+                },
+                SaleLine {
+                    sku: sku("B"),
+                    quantity: 3,
+                },
             ],
         };
         assert_eq!(
             req.merged_lines(),
-            vec![SaleLine { sku: sku("B"), quantity: 4 }, SaleLine { sku: sku("A"), quantity: 2 }]
+            vec![
+                SaleLine {
+                    sku: sku("B"),
+                    quantity: 4
+                },
+                SaleLine {
+                    sku: sku("A"),
+                    quantity: 2
+                }
+            ]
         );
     }
 
@@ -356,41 +418,87 @@ mod tests {
         let a = SaleRequest {
             customer: Some("c".into()),
             channel: None,
-            lines: vec![SaleLine { sku: sku("A"), quantity: 2 }, SaleLine { sku: sku("B"), quantity: 1 }],
+            lines: vec![
+                SaleLine {
+                    sku: sku("A"),
+                    quantity: 2,
+                },
+                SaleLine {
+                    sku: sku("B"),
+                    quantity: 1,
+                },
+            ],
         };
         let b = SaleRequest {
             lines: vec![
-                SaleLine { sku: sku("B"), quantity: 1 },
-                SaleLine { sku: sku("A"), quantity: 1 },
-                SaleLine { sku: sku("A"), quantity: 1 },
+                SaleLine {
+                    sku: sku("B"),
+                    quantity: 1,
+                },
+                SaleLine {
+                    sku: sku("A"),
+                    quantity: 1,
+                },
+                SaleLine {
+                    sku: sku("A"),
+                    quantity: 1,
+                },
             ],
             ..a.clone()
         };
         assert_eq!(a.fingerprint(), b.fingerprint());
-        let c = SaleRequest { customer: Some("d".into()), ..a.clone() };
+        let c = SaleRequest {
+            customer: Some("d".into()),
+            ..a.clone()
+        };
         assert_ne!(a.fingerprint(), c.fingerprint());
-        let d = SaleRequest { lines: vec![SaleLine { sku: sku("A"), quantity: 3 }], ..a.clone() };
+        let d = SaleRequest {
+            lines: vec![SaleLine {
+                sku: sku("A"),
+                quantity: 3,
+            }],
+            ..a.clone()
+        };
         assert_ne!(a.fingerprint(), d.fingerprint());
     }
 
     #[test]
     fn plan_opens_adds_or_leaves_alone() {
-        let line = SaleLine { sku: sku("A"), quantity: 5 };
+        let line = SaleLine {
+            sku: sku("A"),
+            quantity: 5,
+        };
         let new_id = || ReplenishmentId::parse("NEW", "id").unwrap();
 
         let p = plan_line(&line, &state(2, None), true, new_id);
         assert_eq!((p.on_hand_after, p.backordered), (-3, 3));
-        assert_eq!(p.order, OrderAction::Open(ReplenishmentId::parse("NEW", "id").unwrap()));
+        assert_eq!(
+            p.order,
+            OrderAction::Open(ReplenishmentId::parse("NEW", "id").unwrap())
+        );
 
-        let p = plan_line(&line, &state(-3, Some("R1")), true, || panic!("must not open"));
+        let p = plan_line(&line, &state(-3, Some("R1")), true, || {
+            panic!("must not open")
+        });
         assert_eq!((p.on_hand_after, p.backordered), (-8, 5));
-        assert_eq!(p.order, OrderAction::AddTo(ReplenishmentId::parse("R1", "id").unwrap()));
+        assert_eq!(
+            p.order,
+            OrderAction::AddTo(ReplenishmentId::parse("R1", "id").unwrap())
+        );
 
-        let p = plan_line(&line, &state(10, Some("R1")), true, || panic!("must not open"));
-        assert_eq!((p.on_hand_after, p.backordered, p.order), (5, 0, OrderAction::None));
+        let p = plan_line(&line, &state(10, Some("R1")), true, || {
+            panic!("must not open")
+        });
+        assert_eq!(
+            (p.on_hand_after, p.backordered, p.order),
+            (5, 0, OrderAction::None)
+        );
 
         let p = plan_line(&line, &state(-3, None), false, || panic!("must not open"));
-        assert_eq!((p.on_hand_after, p.backordered, p.order), (-8, 0, OrderAction::None));
+        assert_eq!(
+            (p.on_hand_after, p.backordered, p.order),
+            (-8, 0, OrderAction::None)
+        );
     }
 
     proptest! {

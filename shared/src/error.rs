@@ -29,7 +29,10 @@ impl StoreError {
     where
         E: std::error::Error + Send + Sync + 'static,
     {
-        StoreError::Dynamo { operation, source: Box::new(err) }
+        StoreError::Dynamo {
+            operation,
+            source: Box::new(err),
+        }
     }
 }
 
@@ -65,7 +68,9 @@ pub enum ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Contention { .. } => ApiError::Busy { retry_after: Duration::from_secs(1) },
+            StoreError::Contention { .. } => ApiError::Busy {
+                retry_after: Duration::from_secs(1),
+            },
             other => ApiError::Internal(other),
         }
     }
@@ -74,16 +79,25 @@ impl From<StoreError> for ApiError {
 impl ApiError {
     /// A body field with an invalid value (422), named by its JSON path, e.g. `lines[3].quantity`.
     pub fn invalid_field(field: &str, problem: &str) -> Self {
-        ApiError::Unprocessable { code: "invalid_field", message: format!("{field} {problem}") }
+        ApiError::Unprocessable {
+            code: "invalid_field",
+            message: format!("{field} {problem}"),
+        }
     }
 
     /// A path or query parameter that cannot be used (400).
     pub fn invalid_parameter(name: &str, problem: &str) -> Self {
-        ApiError::BadRequest { code: "invalid_parameter", message: format!("{name} {problem}") }
+        ApiError::BadRequest {
+            code: "invalid_parameter",
+            message: format!("{name} {problem}"),
+        }
     }
 
     pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
-        ApiError::NotFound { code, message: message.into() }
+        ApiError::NotFound {
+            code,
+            message: message.into(),
+        }
     }
 
     pub fn status(&self) -> u16 {
@@ -140,7 +154,10 @@ mod tests {
 
     #[test]
     fn internal_errors_do_not_leak() {
-        let err = ApiError::from(StoreError::Malformed { key: "secret-key".into(), problem: "x".into() });
+        let err = ApiError::from(StoreError::Malformed {
+            key: "secret-key".into(),
+            problem: "x".into(),
+        });
         assert_eq!(err.status(), 500);
         assert!(!err.body().to_string().contains("secret-key"));
     }
@@ -156,6 +173,9 @@ mod tests {
     fn field_errors_name_the_field() {
         let err = ApiError::invalid_field("lines[2].quantity", "must be an integer in 1..=1000000");
         assert_eq!(err.status(), 422);
-        assert_eq!(err.body()["error"]["message"], "lines[2].quantity must be an integer in 1..=1000000");
+        assert_eq!(
+            err.body()["error"]["message"],
+            "lines[2].quantity must be an integer in 1..=1000000"
+        );
     }
 }

@@ -26,7 +26,8 @@ pub fn account_id(req: &Request) -> Result<AccountId, ApiError> {
             .and_then(|jwt| jwt.claims.get(ACCOUNT_CLAIM)),
         _ => None,
     };
-    let claim = claim.ok_or_else(|| ApiError::Unauthorized("missing account_id claim".to_owned()))?;
+    let claim =
+        claim.ok_or_else(|| ApiError::Unauthorized("missing account_id claim".to_owned()))?;
     AccountId::parse(claim.as_str(), ACCOUNT_CLAIM)
         .map_err(|_| ApiError::Unauthorized("invalid account_id claim".to_owned()))
 }
@@ -43,9 +44,11 @@ pub fn route(req: &Request) -> Option<&'static Route> {
         .raw_http_path()
         .trim_start_matches('/')
         .split('/')
-        .map(|s| percent_decode(s))
+        .map(percent_decode)
         .collect();
-    routes::find(req.method().as_str(), &segments).ok().map(|(route, _)| route)
+    routes::find(req.method().as_str(), &segments)
+        .ok()
+        .map(|(route, _)| route)
 }
 
 fn percent_decode(s: &str) -> String {
@@ -76,16 +79,23 @@ pub fn path_param<T>(
     parse: impl FnOnce(String, &str) -> Result<T, ApiError>,
 ) -> Result<T, ApiError> {
     let params = req.path_parameters();
-    let value = params.first(name).ok_or_else(|| ApiError::invalid_parameter(name, "is missing"))?;
+    let value = params
+        .first(name)
+        .ok_or_else(|| ApiError::invalid_parameter(name, "is missing"))?;
     parse(value.to_owned(), name).map_err(|e| match e {
-        ApiError::Unprocessable { message, .. } => ApiError::BadRequest { code: "invalid_parameter", message },
+        ApiError::Unprocessable { message, .. } => ApiError::BadRequest {
+            code: "invalid_parameter",
+            message,
+        },
         other => other,
     })
 }
 
 /// A query string parameter, if present.
 pub fn query_param(req: &Request, name: &str) -> Option<String> {
-    req.query_string_parameters_ref().and_then(|q| q.first(name)).map(str::to_owned)
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name))
+        .map(str::to_owned)
 }
 
 /// Rejects query parameters other than `allowed`.
@@ -93,7 +103,10 @@ pub fn only_query_params(req: &Request, allowed: &[&str]) -> Result<(), ApiError
     if let Some(q) = req.query_string_parameters_ref() {
         for (name, _) in q.iter() {
             if !allowed.contains(&name) {
-                return Err(ApiError::invalid_parameter(name, "is not a known query parameter"));
+                return Err(ApiError::invalid_parameter(
+                    name,
+                    "is not a known query parameter",
+                ));
             }
         }
     }
@@ -113,10 +126,15 @@ fn body_bytes(req: &Request) -> &[u8] {
 pub fn json_body(req: &Request) -> Result<Fields, ApiError> {
     let bytes = body_bytes(req);
     if bytes.len() > MAX_BODY_BYTES {
-        return Err(ApiError::PayloadTooLarge { limit: MAX_BODY_BYTES });
+        return Err(ApiError::PayloadTooLarge {
+            limit: MAX_BODY_BYTES,
+        });
     }
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::BadRequest { code: "invalid_json", message: "body must be a JSON object".to_owned() });
+        return Err(ApiError::BadRequest {
+            code: "invalid_json",
+            message: "body must be a JSON object".to_owned(),
+        });
     }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest {
         code: "invalid_json",
@@ -124,7 +142,10 @@ pub fn json_body(req: &Request) -> Result<Fields, ApiError> {
     })?;
     match value {
         Value::Object(map) => Ok(Fields::new(map, "")),
-        _ => Err(ApiError::BadRequest { code: "invalid_json", message: "body must be a JSON object".to_owned() }),
+        _ => Err(ApiError::BadRequest {
+            code: "invalid_json",
+            message: "body must be a JSON object".to_owned(),
+        }),
     }
 }
 
@@ -149,7 +170,10 @@ pub struct Fields {
 
 impl Fields {
     pub fn new(map: Map<String, Value>, prefix: &str) -> Self {
-        Fields { map, prefix: prefix.to_owned() }
+        Fields {
+            map,
+            prefix: prefix.to_owned(),
+        }
     }
 
     /// The full path of a field, for error messages.
@@ -166,12 +190,16 @@ impl Fields {
         match self.take(name) {
             None => Ok(None),
             Some(Value::Bool(b)) => Ok(Some(b)),
-            Some(_) => Err(ApiError::invalid_field(&self.path(name), "must be true or false")),
+            Some(_) => Err(ApiError::invalid_field(
+                &self.path(name),
+                "must be true or false",
+            )),
         }
     }
 
     pub fn required_bool(&mut self, name: &str) -> Result<bool, ApiError> {
-        self.bool(name)?.ok_or_else(|| ApiError::invalid_field(&self.path(name), "is required"))
+        self.bool(name)?
+            .ok_or_else(|| ApiError::invalid_field(&self.path(name), "is required"))
     }
 
     /// A string field; `null` reads as absent-but-given (`Some(None)`).
@@ -180,14 +208,20 @@ impl Fields {
             None => Ok(None),
             Some(Value::Null) => Ok(Some(None)),
             Some(Value::String(s)) => Ok(Some(Some(s))),
-            Some(_) => Err(ApiError::invalid_field(&self.path(name), "must be a string")),
+            Some(_) => Err(ApiError::invalid_field(
+                &self.path(name),
+                "must be a string",
+            )),
         }
     }
 
     pub fn str(&mut self, name: &str) -> Result<Option<String>, ApiError> {
         match self.nullable_str(name)? {
             None => Ok(None),
-            Some(None) => Err(ApiError::invalid_field(&self.path(name), "must be a string")),
+            Some(None) => Err(ApiError::invalid_field(
+                &self.path(name),
+                "must be a string",
+            )),
             Some(Some(s)) => Ok(Some(s)),
         }
     }
@@ -198,22 +232,26 @@ impl Fields {
             None => Ok(None),
             Some(v) => {
                 let path = self.path(name);
-                int_in_range(&v, min, max)
-                    .map(Some)
-                    .ok_or_else(|| ApiError::invalid_field(&path, &format!("must be an integer in {min}..={max}")))
+                int_in_range(&v, min, max).map(Some).ok_or_else(|| {
+                    ApiError::invalid_field(&path, &format!("must be an integer in {min}..={max}"))
+                })
             }
         }
     }
 
     pub fn required_int(&mut self, name: &str, min: i64, max: i64) -> Result<i64, ApiError> {
-        self.int(name, min, max)?.ok_or_else(|| ApiError::invalid_field(&self.path(name), "is required"))
+        self.int(name, min, max)?
+            .ok_or_else(|| ApiError::invalid_field(&self.path(name), "is required"))
     }
 
     pub fn array(&mut self, name: &str) -> Result<Option<Vec<Value>>, ApiError> {
         match self.take(name) {
             None => Ok(None),
             Some(Value::Array(a)) => Ok(Some(a)),
-            Some(_) => Err(ApiError::invalid_field(&self.path(name), "must be an array")),
+            Some(_) => Err(ApiError::invalid_field(
+                &self.path(name),
+                "must be an array",
+            )),
         }
     }
 
@@ -224,7 +262,10 @@ impl Fields {
             None | Some(None) => Ok(None),
             Some(Some(s)) => match crate::ids::check_id(&s) {
                 Ok(()) => Ok(Some(s)),
-                Err(problem) => Err(ApiError::invalid_field(&self.path(name), problem.describe())),
+                Err(problem) => Err(ApiError::invalid_field(
+                    &self.path(name),
+                    problem.describe(),
+                )),
             },
         }
     }
@@ -233,7 +274,10 @@ impl Fields {
     pub fn finish(self) -> Result<(), ApiError> {
         match self.map.keys().next() {
             None => Ok(()),
-            Some(name) => Err(ApiError::invalid_field(&self.path(name), "is not a known field")),
+            Some(name) => Err(ApiError::invalid_field(
+                &self.path(name),
+                "is not a known field",
+            )),
         }
     }
 }
@@ -263,7 +307,10 @@ pub fn json_response(status: u16, body: &impl Serialize) -> Response<Body> {
 pub fn raw_json_response(status: u16, text: String) -> Response<Body> {
     let mut resp = Response::new(Body::Text(text));
     *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -272,7 +319,11 @@ pub fn error_response(err: &ApiError) -> Response<Body> {
     match err {
         ApiError::Internal(source) => tracing::error!(error = %source, "request failed"),
         ApiError::Busy { .. } => tracing::warn!(error = %err, "request shed under contention"),
-        other => tracing::info!(status = other.status(), code = other.code(), "request rejected"),
+        other => tracing::info!(
+            status = other.status(),
+            code = other.code(),
+            "request rejected"
+        ),
     }
     let mut resp = json_response(err.status(), &err.body());
     if let Some(after) = err.retry_after() {
@@ -343,11 +394,16 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_named() {
-        let Value::Object(map) = json!({"known": true, "extra": 1}) else { unreachable!() };
+        let Value::Object(map) = json!({"known": true, "extra": 1}) else {
+            unreachable!()
+        };
         let mut f = Fields::new(map, "lines[0].");
         assert_eq!(f.bool("known").unwrap(), Some(true));
         let err = f.finish().unwrap_err();
-        assert_eq!(err.body()["error"]["message"], "lines[0].extra is not a known field");
+        assert_eq!(
+            err.body()["error"]["message"],
+            "lines[0].extra is not a known field"
+        );
     }
 
     #[test]

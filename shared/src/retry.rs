@@ -27,7 +27,9 @@ impl Backoff {
     pub fn next_delay(&mut self) -> Duration {
         let ceiling = self.ceiling();
         self.attempt += 1;
-        let ms = u64::try_from(ceiling.as_millis()).unwrap_or(u64::MAX).max(1);
+        let ms = u64::try_from(ceiling.as_millis())
+            .unwrap_or(u64::MAX)
+            .max(1);
         Duration::from_millis(fastrand::u64(0..=ms))
     }
 

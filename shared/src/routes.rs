@@ -25,26 +25,98 @@ pub const REPLENISHMENTS: &str = "replenishments";
 pub const REPLENISHMENT_CLOSE: &str = "replenishment-close";
 
 pub const ROUTES: &[Route] = &[
-    Route { method: "GET", path: "/settings", function: SETTINGS },
-    Route { method: "PUT", path: "/settings", function: SETTINGS },
-    Route { method: "GET", path: "/vendors/{vendor_id}/settings", function: SETTINGS },
-    Route { method: "PUT", path: "/vendors/{vendor_id}/settings", function: SETTINGS },
-    Route { method: "GET", path: "/skus/{sku}/settings", function: SETTINGS },
-    Route { method: "PUT", path: "/skus/{sku}/settings", function: SETTINGS },
-    Route { method: "GET", path: "/skus/{sku}/inventory", function: INVENTORY },
-    Route { method: "PUT", path: "/skus/{sku}/inventory", function: INVENTORY },
-    Route { method: "POST", path: "/skus/{sku}/inventory/adjustments", function: INVENTORY },
-    Route { method: "POST", path: "/sales/{sale_id}/finalize", function: SALE_FINALIZE },
-    Route { method: "GET", path: "/sales/{sale_id}", function: SALE_FINALIZE },
-    Route { method: "GET", path: "/replenishments", function: REPLENISHMENTS },
-    Route { method: "GET", path: "/replenishments/{replenishment_id}", function: REPLENISHMENTS },
-    Route { method: "POST", path: "/replenishments/{replenishment_id}/close", function: REPLENISHMENT_CLOSE },
+    Route {
+        method: "GET",
+        path: "/settings",
+        function: SETTINGS,
+    },
+    Route {
+        method: "PUT",
+        path: "/settings",
+        function: SETTINGS,
+    },
+    Route {
+        method: "GET",
+        path: "/vendors/{vendor_id}/settings",
+        function: SETTINGS,
+    },
+    Route {
+        method: "PUT",
+        path: "/vendors/{vendor_id}/settings",
+        function: SETTINGS,
+    },
+    Route {
+        method: "GET",
+        path: "/skus/{sku}/settings",
+        function: SETTINGS,
+    },
+    Route {
+        method: "PUT",
+        path: "/skus/{sku}/settings",
+        function: SETTINGS,
+    },
+    Route {
+        method: "GET",
+        path: "/skus/{sku}/inventory",
+        function: INVENTORY,
+    },
+    Route {
+        method: "PUT",
+        path: "/skus/{sku}/inventory",
+        function: INVENTORY,
+    },
+    Route {
+        method: "POST",
+        path: "/skus/{sku}/inventory/adjustments",
+        function: INVENTORY,
+    },
+    Route {
+        method: "POST",
+        path: "/sales/{sale_id}/finalize",
+        function: SALE_FINALIZE,
+    },
+    Route {
+        method: "GET",
+        path: "/sales/{sale_id}",
+        function: SALE_FINALIZE,
+    },
+    Route {
+        method: "GET",
+        path: "/replenishments",
+        function: REPLENISHMENTS,
+    },
+    Route {
+        method: "GET",
+        path: "/replenishments/{replenishment_id}",
+        function: REPLENISHMENTS,
+    },
+    Route {
+        method: "POST",
+        path: "/replenishments/{replenishment_id}/close",
+        function: REPLENISHMENT_CLOSE,
+    },
 ];
+
+/// Path parameters of a matched route: (name, percent-decoded value).
+pub type PathParams = Vec<(String, String)>;
+
+/// Why no route matched.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteMiss {
+    /// No route has this path.
+    NoSuchPath,
+    /// The path exists, under other methods.
+    WrongMethod,
+}
 
 /// Matches already percent-decoded path segments against a route path; returns the path
 /// parameters on a match.
-pub fn match_segments(pattern: &str, segments: &[String]) -> Option<Vec<(&'static str, String)>> {
-    let parts: Vec<&str> = pattern.trim_start_matches('/').split('/').filter(|p| !p.is_empty()).collect();
+pub fn match_segments(pattern: &str, segments: &[String]) -> Option<PathParams> {
+    let parts: Vec<&str> = pattern
+        .trim_start_matches('/')
+        .split('/')
+        .filter(|p| !p.is_empty())
+        .collect();
     if parts.len() != segments.len() {
         return None;
     }
@@ -54,7 +126,7 @@ pub fn match_segments(pattern: &str, segments: &[String]) -> Option<Vec<(&'stati
             if segment.is_empty() {
                 return None;
             }
-            params.push((leak_name(name), segment.clone()));
+            params.push((name.to_owned(), segment.clone()));
         } else if part != segment {
             return None;
         }
@@ -62,15 +134,8 @@ pub fn match_segments(pattern: &str, segments: &[String]) -> Option<Vec<(&'stati
     Some(params)
 }
 
-/// Parameter names come from the static route table; find the static copy.
-fn leak_name(name: &str) -> &'static str {
-    const NAMES: [&str; 4] = ["sku", "vendor_id", "sale_id", "replenishment_id"];
-    NAMES.into_iter().find(|n| *n == name).unwrap_or("param")
-}
-
-/// Finds the route for a method and decoded path segments: `Ok((route, params))`, or
-/// `Err(true)` when the path exists under another method, `Err(false)` when it does not exist.
-pub fn find(method: &str, segments: &[String]) -> Result<(&'static Route, Vec<(&'static str, String)>), bool> {
+/// Finds the route for a method and decoded path segments.
+pub fn find(method: &str, segments: &[String]) -> Result<(&'static Route, PathParams), RouteMiss> {
     let mut path_exists = false;
     for route in ROUTES {
         if let Some(params) = match_segments(route.path, segments) {
@@ -80,7 +145,11 @@ pub fn find(method: &str, segments: &[String]) -> Result<(&'static Route, Vec<(&
             path_exists = true;
         }
     }
-    Err(path_exists)
+    Err(if path_exists {
+        RouteMiss::WrongMethod
+    } else {
+        RouteMiss::NoSuchPath
+    })
 }
 
 /// The route with this route key (`GET /skus/{sku}/settings`), if any.
@@ -93,19 +162,23 @@ mod tests {
     use super::*;
 
     fn segs(path: &str) -> Vec<String> {
-        path.trim_start_matches('/').split('/').map(str::to_owned).collect()
+        path.trim_start_matches('/')
+            .split('/')
+            .map(str::to_owned)
+            .collect()
     }
 
     #[test]
     fn matches_parameters_and_literals() {
         let (route, params) = find("GET", &segs("/skus/x/settings")).unwrap();
         assert_eq!(route.key(), "GET /skus/{sku}/settings");
-        assert_eq!(params, vec![("sku", "x".to_owned())]);
+        assert_eq!(params, vec![("sku".to_owned(), "x".to_owned())]);
 
         // A decoded segment may hold '/': it is still one segment, as in API Gateway.
-        let (route, params) = find("PUT", &["skus".into(), "A/B".into(), "settings".into()]).unwrap();
+        let (route, params) =
+            find("PUT", &["skus".into(), "A/B".into(), "settings".into()]).unwrap();
         assert_eq!(route.key(), "PUT /skus/{sku}/settings");
-        assert_eq!(params, vec![("sku", "A/B".to_owned())]);
+        assert_eq!(params, vec![("sku".to_owned(), "A/B".to_owned())]);
 
         let (route, _) = find("post", &segs("/skus/x/inventory/adjustments")).unwrap();
         assert_eq!(route.function, INVENTORY);
@@ -113,9 +186,18 @@ mod tests {
 
     #[test]
     fn unknown_routes_and_methods() {
-        assert_eq!(find("GET", &segs("/nope")).unwrap_err(), false);
-        assert_eq!(find("DELETE", &segs("/settings")).unwrap_err(), true);
-        assert_eq!(find("GET", &["skus".into(), "".into(), "settings".into()]).unwrap_err(), false);
+        assert_eq!(
+            find("GET", &segs("/nope")).unwrap_err(),
+            RouteMiss::NoSuchPath
+        );
+        assert_eq!(
+            find("DELETE", &segs("/settings")).unwrap_err(),
+            RouteMiss::WrongMethod
+        );
+        assert_eq!(
+            find("GET", &["skus".into(), "".into(), "settings".into()]).unwrap_err(),
+            RouteMiss::NoSuchPath
+        );
     }
 
     #[test]

@@ -6,7 +6,9 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
-use crate::domain::{effective_backorder, needs_vendor_settings, plan_line, Replenishment, SaleRequest, SaleResult};
+use crate::domain::{
+    effective_backorder, needs_vendor_settings, plan_line, Replenishment, SaleRequest, SaleResult,
+};
 use crate::error::{ApiError, StoreError};
 use crate::ids::{AccountId, ReplenishmentId, SaleId, VendorId};
 use crate::retry::{Backoff, MAX_ATTEMPTS};
@@ -49,7 +51,13 @@ pub async fn finalize_sale(
         let ctx = store.sale_context(account, sale_id, &skus).await?;
         if let Some(sale) = ctx.sale {
             if sale.fingerprint == fingerprint {
-                return Ok(Finalized { body: sale.result_json, replayed: true, attempts: attempt, lines: merged.len(), backordered: 0 });
+                return Ok(Finalized {
+                    body: sale.result_json,
+                    replayed: true,
+                    attempts: attempt,
+                    lines: merged.len(),
+                    backordered: 0,
+                });
             }
             return Err(ApiError::Conflict {
                 code: "sale_conflict",
@@ -58,7 +66,11 @@ pub async fn finalize_sale(
         }
         if let Some(missing) = merged.iter().position(|l| !ctx.skus.contains_key(&l.sku)) {
             let sku = &merged[missing].sku;
-            let index = request.lines.iter().position(|l| &l.sku == sku).unwrap_or(missing);
+            let index = request
+                .lines
+                .iter()
+                .position(|l| &l.sku == sku)
+                .unwrap_or(missing);
             return Err(ApiError::Unprocessable {
                 code: "unknown_sku",
                 message: format!("lines[{index}].sku {sku} is not a known SKU"),
@@ -69,34 +81,57 @@ pub async fn finalize_sale(
             .iter()
             .filter_map(|l| {
                 let state = &ctx.skus[&l.sku].state;
-                needs_vendor_settings(ctx.account_auto_backorder, state.policy, state.vendor_id.as_ref())
-                    .then(|| state.vendor_id.clone())
-                    .flatten()
+                needs_vendor_settings(
+                    ctx.account_auto_backorder,
+                    state.policy,
+                    state.vendor_id.as_ref(),
+                )
+                .then(|| state.vendor_id.clone())
+                .flatten()
             })
             .collect();
         vendors.sort();
         vendors.dedup();
-        let vendor_defaults: HashMap<VendorId, bool> = store.vendor_defaults(account, &vendors).await?;
+        let vendor_defaults: HashMap<VendorId, bool> =
+            store.vendor_defaults(account, &vendors).await?;
 
         let plans: Vec<_> = merged
             .iter()
             .map(|line| {
                 let state = &ctx.skus[&line.sku].state;
-                let vendor_default = state.vendor_id.as_ref().and_then(|v| vendor_defaults.get(v)).copied().unwrap_or(false);
-                let effective = effective_backorder(ctx.account_auto_backorder, state.policy, vendor_default);
+                let vendor_default = state
+                    .vendor_id
+                    .as_ref()
+                    .and_then(|v| vendor_defaults.get(v))
+                    .copied()
+                    .unwrap_or(false);
+                let effective =
+                    effective_backorder(ctx.account_auto_backorder, state.policy, vendor_default);
                 plan_line(line, state, effective, ReplenishmentId::generate)
             })
             .collect();
 
         let now = now_rfc3339();
         let result = SaleResult::finalized(sale_id, request, ulid::Ulid::new().to_string(), &plans);
-        match store.commit_sale(account, sale_id, &fingerprint, &plans, &result, &now).await {
+        match store
+            .commit_sale(account, sale_id, &fingerprint, &plans, &result, &now)
+            .await
+        {
             Ok(()) => {
                 let body = serde_json::to_string(&result).map_err(|e| {
-                    ApiError::Internal(StoreError::Malformed { key: sale_id.to_string(), problem: e.to_string() })
+                    ApiError::Internal(StoreError::Malformed {
+                        key: sale_id.to_string(),
+                        problem: e.to_string(),
+                    })
                 })?;
                 let backordered = plans.iter().map(|p| p.backordered).sum();
-                return Ok(Finalized { body, replayed: false, attempts: attempt, lines: merged.len(), backordered });
+                return Ok(Finalized {
+                    body,
+                    replayed: false,
+                    attempts: attempt,
+                    lines: merged.len(),
+                    backordered,
+                });
             }
             // Someone finalized this sale id first: the next read replays it or reports the conflict.
             Err(CommitError::SaleExists) => continue,
@@ -107,18 +142,28 @@ pub async fn finalize_sale(
             Err(CommitError::Store(e)) => return Err(e.into()),
         }
     }
-    Err(StoreError::Contention { attempts: MAX_ATTEMPTS }.into())
+    Err(StoreError::Contention {
+        attempts: MAX_ATTEMPTS,
+    }
+    .into())
 }
 
 /// Closes an order (closing a closed order returns it unchanged); 404 when it does not exist.
-pub async fn close_order(store: &Store, account: &AccountId, rid: &ReplenishmentId) -> Result<(Replenishment, bool), ApiError> {
+pub async fn close_order(
+    store: &Store,
+    account: &AccountId,
+    rid: &ReplenishmentId,
+) -> Result<(Replenishment, bool), ApiError> {
     let mut backoff = Backoff::new();
     for _ in 0..MAX_ATTEMPTS {
         match store.close_order(account, rid, &now_rfc3339()).await? {
             CloseOutcome::Closed(order) => return Ok((order, true)),
             CloseOutcome::AlreadyClosed(order) => return Ok((order, false)),
             CloseOutcome::NotFound => {
-                return Err(ApiError::not_found("replenishment_not_found", format!("replenishment_id {rid} not found")))
+                return Err(ApiError::not_found(
+                    "replenishment_not_found",
+                    format!("replenishment_id {rid} not found"),
+                ))
             }
             CloseOutcome::Contended(reason) => {
                 tracing::debug!(%reason, "close contended; retrying");
@@ -126,7 +171,10 @@ pub async fn close_order(store: &Store, account: &AccountId, rid: &Replenishment
             }
         }
     }
-    Err(StoreError::Contention { attempts: MAX_ATTEMPTS }.into())
+    Err(StoreError::Contention {
+        attempts: MAX_ATTEMPTS,
+    }
+    .into())
 }
 
 /// What a scheduled close run did.
@@ -140,7 +188,12 @@ pub struct CloseRun {
 
 /// Closes every open auto-back-order order, in all accounts, created before `now - min_age`,
 /// stopping `margin` before `deadline`. Safe to run twice or concurrently: closing is idempotent.
-pub async fn close_due_orders(store: &Store, min_age: Duration, deadline: Instant, margin: Duration) -> Result<CloseRun, ApiError> {
+pub async fn close_due_orders(
+    store: &Store,
+    min_age: Duration,
+    deadline: Instant,
+    margin: Duration,
+) -> Result<CloseRun, ApiError> {
     const PAGE: i32 = 50;
     const PARALLEL: usize = 8;
     let cutoff = (chrono::Utc::now() - chrono::Duration::from_std(min_age).unwrap_or_default())
@@ -153,7 +206,9 @@ pub async fn close_due_orders(store: &Store, min_age: Duration, deadline: Instan
         if Instant::now() >= stop_at {
             break;
         }
-        let page = store.open_orders_before(&cutoff, PAGE, start.take()).await?;
+        let page = store
+            .open_orders_before(&cutoff, PAGE, start.take())
+            .await?;
         pages += 1;
         let results: Vec<_> = futures::stream::iter(page.orders)
             .map(|(account, rid)| async move {

@@ -3,7 +3,8 @@
 use tracing_subscriber::EnvFilter;
 
 fn filter() -> EnvFilter {
-    EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn"))
+    EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new("info,aws_config=warn,aws_smithy_runtime=warn"))
 }
 
 /// JSON logs for Lambda: one object per line, no ANSI colours, no timestamps (Lambda adds them).
@@ -21,5 +22,9 @@ pub fn init_lambda() {
 
 /// Human-readable logs for the local server.
 pub fn init_local() {
-    let _ = tracing_subscriber::fmt().compact().with_env_filter(filter()).with_target(false).try_init();
+    let _ = tracing_subscriber::fmt()
+        .compact()
+        .with_env_filter(filter())
+        .with_target(false)
+        .try_init();
 }

@@ -33,7 +33,12 @@ impl RequestCounter {
     }
 
     pub fn by_operation(&self) -> BTreeMap<String, usize> {
-        self.counts.lock().unwrap().iter().map(|(k, v)| (k.clone(), *v)).collect()
+        self.counts
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
     }
 }
 
@@ -49,7 +54,10 @@ impl Intercept for RequestCounter {
         _rc: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let name = cfg.load::<Metadata>().map_or("unknown", Metadata::name).to_owned();
+        let name = cfg
+            .load::<Metadata>()
+            .map_or("unknown", Metadata::name)
+            .to_owned();
         *self.counts.lock().unwrap().entry(name).or_default() += 1;
         Ok(())
     }
@@ -90,22 +98,40 @@ impl Reply {
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
 impl TestApp {
     pub async fn new() -> Self {
         let requests = RequestCounter::default();
-        let config = backorder_local::client::local_config(&endpoint()).interceptor(requests.clone()).build();
+        let config = backorder_local::client::local_config(&endpoint())
+            .interceptor(requests.clone())
+            .build();
         let client = Client::from_conf(config);
         let table = format!("t-{}", ulid::Ulid::new().to_string().to_lowercase());
-        backorder_local::table::create_table(&client, &table).await.expect("create the test table");
-        TestApp { store: Store::new(client.clone(), table.clone()), client, table, requests }
+        backorder_local::table::create_table(&client, &table)
+            .await
+            .expect("create the test table");
+        TestApp {
+            store: Store::new(client.clone(), table.clone()),
+            client,
+            table,
+            requests,
+        }
     }
 
     /// A request through API Gateway routing, as `account` (the `X-Account-Id` of the local server).
-    pub async fn call(&self, account: &str, method: &str, target: &str, body: Option<Value>) -> Reply {
+    pub async fn call(
+        &self,
+        account: &str,
+        method: &str,
+        target: &str,
+        body: Option<Value>,
+    ) -> Reply {
         let mut req = RawRequest::new(method, target).header("x-account-id", account);
         if let Some(body) = body {
             req = req.json(&body);
@@ -119,15 +145,34 @@ impl TestApp {
         let headers = resp
             .headers()
             .iter()
-            .map(|(n, v)| (n.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    v.to_str().unwrap_or_default().to_owned(),
+                )
+            })
             .collect();
         let text = body_text(resp.body());
-        let body = if text.is_empty() { Value::Null } else { serde_json::from_str(&text).expect("responses are JSON") };
-        Reply { status, body, headers }
+        let body = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).expect("responses are JSON")
+        };
+        Reply {
+            status,
+            body,
+            headers,
+        }
     }
 
     /// Shorthand for a call that must succeed.
-    pub async fn ok(&self, account: &str, method: &str, target: &str, body: Option<Value>) -> Value {
+    pub async fn ok(
+        &self,
+        account: &str,
+        method: &str,
+        target: &str,
+        body: Option<Value>,
+    ) -> Value {
         let reply = self.call(account, method, target, body).await;
         assert_eq!(reply.status, 200, "{method} {target}: {}", reply.body);
         reply.body
@@ -148,7 +193,11 @@ impl TestApp {
                 .await
                 .expect("scan");
             for item in out.items() {
-                items.push(item.iter().map(|(k, v)| (k.clone(), format!("{v:?}"))).collect::<BTreeMap<_, _>>());
+                items.push(
+                    item.iter()
+                        .map(|(k, v)| (k.clone(), format!("{v:?}")))
+                        .collect::<BTreeMap<_, _>>(),
+                );
             }
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -187,10 +236,23 @@ impl TestApp {
     // ---- setup shorthands ------------------------------------------------------------------
 
     pub async fn enable_account(&self, account: &str, on: bool) {
-        self.ok(account, "PUT", "/settings", Some(serde_json::json!({ "auto_backorder": on }))).await;
+        self.ok(
+            account,
+            "PUT",
+            "/settings",
+            Some(serde_json::json!({ "auto_backorder": on })),
+        )
+        .await;
     }
 
-    pub async fn sku(&self, account: &str, sku: &str, policy: &str, vendor: Option<&str>, on_hand: i64) {
+    pub async fn sku(
+        &self,
+        account: &str,
+        sku: &str,
+        policy: &str,
+        vendor: Option<&str>,
+        on_hand: i64,
+    ) {
         self.ok(
             account,
             "PUT",
@@ -198,12 +260,20 @@ impl TestApp {
             Some(serde_json::json!({ "auto_backorder": policy, "vendor_id": vendor })),
         )
         .await;
-        self.ok(account, "PUT", &format!("/skus/{}/inventory", enc(sku)), Some(serde_json::json!({ "on_hand": on_hand })))
-            .await;
+        self.ok(
+            account,
+            "PUT",
+            &format!("/skus/{}/inventory", enc(sku)),
+            Some(serde_json::json!({ "on_hand": on_hand })),
+        )
+        .await;
     }
 
     pub async fn finalize(&self, account: &str, sale_id: &str, lines: &[(&str, i64)]) -> Reply {
-        let lines: Vec<Value> = lines.iter().map(|(s, q)| serde_json::json!({"sku": s, "quantity": q})).collect();
+        let lines: Vec<Value> = lines
+            .iter()
+            .map(|(s, q)| serde_json::json!({"sku": s, "quantity": q}))
+            .collect();
         self.call(
             account,
             "POST",
@@ -214,11 +284,21 @@ impl TestApp {
     }
 
     pub async fn on_hand(&self, account: &str, sku: &str) -> i64 {
-        self.ok(account, "GET", &format!("/skus/{}/inventory", enc(sku)), None).await["on_hand"].as_i64().unwrap()
+        self.ok(
+            account,
+            "GET",
+            &format!("/skus/{}/inventory", enc(sku)),
+            None,
+        )
+        .await["on_hand"]
+            .as_i64()
+            .unwrap()
     }
 
     pub async fn orders(&self, account: &str, query: &str) -> Vec<Value> {
-        let body = self.ok(account, "GET", &format!("/replenishments{query}"), None).await;
+        let body = self
+            .ok(account, "GET", &format!("/replenishments{query}"), None)
+            .await;
         body["items"].as_array().cloned().unwrap_or_default()
     }
 }

@@ -13,7 +13,12 @@ use serde_json::Value;
 const A: &str = "acct";
 
 /// Finalizes like a well-behaved caller: retries a 503 after its Retry-After hint, with the same body.
-async fn finalize_until_done(app: &TestApp, sale: &str, lines: &[(&str, i64)], retries: &AtomicUsize) -> Reply {
+async fn finalize_until_done(
+    app: &TestApp,
+    sale: &str,
+    lines: &[(&str, i64)],
+    retries: &AtomicUsize,
+) -> Reply {
     loop {
         let r = app.finalize(A, sale, lines).await;
         if r.status == 503 {
@@ -42,15 +47,30 @@ async fn open_orders_snapshot(app: &TestApp, sku: &str) -> (Vec<String>, Option<
         .filter_map(|i| s(&i, "rid"))
         .collect();
     for _ in 0..10 {
-        assert!(rids.len() < 100, "the checker reads at most 99 orders in one transaction");
+        assert!(
+            rids.len() < 100,
+            "the checker reads at most 99 orders in one transaction"
+        );
         let key = |sk: String| {
-            HashMap::from([("pk".to_owned(), AttributeValue::S(A.to_owned())), ("sk".to_owned(), AttributeValue::S(sk))])
+            HashMap::from([
+                ("pk".to_owned(), AttributeValue::S(A.to_owned())),
+                ("sk".to_owned(), AttributeValue::S(sk)),
+            ])
         };
         let mut req = app.client.transact_get_items();
-        let keys = std::iter::once(key(format!("SKU#{sku}"))).chain(rids.iter().map(|r| key(format!("ORDER#{r}"))));
+        let keys = std::iter::once(key(format!("SKU#{sku}")))
+            .chain(rids.iter().map(|r| key(format!("ORDER#{r}"))));
         for k in keys {
             req = req.transact_items(
-                TransactGetItem::builder().get(Get::builder().table_name(&app.table).set_key(Some(k)).build().unwrap()).build(),
+                TransactGetItem::builder()
+                    .get(
+                        Get::builder()
+                            .table_name(&app.table)
+                            .set_key(Some(k))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
             );
         }
         let out = req.send().await.expect("transact get");
@@ -73,13 +93,24 @@ async fn open_orders_snapshot(app: &TestApp, sku: &str) -> (Vec<String>, Option<
     panic!("no stable snapshot in 10 tries");
 }
 
-fn spawn_checker(app: Arc<TestApp>, sku: &'static str, stop: Arc<AtomicBool>) -> tokio::task::JoinHandle<usize> {
+fn spawn_checker(
+    app: Arc<TestApp>,
+    sku: &'static str,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<usize> {
     tokio::spawn(async move {
         let mut checks = 0;
         while !stop.load(Ordering::Relaxed) {
             let (open, pointer) = open_orders_snapshot(&app, sku).await;
-            assert!(open.len() <= 1, "more than one open order at once: {open:?}");
-            assert_eq!(open.first(), pointer.as_ref(), "the SKU points at its one open order");
+            assert!(
+                open.len() <= 1,
+                "more than one open order at once: {open:?}"
+            );
+            assert_eq!(
+                open.first(),
+                pointer.as_ref(),
+                "the SKU points at its one open order"
+            );
             checks += 1;
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -93,14 +124,23 @@ fn check_orders_against_responses(orders: &[Value], replies: &[Reply]) {
     for r in replies {
         for line in r.body["lines"].as_array().unwrap() {
             if let Some(rid) = line["replenishment_id"].as_str() {
-                *by_order.entry(rid.to_owned()).or_default() += line["backordered"].as_i64().unwrap();
+                *by_order.entry(rid.to_owned()).or_default() +=
+                    line["backordered"].as_i64().unwrap();
             }
         }
     }
-    assert_eq!(by_order.len(), orders.len(), "every order was fed by some response, and only those");
+    assert_eq!(
+        by_order.len(),
+        orders.len(),
+        "every order was fed by some response, and only those"
+    );
     for o in orders {
         let rid = o["replenishment_id"].as_str().unwrap();
-        assert_eq!(o["quantity"].as_i64().unwrap(), by_order[rid], "order {rid}");
+        assert_eq!(
+            o["quantity"].as_i64().unwrap(),
+            by_order[rid],
+            "order {rid}"
+        );
     }
 }
 
@@ -116,7 +156,10 @@ async fn thirty_two_concurrent_sales_of_one_sku() {
     let tasks: Vec<_> = (0..32)
         .map(|i| {
             let (app, retries) = (app.clone(), retries.clone());
-            tokio::spawn(async move { finalize_until_done(&app, &format!("sale-{i}"), &[("HOT", 1 + i % 3)], &retries).await })
+            tokio::spawn(async move {
+                finalize_until_done(&app, &format!("sale-{i}"), &[("HOT", 1 + i % 3)], &retries)
+                    .await
+            })
         })
         .collect();
     let mut replies = Vec::new();
@@ -133,15 +176,25 @@ async fn thirty_two_concurrent_sales_of_one_sku() {
     let orders = app.orders(A, "?sku=HOT").await;
     assert_eq!(orders.len(), 1, "exactly one order");
     assert_eq!(orders[0]["status"], "open");
-    assert_eq!(orders[0]["quantity"].as_i64().unwrap(), sold - 10, "every uncovered unit, once");
+    assert_eq!(
+        orders[0]["quantity"].as_i64().unwrap(),
+        sold - 10,
+        "every uncovered unit, once"
+    );
     check_orders_against_responses(&orders, &replies);
     // The on_hand_after values are a permutation of a serial history: all distinct, ending at the final level.
-    let mut afters: Vec<i64> = replies.iter().map(|r| r.body["lines"][0]["on_hand_after"].as_i64().unwrap()).collect();
+    let mut afters: Vec<i64> = replies
+        .iter()
+        .map(|r| r.body["lines"][0]["on_hand_after"].as_i64().unwrap())
+        .collect();
     afters.sort();
     afters.dedup();
     assert_eq!(afters.len(), 32);
     assert_eq!(afters[0], 10 - sold);
-    eprintln!("32 racing sales: {} retries after 503, {checks} snapshot checks", retries.load(Ordering::Relaxed));
+    eprintln!(
+        "32 racing sales: {} retries after 503, {checks} snapshot checks",
+        retries.load(Ordering::Relaxed)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -161,7 +214,9 @@ async fn closes_racing_sales_lose_and_double_nothing() {
             while !stop.load(Ordering::Relaxed) {
                 let inv = app.ok(A, "GET", "/skus/RACE/inventory", None).await;
                 if let Some(rid) = inv["open_replenishment_id"].as_str() {
-                    let r = app.call(A, "POST", &format!("/replenishments/{rid}/close"), None).await;
+                    let r = app
+                        .call(A, "POST", &format!("/replenishments/{rid}/close"), None)
+                        .await;
                     assert!(r.status == 200 || r.status == 503, "{}", r.body);
                     if r.status == 200 {
                         assert_eq!(r.body["status"], "closed");
@@ -179,7 +234,15 @@ async fn closes_racing_sales_lose_and_double_nothing() {
             tokio::spawn(async move {
                 let mut replies = Vec::new();
                 for i in 0..8 {
-                    replies.push(finalize_until_done(&app, &format!("w{w}-s{i}"), &[("RACE", 1 + (w + i) % 2)], &retries).await);
+                    replies.push(
+                        finalize_until_done(
+                            &app,
+                            &format!("w{w}-s{i}"),
+                            &[("RACE", 1 + (w + i) % 2)],
+                            &retries,
+                        )
+                        .await,
+                    );
                 }
                 replies
             })
@@ -193,12 +256,22 @@ async fn closes_racing_sales_lose_and_double_nothing() {
     let closes = closer.await.unwrap();
     checker.await.unwrap();
 
-    let sold: i64 = replies.iter().map(|r| r.body["lines"][0]["quantity"].as_i64().unwrap()).sum();
+    let sold: i64 = replies
+        .iter()
+        .map(|r| r.body["lines"][0]["quantity"].as_i64().unwrap())
+        .sum();
     assert_eq!(app.on_hand(A, "RACE").await, 3 - sold);
     let mut orders = Vec::new();
     let mut cursor = String::new();
     loop {
-        let page = app.ok(A, "GET", &format!("/replenishments?sku=RACE&limit=7{cursor}"), None).await;
+        let page = app
+            .ok(
+                A,
+                "GET",
+                &format!("/replenishments?sku=RACE&limit=7{cursor}"),
+                None,
+            )
+            .await;
         orders.extend(page["items"].as_array().unwrap().iter().cloned());
         match page["next_cursor"].as_str() {
             Some(c) => cursor = format!("&cursor={c}"),
@@ -206,9 +279,20 @@ async fn closes_racing_sales_lose_and_double_nothing() {
         }
     }
     let total: i64 = orders.iter().map(|o| o["quantity"].as_i64().unwrap()).sum();
-    assert_eq!(total, sold - 3, "telescoping total: max(0,-final) - max(0,-initial)");
+    assert_eq!(
+        total,
+        sold - 3,
+        "telescoping total: max(0,-final) - max(0,-initial)"
+    );
     assert!(orders.iter().filter(|o| o["status"] == "open").count() <= 1);
     check_orders_against_responses(&orders, &replies);
-    assert!(closes >= 1, "the closer closed at least one order during the run");
-    eprintln!("64 sales, {closes} closes, {} orders, {} retries after 503", orders.len(), retries.load(Ordering::Relaxed));
+    assert!(
+        closes >= 1,
+        "the closer closed at least one order during the run"
+    );
+    eprintln!(
+        "64 sales, {closes} closes, {} orders, {} retries after 503",
+        orders.len(),
+        retries.load(Ordering::Relaxed)
+    );
 }

@@ -19,13 +19,17 @@ fn event(name: &str, rid: Option<&str>) -> String {
 }
 
 fn request(name: &str, rid: Option<&str>) -> lambda_http::Request {
-    lambda_http::request::from_str(&event(name, rid)).unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"))
+    lambda_http::request::from_str(&event(name, rid))
+        .unwrap_or_else(|e| panic!("{name} is not an API Gateway event: {e}"))
 }
 
 fn json_of(resp: Response<Body>) -> (u16, Value) {
     let status = resp.status().as_u16();
     assert_eq!(resp.headers()["content-type"], "application/json");
-    (status, serde_json::from_str(&backorder_local::router::body_text(resp.body())).unwrap())
+    (
+        status,
+        serde_json::from_str(&backorder_local::router::body_text(resp.body())).unwrap(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -38,39 +42,111 @@ async fn every_function_from_its_event_files() {
     };
 
     // settings
-    assert_eq!(ok(json_of(fn_settings::handle(store, request("settings/put-settings", None)).await)), json!({"auto_backorder": true}));
-    assert_eq!(ok(json_of(fn_settings::handle(store, request("settings/get-settings", None)).await)), json!({"auto_backorder": true}));
+    assert_eq!(
+        ok(json_of(
+            fn_settings::handle(store, request("settings/put-settings", None)).await
+        )),
+        json!({"auto_backorder": true})
+    );
+    assert_eq!(
+        ok(json_of(
+            fn_settings::handle(store, request("settings/get-settings", None)).await
+        )),
+        json!({"auto_backorder": true})
+    );
     let vendor = json!({"vendor_id": "acme", "auto_backorder_default": true});
-    assert_eq!(ok(json_of(fn_settings::handle(store, request("settings/put-vendor-settings", None)).await)), vendor);
-    assert_eq!(ok(json_of(fn_settings::handle(store, request("settings/get-vendor-settings", None)).await)), vendor);
+    assert_eq!(
+        ok(json_of(
+            fn_settings::handle(store, request("settings/put-vendor-settings", None)).await
+        )),
+        vendor
+    );
+    assert_eq!(
+        ok(json_of(
+            fn_settings::handle(store, request("settings/get-vendor-settings", None)).await
+        )),
+        vendor
+    );
     let sku = json!({"sku": "CHAIR-1", "vendor_id": "acme", "auto_backorder": "vendor_default", "effective_auto_backorder": true});
-    assert_eq!(ok(json_of(fn_settings::handle(store, request("settings/put-sku-settings", None)).await)), sku);
-    assert_eq!(ok(json_of(fn_settings::handle(store, request("settings/get-sku-settings", None)).await)), sku);
+    assert_eq!(
+        ok(json_of(
+            fn_settings::handle(store, request("settings/put-sku-settings", None)).await
+        )),
+        sku
+    );
+    assert_eq!(
+        ok(json_of(
+            fn_settings::handle(store, request("settings/get-sku-settings", None)).await
+        )),
+        sku
+    );
 
     // inventory
-    let level = |on_hand: i64| json!({"sku": "CHAIR-1", "on_hand": on_hand, "open_replenishment_id": null});
-    assert_eq!(ok(json_of(fn_inventory::handle(store, request("inventory/put-inventory", None)).await)), level(2));
-    assert_eq!(ok(json_of(fn_inventory::handle(store, request("inventory/post-adjustment", None)).await)), level(1));
-    assert_eq!(ok(json_of(fn_inventory::handle(store, request("inventory/get-inventory", None)).await)), level(1));
+    let level =
+        |on_hand: i64| json!({"sku": "CHAIR-1", "on_hand": on_hand, "open_replenishment_id": null});
+    assert_eq!(
+        ok(json_of(
+            fn_inventory::handle(store, request("inventory/put-inventory", None)).await
+        )),
+        level(2)
+    );
+    assert_eq!(
+        ok(json_of(
+            fn_inventory::handle(store, request("inventory/post-adjustment", None)).await
+        )),
+        level(1)
+    );
+    assert_eq!(
+        ok(json_of(
+            fn_inventory::handle(store, request("inventory/get-inventory", None)).await
+        )),
+        level(1)
+    );
 
     // sale-finalize: 4 sold against 1 on hand -> 3 back-ordered through the vendor default
-    let sale = ok(json_of(fn_sale_finalize::handle(store, request("sale-finalize/post-finalize", None)).await));
+    let sale = ok(json_of(
+        fn_sale_finalize::handle(store, request("sale-finalize/post-finalize", None)).await,
+    ));
     assert_eq!(sale["sale_id"], "S-1001");
     assert_eq!(sale["customer"], "c-42");
     assert_eq!(sale["lines"][0]["on_hand_after"], -3);
     assert_eq!(sale["lines"][0]["backordered"], 3);
-    let rid = sale["lines"][0]["replenishment_id"].as_str().unwrap().to_owned();
-    assert_eq!(ok(json_of(fn_sale_finalize::handle(store, request("sale-finalize/get-sale", None)).await)), sale);
+    let rid = sale["lines"][0]["replenishment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        ok(json_of(
+            fn_sale_finalize::handle(store, request("sale-finalize/get-sale", None)).await
+        )),
+        sale
+    );
     // The same event again (an at-least-once redelivery) replays the same body.
-    assert_eq!(ok(json_of(fn_sale_finalize::handle(store, request("sale-finalize/post-finalize", None)).await)), sale);
+    assert_eq!(
+        ok(json_of(
+            fn_sale_finalize::handle(store, request("sale-finalize/post-finalize", None)).await
+        )),
+        sale
+    );
 
     // replenishments
-    let list = ok(json_of(fn_replenishments::handle(store, request("replenishments/list-replenishments", None)).await));
+    let list = ok(json_of(
+        fn_replenishments::handle(store, request("replenishments/list-replenishments", None)).await,
+    ));
     assert_eq!(list["items"].as_array().unwrap().len(), 1);
     assert_eq!(list["items"][0]["replenishment_id"], json!(rid));
     assert_eq!(list["next_cursor"], Value::Null);
-    let order = ok(json_of(fn_replenishments::handle(store, request("replenishments/get-replenishment", Some(&rid))).await));
-    assert_eq!((order["status"].as_str(), order["quantity"].as_i64()), (Some("open"), Some(3)));
+    let order = ok(json_of(
+        fn_replenishments::handle(
+            store,
+            request("replenishments/get-replenishment", Some(&rid)),
+        )
+        .await,
+    ));
+    assert_eq!(
+        (order["status"].as_str(), order["quantity"].as_i64()),
+        (Some("open"), Some(3))
+    );
 
     // replenishment-close through its Lambda entry point (the runtime hands it raw JSON).
     let config = Config::for_table(&app.table);
@@ -79,29 +155,65 @@ async fn every_function_from_its_event_files() {
         let payload: Value = serde_json::from_str(&event(name, rid)).unwrap();
         fn_replenishment_close::handle_event(store, &config, payload, deadline)
     };
-    let http = call("replenishment-close/post-close", Some(&rid)).await.unwrap();
+    let http = call("replenishment-close/post-close", Some(&rid))
+        .await
+        .unwrap();
     assert_eq!(http["statusCode"], 200);
     assert_eq!(http["headers"]["content-type"], "application/json");
     let closed: Value = serde_json::from_str(http["body"].as_str().unwrap()).unwrap();
-    assert_eq!((closed["status"].as_str(), closed["quantity"].as_i64()), (Some("closed"), Some(3)));
+    assert_eq!(
+        (closed["status"].as_str(), closed["quantity"].as_i64()),
+        (Some("closed"), Some(3))
+    );
     // The direct payload on a closed order returns it unchanged.
-    assert_eq!(call("replenishment-close/direct", Some(&rid)).await.unwrap(), closed);
+    assert_eq!(
+        call("replenishment-close/direct", Some(&rid))
+            .await
+            .unwrap(),
+        closed
+    );
     // An unknown id through the direct payload is a NotFound diagnostic.
-    let err = call("replenishment-close/direct", Some("01NOPE")).await.unwrap_err();
+    let err = call("replenishment-close/direct", Some("01NOPE"))
+        .await
+        .unwrap_err();
     let diagnostic: lambda_runtime::Diagnostic = err.into();
     assert_eq!(diagnostic.error_type, "NotFound");
 
     // A new shortfall opens a new order; the scheduled event closes it.
-    let reply = app.finalize("acct-events", "S-1002", &[("CHAIR-1", 2)]).await;
-    let second = reply.body["lines"][0]["replenishment_id"].as_str().unwrap().to_owned();
+    let reply = app
+        .finalize("acct-events", "S-1002", &[("CHAIR-1", 2)])
+        .await;
+    let second = reply.body["lines"][0]["replenishment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     assert_ne!(second, rid);
-    assert_eq!(call("replenishment-close/scheduled", None).await.unwrap(), json!({"closed": 1, "remaining": 0}));
-    assert_eq!(app.ok("acct-events", "GET", &format!("/replenishments/{second}"), None).await["status"], "closed");
-    assert_eq!(call("replenishment-close/scheduled", None).await.unwrap(), json!({"closed": 0, "remaining": 0}));
+    assert_eq!(
+        call("replenishment-close/scheduled", None).await.unwrap(),
+        json!({"closed": 1, "remaining": 0})
+    );
+    assert_eq!(
+        app.ok(
+            "acct-events",
+            "GET",
+            &format!("/replenishments/{second}"),
+            None
+        )
+        .await["status"],
+        "closed"
+    );
+    assert_eq!(
+        call("replenishment-close/scheduled", None).await.unwrap(),
+        json!({"closed": 0, "remaining": 0})
+    );
 
     // An event for a route of another function is a 404 here.
-    let (status, body) = json_of(fn_settings::handle(store, request("inventory/get-inventory", None)).await);
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("route_not_found")));
+    let (status, body) =
+        json_of(fn_settings::handle(store, request("inventory/get-inventory", None)).await);
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("route_not_found"))
+    );
 }
 
 /// `sam local generate-event` leaves `routeKey` at `$default`: the handlers then route by method and path.

@@ -16,7 +16,10 @@ async fn replay_returns_the_same_body_and_changes_nothing() {
     for _ in 0..3 {
         let again = app.finalize(A, "sale-1", &[("X", 3)]).await;
         assert_eq!(again.status, 200);
-        assert_eq!(again.body, first.body, "a replay returns the stored response");
+        assert_eq!(
+            again.body, first.body,
+            "a replay returns the stored response"
+        );
     }
     // The same sale with its lines split differently means the same thing: also a replay.
     let split = app.finalize(A, "sale-1", &[("X", 1), ("X", 2)]).await;
@@ -36,7 +39,11 @@ async fn a_different_body_for_the_same_sale_is_a_conflict() {
     let before = app.snapshot().await;
     for lines in [vec![("X", 4)], vec![("Y", 3)], vec![("X", 3), ("Y", 1)]] {
         let reply = app.finalize(A, "sale-1", &lines).await;
-        assert_eq!((reply.status, reply.code()), (409, "sale_conflict"), "{lines:?}");
+        assert_eq!(
+            (reply.status, reply.code()),
+            (409, "sale_conflict"),
+            "{lines:?}"
+        );
         assert!(reply.message().contains("sale-1"));
     }
     let other_customer = app
@@ -55,7 +62,16 @@ async fn get_sale() {
     let done = app.finalize(A, "s/1 é", &[("X", 2)]).await;
     assert_eq!(done.status, 200);
     assert_eq!(done.body["sale_id"], "s/1 é");
-    assert_eq!(app.ok(A, "GET", &format!("/sales/{}", backorder_tests::enc("s/1 é")), None).await, done.body);
+    assert_eq!(
+        app.ok(
+            A,
+            "GET",
+            &format!("/sales/{}", backorder_tests::enc("s/1 é")),
+            None
+        )
+        .await,
+        done.body
+    );
 }
 
 /// The same sale sent 16 times at once: finalized exactly once, every caller gets the same body.
@@ -64,7 +80,8 @@ async fn concurrent_duplicates_finalize_once() {
     let app = TestApp::new().await;
     app.enable_account(A, true).await;
     app.sku(A, "X", "backorder", None, 0).await;
-    let replies = futures::future::join_all((0..16).map(|_| app.finalize(A, "dup-sale", &[("X", 2)]))).await;
+    let replies =
+        futures::future::join_all((0..16).map(|_| app.finalize(A, "dup-sale", &[("X", 2)]))).await;
     let first = &replies[0].body;
     for r in &replies {
         assert_eq!(r.status, 200, "{}", r.body);

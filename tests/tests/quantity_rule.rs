@@ -9,7 +9,10 @@ async fn sale_result(app: &TestApp, sku: &str, on_hand: i64, q: i64, sale: &str)
     let reply = app.finalize(A, sale, &[(sku, q)]).await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let line = &reply.body["lines"][0];
-    (line["on_hand_after"].as_i64().unwrap(), line["backordered"].as_i64().unwrap())
+    (
+        line["on_hand_after"].as_i64().unwrap(),
+        line["backordered"].as_i64().unwrap(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -24,12 +27,21 @@ async fn examples_and_edges() {
     assert_eq!(sale_result(&app, "E4", 5, 5, "s4").await, (0, 0));
     assert_eq!(sale_result(&app, "E5", 4, 5, "s5").await, (-1, 1));
     assert_eq!(sale_result(&app, "E6", 0, 1, "s6").await, (-1, 1));
-    assert_eq!(sale_result(&app, "E7", 0, 1_000_000, "s7").await, (-1_000_000, 1_000_000));
+    assert_eq!(
+        sale_result(&app, "E7", 0, 1_000_000, "s7").await,
+        (-1_000_000, 1_000_000)
+    );
 
     // A line that backorders nothing opens no order.
     let e3 = app.orders(A, "?sku=E3").await;
     assert!(e3.is_empty());
-    for (sku, qty) in [("E1", 3), ("E2", 2), ("E5", 1), ("E6", 1), ("E7", 1_000_000)] {
+    for (sku, qty) in [
+        ("E1", 3),
+        ("E2", 2),
+        ("E5", 1),
+        ("E6", 1),
+        ("E7", 1_000_000),
+    ] {
         let orders = app.orders(A, &format!("?sku={sku}")).await;
         assert_eq!(orders.len(), 1, "{sku}");
         assert_eq!(orders[0]["quantity"], qty, "{sku}");
@@ -44,7 +56,9 @@ async fn duplicate_sku_lines_are_summed_first() {
     app.sku(A, "N", "never", None, 1).await;
     // D: 1 + 4 = 5 against 2 on hand -> 3 uncovered (not 0 + 3 from two separate lines... the same).
     // Summing first matters for on_hand_after and for a single line in the response.
-    let reply = app.finalize(A, "dup", &[("D", 1), ("N", 2), ("D", 4)]).await;
+    let reply = app
+        .finalize(A, "dup", &[("D", 1), ("N", 2), ("D", 4)])
+        .await;
     assert_eq!(reply.status, 200, "{}", reply.body);
     let lines = reply.body["lines"].as_array().unwrap();
     assert_eq!(lines.len(), 2);
@@ -76,7 +90,13 @@ async fn sequence_telescopes_and_reopens_after_close() {
     assert_eq!(orders.len(), 1);
     assert_eq!(orders[0]["quantity"], 8);
     // Restocking does not touch the order; the next shortfall keeps adding until a close.
-    app.ok(A, "POST", "/skus/T/inventory/adjustments", Some(serde_json::json!({"delta": 10, "reason": "delivery"}))).await;
+    app.ok(
+        A,
+        "POST",
+        "/skus/T/inventory/adjustments",
+        Some(serde_json::json!({"delta": 10, "reason": "delivery"})),
+    )
+    .await;
     assert_eq!(app.on_hand(A, "T").await, 2);
     let r = app.finalize(A, "t-after", &[("T", 3)]).await;
     assert_eq!(r.body["lines"][0]["backordered"], 1);

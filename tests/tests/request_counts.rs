@@ -6,7 +6,11 @@ use serde_json::json;
 
 const A: &str = "acct";
 
-async fn count(app: &TestApp, sale: &str, lines: &[(&str, i64)]) -> (usize, std::collections::BTreeMap<String, usize>) {
+async fn count(
+    app: &TestApp,
+    sale: &str,
+    lines: &[(&str, i64)],
+) -> (usize, std::collections::BTreeMap<String, usize>) {
     app.requests.reset();
     let r = app.finalize(A, sale, lines).await;
     assert_eq!(r.status, 200, "{}", r.body);
@@ -17,7 +21,13 @@ async fn count(app: &TestApp, sale: &str, lines: &[(&str, i64)]) -> (usize, std:
 async fn requests_per_finalize() {
     let app = TestApp::new().await;
     app.enable_account(A, true).await;
-    app.ok(A, "PUT", "/vendors/V/settings", Some(json!({"auto_backorder_default": true}))).await;
+    app.ok(
+        A,
+        "PUT",
+        "/vendors/V/settings",
+        Some(json!({"auto_backorder_default": true})),
+    )
+    .await;
     let skus: Vec<String> = (0..40).map(|i| format!("S{i}")).collect();
     for (i, sku) in skus.iter().enumerate() {
         // Half back-order by policy, half by vendor default.

@@ -12,13 +12,17 @@ async fn open_orders(app: &TestApp, accounts: usize, per_account: usize) -> usiz
     for a in 0..accounts {
         app.enable_account(&format!("acct-{a}"), true).await;
     }
-    let jobs: Vec<(usize, usize)> = (0..accounts).flat_map(|a| (0..per_account).map(move |s| (a, s))).collect();
+    let jobs: Vec<(usize, usize)> = (0..accounts)
+        .flat_map(|a| (0..per_account).map(move |s| (a, s)))
+        .collect();
     futures::stream::iter(jobs)
         .map(|(a, s)| async move {
             let acct = format!("acct-{a}");
             let sku = format!("SKU-{s}");
             app.sku(&acct, &sku, "backorder", None, 0).await;
-            let r = app.finalize(&acct, &format!("sale-{s}"), &[(sku.as_str(), 2)]).await;
+            let r = app
+                .finalize(&acct, &format!("sale-{s}"), &[(sku.as_str(), 2)])
+                .await;
             assert_eq!(r.status, 200, "{}", r.body);
         })
         .buffer_unordered(16)
@@ -31,7 +35,12 @@ async fn open_count(app: &TestApp) -> usize {
     app.items_with_prefix("ORDER#")
         .await
         .iter()
-        .filter(|i| i.get("status").and_then(|s| s.as_s().ok()).map(String::as_str) == Some("open"))
+        .filter(|i| {
+            i.get("status")
+                .and_then(|s| s.as_s().ok())
+                .map(String::as_str)
+                == Some("open")
+        })
         .count()
 }
 
@@ -42,20 +51,33 @@ async fn closes_every_account_and_is_safe_to_repeat() {
     assert_eq!(open_count(&app).await, n);
     // Orders younger than the minimum age stay open.
     let far = Instant::now() + Duration::from_secs(60);
-    let run = close_due_orders(&app.store, Duration::from_secs(3600), far, Duration::from_secs(1)).await.unwrap();
+    let run = close_due_orders(
+        &app.store,
+        Duration::from_secs(3600),
+        far,
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
     assert_eq!((run.closed, run.remaining), (0, 0));
     assert_eq!(open_count(&app).await, n);
     // Age 0: all of them, in every account.
-    let run = close_due_orders(&app.store, Duration::ZERO, far, Duration::from_secs(1)).await.unwrap();
+    let run = close_due_orders(&app.store, Duration::ZERO, far, Duration::from_secs(1))
+        .await
+        .unwrap();
     assert_eq!((run.closed, run.remaining), (n as u64, 0));
     assert_eq!(open_count(&app).await, 0);
     for a in 0..3 {
         let orders = app.orders(&format!("acct-{a}"), "").await;
         assert_eq!(orders.len(), 4);
-        assert!(orders.iter().all(|o| o["status"] == "closed" && o["quantity"] == 2 && o["closed_at"].is_string()));
+        assert!(orders
+            .iter()
+            .all(|o| o["status"] == "closed" && o["quantity"] == 2 && o["closed_at"].is_string()));
     }
     // Twice: nothing more to do.
-    let run = close_due_orders(&app.store, Duration::ZERO, far, Duration::from_secs(1)).await.unwrap();
+    let run = close_due_orders(&app.store, Duration::ZERO, far, Duration::from_secs(1))
+        .await
+        .unwrap();
     assert_eq!((run.closed, run.remaining), (0, 0));
 }
 
@@ -65,18 +87,28 @@ async fn stops_before_the_deadline_and_resumes() {
     let n = open_orders(&app, 4, 60).await as u64;
     // A deadline that leaves almost no time past the margin: the run stops early.
     let margin = Duration::from_millis(500);
-    let run = close_due_orders(&app.store, Duration::ZERO, Instant::now() + margin + Duration::from_millis(40), margin)
-        .await
-        .unwrap();
+    let run = close_due_orders(
+        &app.store,
+        Duration::ZERO,
+        Instant::now() + margin + Duration::from_millis(40),
+        margin,
+    )
+    .await
+    .unwrap();
     assert!(run.remaining > 0, "{run:?}");
     assert_eq!(run.closed + run.remaining, n, "{run:?}");
     // Repeated runs with short deadlines finish the job, closing each order exactly once.
     let mut closed = run.closed;
     let mut runs = 1;
     loop {
-        let run = close_due_orders(&app.store, Duration::ZERO, Instant::now() + margin + Duration::from_millis(150), margin)
-            .await
-            .unwrap();
+        let run = close_due_orders(
+            &app.store,
+            Duration::ZERO,
+            Instant::now() + margin + Duration::from_millis(150),
+            margin,
+        )
+        .await
+        .unwrap();
         closed += run.closed;
         runs += 1;
         if run.remaining == 0 {
@@ -84,7 +116,10 @@ async fn stops_before_the_deadline_and_resumes() {
         }
         assert!(runs < 200, "no progress");
     }
-    assert_eq!(closed, n, "every order closed exactly once over {runs} runs");
+    assert_eq!(
+        closed, n,
+        "every order closed exactly once over {runs} runs"
+    );
     assert_eq!(open_count(&app).await, 0);
 }
 
@@ -98,13 +133,18 @@ async fn sales_arriving_during_the_close_are_not_lost() {
         for i in 0..30 {
             let acct = format!("acct-{}", i % 2);
             let sku = format!("SKU-{}", i % 10);
-            let r = app.finalize(&acct, &format!("late-{i}"), &[(sku.as_str(), 1)]).await;
+            let r = app
+                .finalize(&acct, &format!("late-{i}"), &[(sku.as_str(), 1)])
+                .await;
             assert_eq!(r.status, 200, "{}", r.body);
             sold += 1;
         }
         sold
     };
-    let (sold, run) = tokio::join!(sales, close_due_orders(&app.store, Duration::ZERO, far, Duration::from_secs(1)));
+    let (sold, run) = tokio::join!(
+        sales,
+        close_due_orders(&app.store, Duration::ZERO, far, Duration::from_secs(1))
+    );
     let run = run.unwrap();
     assert!(run.closed >= 1);
     // Every unit of every sale is in exactly one order: 2 per SKU from the setup, plus 1 per late sale.
@@ -118,7 +158,9 @@ async fn sales_arriving_during_the_close_are_not_lost() {
     // And at most one open order per SKU.
     for a in 0..2 {
         for s in 0..10 {
-            let open = app.orders(&format!("acct-{a}"), &format!("?sku=SKU-{s}&status=open")).await;
+            let open = app
+                .orders(&format!("acct-{a}"), &format!("?sku=SKU-{s}&status=open"))
+                .await;
             assert!(open.len() <= 1);
         }
     }

@@ -17,10 +17,18 @@ async fn every_combination() {
                 app.enable_account(&acct, account_on).await;
                 let vendor_id = vendor.map(|_| "V");
                 if let Some(on) = vendor {
-                    app.ok(&acct, "PUT", "/vendors/V/settings", Some(json!({"auto_backorder_default": on}))).await;
+                    app.ok(
+                        &acct,
+                        "PUT",
+                        "/vendors/V/settings",
+                        Some(json!({"auto_backorder_default": on})),
+                    )
+                    .await;
                 }
                 app.sku(&acct, "S", policy, vendor_id, 1).await;
-                let expected = account_on && (policy == "backorder" || (policy == "vendor_default" && vendor == Some(true)));
+                let expected = account_on
+                    && (policy == "backorder"
+                        || (policy == "vendor_default" && vendor == Some(true)));
                 let settings = app.ok(&acct, "GET", "/skus/S/settings", None).await;
                 assert_eq!(
                     settings,
@@ -31,9 +39,21 @@ async fn every_combination() {
                 assert_eq!(reply.status, 200);
                 let line = &reply.body["lines"][0];
                 assert_eq!(line["on_hand_after"], -3, "case {case}");
-                assert_eq!(line["backordered"], if expected { 3 } else { 0 }, "case {case}");
-                assert_eq!(line["replenishment_id"].is_string(), expected, "case {case}");
-                assert_eq!(app.orders(&acct, "").await.len(), usize::from(expected), "case {case}");
+                assert_eq!(
+                    line["backordered"],
+                    if expected { 3 } else { 0 },
+                    "case {case}"
+                );
+                assert_eq!(
+                    line["replenishment_id"].is_string(),
+                    expected,
+                    "case {case}"
+                );
+                assert_eq!(
+                    app.orders(&acct, "").await.len(),
+                    usize::from(expected),
+                    "case {case}"
+                );
             }
         }
     }
@@ -44,28 +64,73 @@ async fn every_combination() {
 async fn settings_defaults_and_updates() {
     let app = TestApp::new().await;
     let a = "acct";
-    assert_eq!(app.ok(a, "GET", "/settings", None).await, json!({"auto_backorder": false}));
-    assert_eq!(app.ok(a, "GET", "/vendors/V1/settings", None).await, json!({"vendor_id": "V1", "auto_backorder_default": false}));
     assert_eq!(
-        app.ok(a, "PUT", "/vendors/V1/settings", Some(json!({"auto_backorder_default": true}))).await,
+        app.ok(a, "GET", "/settings", None).await,
+        json!({"auto_backorder": false})
+    );
+    assert_eq!(
+        app.ok(a, "GET", "/vendors/V1/settings", None).await,
+        json!({"vendor_id": "V1", "auto_backorder_default": false})
+    );
+    assert_eq!(
+        app.ok(
+            a,
+            "PUT",
+            "/vendors/V1/settings",
+            Some(json!({"auto_backorder_default": true}))
+        )
+        .await,
         json!({"vendor_id": "V1", "auto_backorder_default": true})
     );
-    assert_eq!(app.ok(a, "GET", "/vendors/V1/settings", None).await["auto_backorder_default"], true);
+    assert_eq!(
+        app.ok(a, "GET", "/vendors/V1/settings", None).await["auto_backorder_default"],
+        true
+    );
     // An unknown SKU is 404 on GET; PUT creates it with on_hand 0 and the default policy.
     let missing = app.call(a, "GET", "/skus/NEW/settings", None).await;
     assert_eq!((missing.status, missing.code()), (404, "sku_not_found"));
     assert!(missing.message().contains("NEW"));
-    let created = app.ok(a, "PUT", "/skus/NEW/settings", Some(json!({"vendor_id": "V1"}))).await;
-    assert_eq!(created, json!({"sku": "NEW", "vendor_id": "V1", "auto_backorder": "vendor_default", "effective_auto_backorder": false}));
+    let created = app
+        .ok(
+            a,
+            "PUT",
+            "/skus/NEW/settings",
+            Some(json!({"vendor_id": "V1"})),
+        )
+        .await;
+    assert_eq!(
+        created,
+        json!({"sku": "NEW", "vendor_id": "V1", "auto_backorder": "vendor_default", "effective_auto_backorder": false})
+    );
     assert_eq!(app.on_hand(a, "NEW").await, 0);
     app.enable_account(a, true).await;
-    assert_eq!(app.ok(a, "GET", "/skus/NEW/settings", None).await["effective_auto_backorder"], true);
+    assert_eq!(
+        app.ok(a, "GET", "/skus/NEW/settings", None).await["effective_auto_backorder"],
+        true
+    );
     // Changing only the policy keeps the vendor; `vendor_id: null` clears it.
-    let changed = app.ok(a, "PUT", "/skus/NEW/settings", Some(json!({"auto_backorder": "never"}))).await;
+    let changed = app
+        .ok(
+            a,
+            "PUT",
+            "/skus/NEW/settings",
+            Some(json!({"auto_backorder": "never"})),
+        )
+        .await;
     assert_eq!(changed["vendor_id"], "V1");
     assert_eq!(changed["effective_auto_backorder"], false);
-    let cleared = app.ok(a, "PUT", "/skus/NEW/settings", Some(json!({"vendor_id": null, "auto_backorder": "vendor_default"}))).await;
-    assert_eq!(cleared, json!({"sku": "NEW", "vendor_id": null, "auto_backorder": "vendor_default", "effective_auto_backorder": false}));
+    let cleared = app
+        .ok(
+            a,
+            "PUT",
+            "/skus/NEW/settings",
+            Some(json!({"vendor_id": null, "auto_backorder": "vendor_default"})),
+        )
+        .await;
+    assert_eq!(
+        cleared,
+        json!({"sku": "NEW", "vendor_id": null, "auto_backorder": "vendor_default", "effective_auto_backorder": false})
+    );
     // Settings never touch stock.
     assert_eq!(app.on_hand(a, "NEW").await, 0);
 }

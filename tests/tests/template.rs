@@ -7,9 +7,18 @@ use backorder_local::table::{table_properties, template, template_routes};
 
 #[test]
 fn template_routes_match_the_code_both_ways() {
-    let in_template: BTreeSet<(String, String, String)> = template_routes().unwrap().into_iter().collect();
-    let in_code: BTreeSet<(String, String, String)> =
-        ROUTES.iter().map(|r| (r.method.to_owned(), r.path.to_owned(), r.function.to_owned())).collect();
+    let in_template: BTreeSet<(String, String, String)> =
+        template_routes().unwrap().into_iter().collect();
+    let in_code: BTreeSet<(String, String, String)> = ROUTES
+        .iter()
+        .map(|r| {
+            (
+                r.method.to_owned(),
+                r.path.to_owned(),
+                r.function.to_owned(),
+            )
+        })
+        .collect();
     assert_eq!(in_template, in_code);
 }
 
@@ -19,11 +28,23 @@ fn every_function_binary_is_a_workspace_binary_with_a_unique_name() {
     let mut binaries = BTreeSet::new();
     for (_, resource) in t["Resources"].as_mapping().unwrap() {
         if resource["Type"].as_str() == Some("AWS::Serverless::Function") {
-            assert_eq!(resource["Metadata"]["BuildMethod"].as_str(), Some("rust-cargolambda"));
+            assert_eq!(
+                resource["Metadata"]["BuildMethod"].as_str(),
+                Some("rust-cargolambda")
+            );
             assert_eq!(resource["Properties"]["CodeUri"].as_str(), Some("."));
-            let binary = resource["Metadata"]["BuildProperties"]["Binary"].as_str().unwrap().to_owned();
-            let manifest = format!("{}/../functions/{binary}/src/main.rs", env!("CARGO_MANIFEST_DIR"));
-            assert!(std::path::Path::new(&manifest).exists(), "{binary} has no crate under functions/");
+            let binary = resource["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            let manifest = format!(
+                "{}/../functions/{binary}/src/main.rs",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            assert!(
+                std::path::Path::new(&manifest).exists(),
+                "{binary} has no crate under functions/"
+            );
             assert!(binaries.insert(binary));
         }
     }
@@ -41,6 +62,9 @@ fn the_table_has_the_indexes_the_store_queries() {
         .iter()
         .map(|i| i["IndexName"].as_str().unwrap())
         .collect();
-    assert_eq!(names, BTreeSet::from([INDEX_BY_STATUS, INDEX_BY_SKU, INDEX_OPEN_BY_AGE]));
+    assert_eq!(
+        names,
+        BTreeSet::from([INDEX_BY_STATUS, INDEX_BY_SKU, INDEX_OPEN_BY_AGE])
+    );
     assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
 }

@@ -19,26 +19,41 @@ pub const MAX_ON_HAND: i64 = 1_000_000_000_000;
 pub const MAX_DELTA: i64 = 1_000_000_000;
 
 pub async fn handle(store: &Store, req: Request) -> Response<Body> {
-    http::serve(routes::INVENTORY, req, |route, account, req| dispatch(store, route, account, req)).await
+    http::serve(routes::INVENTORY, req, |route, account, req| {
+        dispatch(store, route, account, req)
+    })
+    .await
 }
 
-async fn dispatch(store: &Store, route: &Route, account: AccountId, req: Request) -> Result<Response<Body>, ApiError> {
+async fn dispatch(
+    store: &Store,
+    route: &Route,
+    account: AccountId,
+    req: Request,
+) -> Result<Response<Body>, ApiError> {
     let sku = path_param(&req, "sku", Sku::parse)?;
     let not_found = || ApiError::not_found("sku_not_found", format!("sku {sku} not found"));
     let record = match (route.method, route.path) {
-        ("GET", "/skus/{sku}/inventory") => store.sku(&account, &sku).await?.ok_or_else(not_found)?,
+        ("GET", "/skus/{sku}/inventory") => {
+            store.sku(&account, &sku).await?.ok_or_else(not_found)?
+        }
         ("PUT", "/skus/{sku}/inventory") => {
             let mut body = json_body(&req)?;
             let on_hand = body.required_int("on_hand", -MAX_ON_HAND, MAX_ON_HAND)?;
             body.finish()?;
-            store.set_on_hand(&account, &sku, on_hand, &now_rfc3339()).await?
+            store
+                .set_on_hand(&account, &sku, on_hand, &now_rfc3339())
+                .await?
         }
         ("POST", "/skus/{sku}/inventory/adjustments") => {
             let mut body = json_body(&req)?;
             let delta = body.required_int("delta", -MAX_DELTA, MAX_DELTA)?;
             let reason = body.label("reason")?;
             body.finish()?;
-            let record = store.adjust_on_hand(&account, &sku, delta, &now_rfc3339()).await?.ok_or_else(not_found)?;
+            let record = store
+                .adjust_on_hand(&account, &sku, delta, &now_rfc3339())
+                .await?
+                .ok_or_else(not_found)?;
             tracing::info!(sku = %sku, delta, reason = reason.as_deref().unwrap_or(""), "stock adjusted");
             record
         }

@@ -21,10 +21,18 @@ use serde_json::{Map, Value};
 
 /// The HTTP route.
 pub async fn handle_http(store: &Store, req: Request) -> Response<Body> {
-    http::serve(routes::REPLENISHMENT_CLOSE, req, |route, account, req| dispatch(store, route, account, req)).await
+    http::serve(routes::REPLENISHMENT_CLOSE, req, |route, account, req| {
+        dispatch(store, route, account, req)
+    })
+    .await
 }
 
-async fn dispatch(store: &Store, route: &Route, account: AccountId, req: Request) -> Result<Response<Body>, ApiError> {
+async fn dispatch(
+    store: &Store,
+    route: &Route,
+    account: AccountId,
+    req: Request,
+) -> Result<Response<Body>, ApiError> {
     match (route.method, route.path) {
         ("POST", "/replenishments/{replenishment_id}/close") => {
             let rid = path_param(&req, "replenishment_id", ReplenishmentId::parse)?;
@@ -74,14 +82,24 @@ impl From<InvokeError> for Diagnostic {
         if let InvokeError::Api(ApiError::Internal(source)) = &err {
             tracing::error!(error = %source, "invocation failed");
         }
-        Diagnostic { error_type: error_type.to_owned(), error_message }
+        Diagnostic {
+            error_type: error_type.to_owned(),
+            error_message,
+        }
     }
 }
 
 /// Any invocation: an API Gateway HTTP API v2 event, a scheduled event or a direct close.
-pub async fn handle_event(store: &Store, config: &Config, event: Value, deadline: Instant) -> Result<Value, InvokeError> {
+pub async fn handle_event(
+    store: &Store,
+    config: &Config,
+    event: Value,
+    deadline: Instant,
+) -> Result<Value, InvokeError> {
     let Value::Object(map) = event else {
-        return Err(InvokeError::InvalidInput("the event must be a JSON object".to_owned()));
+        return Err(InvokeError::InvalidInput(
+            "the event must be a JSON object".to_owned(),
+        ));
     };
     if map.contains_key("requestContext") && map.contains_key("rawPath") {
         let req = lambda_http::request::from_str(&Value::Object(map).to_string())
@@ -91,8 +109,18 @@ pub async fn handle_event(store: &Store, config: &Config, event: Value, deadline
     }
     if map.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
         let min_age = Duration::from_secs(config.min_open_age_minutes.saturating_mul(60));
-        let run = Box::pin(close_due_orders(store, min_age, deadline, config.close_deadline_margin)).await?;
-        tracing::info!(closed = run.closed, remaining = run.remaining, "scheduled close finished");
+        let run = Box::pin(close_due_orders(
+            store,
+            min_age,
+            deadline,
+            config.close_deadline_margin,
+        ))
+        .await?;
+        tracing::info!(
+            closed = run.closed,
+            remaining = run.remaining,
+            "scheduled close finished"
+        );
         return Ok(serde_json::to_value(run).unwrap_or_default());
     }
     let (account, rid) = direct_close_request(map)?;
@@ -101,19 +129,27 @@ pub async fn handle_event(store: &Store, config: &Config, event: Value, deadline
     Ok(serde_json::to_value(order).unwrap_or_default())
 }
 
-fn direct_close_request(mut map: Map<String, Value>) -> Result<(AccountId, ReplenishmentId), InvokeError> {
+fn direct_close_request(
+    mut map: Map<String, Value>,
+) -> Result<(AccountId, ReplenishmentId), InvokeError> {
     let mut field = |name: &str| match map.remove(name) {
         Some(Value::String(s)) => Ok(s),
-        Some(_) => Err(InvokeError::InvalidInput(format!("{name} must be a string"))),
+        Some(_) => Err(InvokeError::InvalidInput(format!(
+            "{name} must be a string"
+        ))),
         None => Err(InvokeError::InvalidInput(format!("{name} is required"))),
     };
     let account = field("account_id")?;
     let rid = field("replenishment_id")?;
     if let Some(unknown) = map.keys().next() {
-        return Err(InvokeError::InvalidInput(format!("{unknown} is not a known field")));
+        return Err(InvokeError::InvalidInput(format!(
+            "{unknown} is not a known field"
+        )));
     }
-    let account = AccountId::parse(account, "account_id").map_err(|e| InvokeError::InvalidInput(e.public_message()))?;
-    let rid = ReplenishmentId::parse(rid, "replenishment_id").map_err(|e| InvokeError::InvalidInput(e.public_message()))?;
+    let account = AccountId::parse(account, "account_id")
+        .map_err(|e| InvokeError::InvalidInput(e.public_message()))?;
+    let rid = ReplenishmentId::parse(rid, "replenishment_id")
+        .map_err(|e| InvokeError::InvalidInput(e.public_message()))?;
     Ok((account, rid))
 }
 
@@ -133,7 +169,9 @@ fn http_api_response(resp: Response<Body>) -> Value {
 
 /// The deadline of an invocation, as an `Instant`.
 pub fn deadline_instant(deadline: SystemTime) -> Instant {
-    let left = deadline.duration_since(SystemTime::now()).unwrap_or_default();
+    let left = deadline
+        .duration_since(SystemTime::now())
+        .unwrap_or_default();
     Instant::now() + left
 }
 
@@ -143,7 +181,9 @@ mod tests {
     use serde_json::json;
 
     fn direct(v: Value) -> Result<(AccountId, ReplenishmentId), InvokeError> {
-        let Value::Object(map) = v else { unreachable!() };
+        let Value::Object(map) = v else {
+            unreachable!()
+        };
         direct_close_request(map)
     }
 
@@ -160,7 +200,8 @@ mod tests {
     fn diagnostics_have_meaningful_types() {
         let d: Diagnostic = InvokeError::InvalidInput("x".into()).into();
         assert_eq!(d.error_type, "InvalidInput");
-        let d: Diagnostic = InvokeError::Api(ApiError::not_found("replenishment_not_found", "gone")).into();
+        let d: Diagnostic =
+            InvokeError::Api(ApiError::not_found("replenishment_not_found", "gone")).into();
         assert_eq!(d.error_type, "NotFound");
     }
 }

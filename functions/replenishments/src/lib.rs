@@ -3,13 +3,13 @@
 //! - `GET /replenishments?status=open|closed&sku=...&limit=50&cursor=...` -> `{"items", "next_cursor"}`
 //! - `GET /replenishments/{replenishment_id}`
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use base64::Engine;
 use backorder::domain::OrderStatus;
 use backorder::http::{self, json_response, only_query_params, path_param, query_param};
 use backorder::ids::{check_id, AccountId, ReplenishmentId, Sku};
 use backorder::routes::{self, Route};
 use backorder::{ApiError, Store};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
@@ -17,23 +17,33 @@ pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 100;
 
 pub async fn handle(store: &Store, req: Request) -> Response<Body> {
-    http::serve(routes::REPLENISHMENTS, req, |route, account, req| dispatch(store, route, account, req)).await
+    http::serve(routes::REPLENISHMENTS, req, |route, account, req| {
+        dispatch(store, route, account, req)
+    })
+    .await
 }
 
-async fn dispatch(store: &Store, route: &Route, account: AccountId, req: Request) -> Result<Response<Body>, ApiError> {
+async fn dispatch(
+    store: &Store,
+    route: &Route,
+    account: AccountId,
+    req: Request,
+) -> Result<Response<Body>, ApiError> {
     match (route.method, route.path) {
         ("GET", "/replenishments") => {
             only_query_params(&req, &["status", "sku", "limit", "cursor"])?;
             let status = match query_param(&req, "status") {
                 None => None,
-                Some(s) => Some(
-                    OrderStatus::parse(&s)
-                        .ok_or_else(|| ApiError::invalid_parameter("status", "must be \"open\" or \"closed\""))?,
-                ),
+                Some(s) => Some(OrderStatus::parse(&s).ok_or_else(|| {
+                    ApiError::invalid_parameter("status", "must be \"open\" or \"closed\"")
+                })?),
             };
             let sku = match query_param(&req, "sku") {
                 None => None,
-                Some(s) => Some(Sku::parse(s, "sku").map_err(|_| ApiError::invalid_parameter("sku", "is not a valid SKU"))?),
+                Some(s) => Some(
+                    Sku::parse(s, "sku")
+                        .map_err(|_| ApiError::invalid_parameter("sku", "is not a valid SKU"))?,
+                ),
             };
             let limit = match query_param(&req, "limit") {
                 None => DEFAULT_LIMIT,
@@ -41,17 +51,29 @@ async fn dispatch(store: &Store, route: &Route, account: AccountId, req: Request
                     .parse::<usize>()
                     .ok()
                     .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| ApiError::invalid_parameter("limit", "must be an integer in 1..=100"))?,
+                    .ok_or_else(|| {
+                        ApiError::invalid_parameter("limit", "must be an integer in 1..=100")
+                    })?,
             };
-            let after = query_param(&req, "cursor").map(|c| decode_cursor(&c)).transpose()?;
-            let page = store.list_orders(&account, status, sku.as_ref(), limit, after.as_deref()).await?;
-            Ok(json_response(200, &json!({ "items": page.items, "next_cursor": page.next.map(|n| encode_cursor(&n)) })))
+            let after = query_param(&req, "cursor")
+                .map(|c| decode_cursor(&c))
+                .transpose()?;
+            let page = store
+                .list_orders(&account, status, sku.as_ref(), limit, after.as_deref())
+                .await?;
+            Ok(json_response(
+                200,
+                &json!({ "items": page.items, "next_cursor": page.next.map(|n| encode_cursor(&n)) }),
+            ))
         }
         ("GET", "/replenishments/{replenishment_id}") => {
             let rid = path_param(&req, "replenishment_id", ReplenishmentId::parse)?;
             match store.order(&account, &rid).await? {
                 Some(order) => Ok(json_response(200, &order)),
-                None => Err(ApiError::not_found("replenishment_not_found", format!("replenishment_id {rid} not found"))),
+                None => Err(ApiError::not_found(
+                    "replenishment_not_found",
+                    format!("replenishment_id {rid} not found"),
+                )),
             }
         }
         _ => Err(http::no_route()),
@@ -66,7 +88,9 @@ pub fn encode_cursor(rid: &str) -> String {
 
 pub fn decode_cursor(cursor: &str) -> Result<String, ApiError> {
     let bad = || ApiError::invalid_parameter("cursor", "is not a cursor this API returned");
-    let bytes = URL_SAFE_NO_PAD.decode(cursor.as_bytes()).map_err(|_| bad())?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(cursor.as_bytes())
+        .map_err(|_| bad())?;
     let rid = String::from_utf8(bytes).map_err(|_| bad())?;
     check_id(&rid).map_err(|_| bad())?;
     Ok(rid)
@@ -79,7 +103,10 @@ mod tests {
     #[test]
     fn cursors_round_trip_and_reject_junk() {
         let rid = ReplenishmentId::generate();
-        assert_eq!(decode_cursor(&encode_cursor(rid.as_str())).unwrap(), rid.as_str());
+        assert_eq!(
+            decode_cursor(&encode_cursor(rid.as_str())).unwrap(),
+            rid.as_str()
+        );
         assert!(decode_cursor("!!!").is_err());
         assert!(decode_cursor(&URL_SAFE_NO_PAD.encode([0xff, 0xfe])).is_err());
         assert!(decode_cursor("").is_err());

@@ -12,10 +12,18 @@ use backorder::{ApiError, Store};
 use lambda_http::{Body, Request, Response};
 
 pub async fn handle(store: &Store, req: Request) -> Response<Body> {
-    http::serve(routes::SALE_FINALIZE, req, |route, account, req| dispatch(store, route, account, req)).await
+    http::serve(routes::SALE_FINALIZE, req, |route, account, req| {
+        dispatch(store, route, account, req)
+    })
+    .await
 }
 
-async fn dispatch(store: &Store, route: &Route, account: AccountId, req: Request) -> Result<Response<Body>, ApiError> {
+async fn dispatch(
+    store: &Store,
+    route: &Route,
+    account: AccountId,
+    req: Request,
+) -> Result<Response<Body>, ApiError> {
     let sale_id = path_param(&req, "sale_id", SaleId::parse)?;
     match (route.method, route.path) {
         ("POST", "/sales/{sale_id}/finalize") => {
@@ -33,7 +41,10 @@ async fn dispatch(store: &Store, route: &Route, account: AccountId, req: Request
         }
         ("GET", "/sales/{sale_id}") => match store.sale(&account, &sale_id).await? {
             Some(sale) => Ok(raw_json_response(200, sale.result_json)),
-            None => Err(ApiError::not_found("sale_not_found", format!("sale_id {sale_id} not found"))),
+            None => Err(ApiError::not_found(
+                "sale_not_found",
+                format!("sale_id {sale_id} not found"),
+            )),
         },
         _ => Err(http::no_route()),
     }

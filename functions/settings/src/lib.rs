@@ -15,10 +15,18 @@ use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 pub async fn handle(store: &Store, req: Request) -> Response<Body> {
-    http::serve(routes::SETTINGS, req, |route, account, req| dispatch(store, route, account, req)).await
+    http::serve(routes::SETTINGS, req, |route, account, req| {
+        dispatch(store, route, account, req)
+    })
+    .await
 }
 
-async fn dispatch(store: &Store, route: &Route, account: AccountId, req: Request) -> Result<Response<Body>, ApiError> {
+async fn dispatch(
+    store: &Store,
+    route: &Route,
+    account: AccountId,
+    req: Request,
+) -> Result<Response<Body>, ApiError> {
     match (route.method, route.path) {
         ("GET", "/settings") => {
             let on = store.account_auto_backorder(&account).await?;
@@ -28,28 +36,39 @@ async fn dispatch(store: &Store, route: &Route, account: AccountId, req: Request
             let mut body = json_body(&req)?;
             let on = body.required_bool("auto_backorder")?;
             body.finish()?;
-            store.set_account_auto_backorder(&account, on, &now_rfc3339()).await?;
+            store
+                .set_account_auto_backorder(&account, on, &now_rfc3339())
+                .await?;
             Ok(json_response(200, &json!({ "auto_backorder": on })))
         }
         ("GET", "/vendors/{vendor_id}/settings") => {
             let vendor = path_param(&req, "vendor_id", VendorId::parse)?;
-            let on = store.vendor_auto_backorder_default(&account, &vendor).await?;
-            Ok(json_response(200, &json!({ "vendor_id": vendor.as_str(), "auto_backorder_default": on })))
+            let on = store
+                .vendor_auto_backorder_default(&account, &vendor)
+                .await?;
+            Ok(json_response(
+                200,
+                &json!({ "vendor_id": vendor.as_str(), "auto_backorder_default": on }),
+            ))
         }
         ("PUT", "/vendors/{vendor_id}/settings") => {
             let vendor = path_param(&req, "vendor_id", VendorId::parse)?;
             let mut body = json_body(&req)?;
             let on = body.required_bool("auto_backorder_default")?;
             body.finish()?;
-            store.set_vendor_auto_backorder_default(&account, &vendor, on, &now_rfc3339()).await?;
-            Ok(json_response(200, &json!({ "vendor_id": vendor.as_str(), "auto_backorder_default": on })))
+            store
+                .set_vendor_auto_backorder_default(&account, &vendor, on, &now_rfc3339())
+                .await?;
+            Ok(json_response(
+                200,
+                &json!({ "vendor_id": vendor.as_str(), "auto_backorder_default": on }),
+            ))
         }
         ("GET", "/skus/{sku}/settings") => {
             let sku = path_param(&req, "sku", Sku::parse)?;
-            let record = store
-                .sku(&account, &sku)
-                .await?
-                .ok_or_else(|| ApiError::not_found("sku_not_found", format!("sku {sku} not found")))?;
+            let record = store.sku(&account, &sku).await?.ok_or_else(|| {
+                ApiError::not_found("sku_not_found", format!("sku {sku} not found"))
+            })?;
             sku_settings(store, &account, &record).await
         }
         ("PUT", "/skus/{sku}/settings") => {
@@ -58,7 +77,10 @@ async fn dispatch(store: &Store, route: &Route, account: AccountId, req: Request
             let policy = match body.str("auto_backorder")? {
                 None => None,
                 Some(p) => Some(BackorderPolicy::parse(&p).ok_or_else(|| {
-                    ApiError::invalid_field("auto_backorder", "must be one of \"backorder\", \"vendor_default\", \"never\"")
+                    ApiError::invalid_field(
+                        "auto_backorder",
+                        "must be one of \"backorder\", \"vendor_default\", \"never\"",
+                    )
                 })?),
             };
             let vendor = match body.nullable_str("vendor_id")? {
@@ -68,19 +90,31 @@ async fn dispatch(store: &Store, route: &Route, account: AccountId, req: Request
             };
             body.finish()?;
             if policy.is_none() && vendor.is_none() {
-                return Err(ApiError::invalid_field("auto_backorder", "or vendor_id is required"));
+                return Err(ApiError::invalid_field(
+                    "auto_backorder",
+                    "or vendor_id is required",
+                ));
             }
-            let record = store.upsert_sku_settings(&account, &sku, policy, vendor, &now_rfc3339()).await?;
+            let record = store
+                .upsert_sku_settings(&account, &sku, policy, vendor, &now_rfc3339())
+                .await?;
             sku_settings(store, &account, &record).await
         }
         _ => Err(http::no_route()),
     }
 }
 
-async fn sku_settings(store: &Store, account: &AccountId, record: &SkuRecord) -> Result<Response<Body>, ApiError> {
+async fn sku_settings(
+    store: &Store,
+    account: &AccountId,
+    record: &SkuRecord,
+) -> Result<Response<Body>, ApiError> {
     let state = &record.state;
     let account_on = store.account_auto_backorder(account).await?;
-    let vendor_default = match (&state.vendor_id, account_on && state.policy == BackorderPolicy::VendorDefault) {
+    let vendor_default = match (
+        &state.vendor_id,
+        account_on && state.policy == BackorderPolicy::VendorDefault,
+    ) {
         (Some(vendor), true) => store.vendor_auto_backorder_default(account, vendor).await?,
         _ => false,
     };

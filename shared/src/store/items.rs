@@ -138,21 +138,24 @@ impl<'a> Reader<'a> {
     }
 
     pub fn str(&self, name: &str) -> Result<&'a str, StoreError> {
-        self.opt_str(name)?.ok_or_else(|| self.malformed(format!("{name} is missing")))
+        self.opt_str(name)?
+            .ok_or_else(|| self.malformed(format!("{name} is missing")))
     }
 
     pub fn opt_i64(&self, name: &str) -> Result<Option<i64>, StoreError> {
         match self.item.get(name) {
             None => Ok(None),
-            Some(AttributeValue::N(v)) => {
-                v.parse().map(Some).map_err(|_| self.malformed(format!("{name} is not an integer")))
-            }
+            Some(AttributeValue::N(v)) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| self.malformed(format!("{name} is not an integer"))),
             Some(_) => Err(self.malformed(format!("{name} is not a number"))),
         }
     }
 
     pub fn i64(&self, name: &str) -> Result<i64, StoreError> {
-        self.opt_i64(name)?.ok_or_else(|| self.malformed(format!("{name} is missing")))
+        self.opt_i64(name)?
+            .ok_or_else(|| self.malformed(format!("{name} is missing")))
     }
 
     pub fn bool_or(&self, name: &str, default: bool) -> Result<bool, StoreError> {
@@ -177,7 +180,11 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn id<T>(&self, name: &str, parse: impl FnOnce(String, &str) -> Result<T, crate::error::ApiError>) -> Result<T, StoreError> {
+    fn id<T>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(String, &str) -> Result<T, crate::error::ApiError>,
+    ) -> Result<T, StoreError> {
         let raw = self.str(name)?;
         parse(raw.to_owned(), name).map_err(|_| self.malformed(format!("{name} is not a valid id")))
     }
@@ -254,10 +261,16 @@ pub fn new_order_item(o: &NewOrder<'_>) -> Item {
     }
     item.insert(QUANTITY.to_owned(), n(o.quantity));
     item.insert(STATUS.to_owned(), s(OrderStatus::Open.as_str()));
-    item.insert(TAGS.to_owned(), AttributeValue::L(vec![s(crate::domain::AUTO_BACKORDER_TAG)]));
+    item.insert(
+        TAGS.to_owned(),
+        AttributeValue::L(vec![s(crate::domain::AUTO_BACKORDER_TAG)]),
+    );
     item.insert(CREATED_AT.to_owned(), s(o.now));
     item.insert(UPDATED_AT.to_owned(), s(o.now));
-    item.insert(GSI1PK.to_owned(), s(status_partition(o.account, OrderStatus::Open)));
+    item.insert(
+        GSI1PK.to_owned(),
+        s(status_partition(o.account, OrderStatus::Open)),
+    );
     item.insert(GSI2PK.to_owned(), s(sku_partition(o.account, o.sku)));
     item.insert(OPEN_PK.to_owned(), s(OPEN_PARTITION));
     item.insert(OPEN_SK.to_owned(), s(open_sort_key(o.now, o.rid.as_str())));

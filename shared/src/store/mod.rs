@@ -11,7 +11,9 @@ use aws_sdk_dynamodb::types::{
 };
 use aws_sdk_dynamodb::Client;
 
-use crate::domain::{BackorderPolicy, LinePlan, OrderAction, OrderStatus, Replenishment, SaleResult};
+use crate::domain::{
+    BackorderPolicy, LinePlan, OrderAction, OrderStatus, Replenishment, SaleResult,
+};
 use crate::error::StoreError;
 use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku, VendorId};
 use items::*;
@@ -94,7 +96,10 @@ fn is_throttling(code: Option<&str>) -> bool {
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        Store { client, table: table.into() }
+        Store {
+            client,
+            table: table.into(),
+        }
     }
 
     pub fn table(&self) -> &str {
@@ -129,7 +134,10 @@ impl Store {
                 if let Some(mut responses) = out.responses {
                     found.extend(responses.remove(&self.table).unwrap_or_default());
                 }
-                pending = out.unprocessed_keys.and_then(|mut u| u.remove(&self.table)).filter(|k| !k.keys.is_empty());
+                pending = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .filter(|k| !k.keys.is_empty());
                 if pending.is_some() {
                     backoff.wait().await;
                 }
@@ -160,7 +168,12 @@ impl Store {
         }
     }
 
-    pub async fn set_account_auto_backorder(&self, account: &AccountId, on: bool, now: &str) -> Result<(), StoreError> {
+    pub async fn set_account_auto_backorder(
+        &self,
+        account: &AccountId,
+        on: bool,
+        now: &str,
+    ) -> Result<(), StoreError> {
         self.client
             .update_item()
             .table_name(&self.table)
@@ -176,7 +189,11 @@ impl Store {
         Ok(())
     }
 
-    pub async fn vendor_auto_backorder_default(&self, account: &AccountId, vendor: &VendorId) -> Result<bool, StoreError> {
+    pub async fn vendor_auto_backorder_default(
+        &self,
+        account: &AccountId,
+        vendor: &VendorId,
+    ) -> Result<bool, StoreError> {
         match self.get(vendor_key(account, vendor)).await? {
             Some(item) => Reader::new(&item).bool_or(AUTO_BACKORDER_DEFAULT, false),
             None => Ok(false),
@@ -215,7 +232,9 @@ impl Store {
         if vendors.is_empty() {
             return Ok(out);
         }
-        let items = self.batch_get(vendors.iter().map(|v| vendor_key(account, v)).collect()).await?;
+        let items = self
+            .batch_get(vendors.iter().map(|v| vendor_key(account, v)).collect())
+            .await?;
         for item in &items {
             let r = Reader::new(item);
             if let Some(vendor) = vendor_of_sort_key(r.str(SK)?) {
@@ -229,7 +248,11 @@ impl Store {
 
     // ---- SKUs -----------------------------------------------------------------------------
 
-    pub async fn sku(&self, account: &AccountId, sku: &Sku) -> Result<Option<SkuRecord>, StoreError> {
+    pub async fn sku(
+        &self,
+        account: &AccountId,
+        sku: &Sku,
+    ) -> Result<Option<SkuRecord>, StoreError> {
         match self.get(sku_key(account, sku)).await? {
             Some(item) => sku_from_item(sku, &item).map(Some),
             None => Ok(None),
@@ -280,7 +303,9 @@ impl Store {
         match &vendor {
             Some(Some(v)) => {
                 set.push("#v = :v");
-                req = req.expression_attribute_names("#v", VENDOR_ID).expression_attribute_values(":v", s(v.as_str()));
+                req = req
+                    .expression_attribute_names("#v", VENDOR_ID)
+                    .expression_attribute_values(":v", s(v.as_str()));
             }
             Some(None) => {
                 remove = " REMOVE #v";
@@ -297,7 +322,13 @@ impl Store {
     }
 
     /// Sets the stock level (a stock count), creating the SKU if it is new.
-    pub async fn set_on_hand(&self, account: &AccountId, sku: &Sku, on_hand: i64, now: &str) -> Result<SkuRecord, StoreError> {
+    pub async fn set_on_hand(
+        &self,
+        account: &AccountId,
+        sku: &Sku,
+        on_hand: i64,
+        now: &str,
+    ) -> Result<SkuRecord, StoreError> {
         let out = self
             .client
             .update_item()
@@ -350,7 +381,12 @@ impl Store {
             .await;
         match result {
             Ok(out) => sku_from_item(sku, &out.attributes.unwrap_or_default()).map(Some),
-            Err(e) if e.as_service_error().is_some_and(|se| se.is_conditional_check_failed_exception()) => Ok(None),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
         }
     }
@@ -358,14 +394,23 @@ impl Store {
     // ---- sales ----------------------------------------------------------------------------
 
     /// The sale (if already finalized), the account's setting and the SKUs, in one batched read.
-    pub async fn sale_context(&self, account: &AccountId, sale: &SaleId, skus: &[Sku]) -> Result<SaleContext, StoreError> {
+    pub async fn sale_context(
+        &self,
+        account: &AccountId,
+        sale: &SaleId,
+        skus: &[Sku],
+    ) -> Result<SaleContext, StoreError> {
         let mut keys = Vec::with_capacity(skus.len() + 2);
         keys.push(sale_key(account, sale));
         keys.push(settings_key(account));
         keys.extend(skus.iter().map(|sku| sku_key(account, sku)));
         let items = self.batch_get(keys).await?;
 
-        let mut ctx = SaleContext { sale: None, account_auto_backorder: false, skus: HashMap::with_capacity(skus.len()) };
+        let mut ctx = SaleContext {
+            sale: None,
+            account_auto_backorder: false,
+            skus: HashMap::with_capacity(skus.len()),
+        };
         for item in &items {
             let r = Reader::new(item);
             let sk = r.str(SK)?;
@@ -388,7 +433,11 @@ impl Store {
         Ok(ctx)
     }
 
-    pub async fn sale(&self, account: &AccountId, sale: &SaleId) -> Result<Option<StoredSale>, StoreError> {
+    pub async fn sale(
+        &self,
+        account: &AccountId,
+        sale: &SaleId,
+    ) -> Result<Option<StoredSale>, StoreError> {
         match self.get(sale_key(account, sale)).await? {
             Some(item) => {
                 let r = Reader::new(&item);
@@ -425,9 +474,17 @@ impl Store {
         sale_item.insert(CREATED_AT.to_owned(), s(now));
 
         let mut writes = Vec::with_capacity(1 + plans.len() * 2);
-        writes.push(TransactWriteItem::builder().put(self.put_new(sale_item)?).build());
+        writes.push(
+            TransactWriteItem::builder()
+                .put(self.put_new(sale_item)?)
+                .build(),
+        );
         for plan in plans {
-            writes.push(TransactWriteItem::builder().update(self.sku_sale_update(account, plan, now)?).build());
+            writes.push(
+                TransactWriteItem::builder()
+                    .update(self.sku_sale_update(account, plan, now)?)
+                    .build(),
+            );
             match &plan.order {
                 OrderAction::None => {}
                 OrderAction::AddTo(rid) => {
@@ -455,12 +512,22 @@ impl Store {
                         quantity: plan.backordered,
                         now,
                     });
-                    writes.push(TransactWriteItem::builder().put(self.put_new(item)?).build());
+                    writes.push(
+                        TransactWriteItem::builder()
+                            .put(self.put_new(item)?)
+                            .build(),
+                    );
                 }
             }
         }
 
-        match self.client.transact_write_items().set_transact_items(Some(writes)).send().await {
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
             Ok(_) => Ok(()),
             Err(err) => Err(classify_transaction_error(err)),
         }
@@ -476,7 +543,12 @@ impl Store {
             .map_err(|e| StoreError::dynamo("TransactWriteItems", e))
     }
 
-    fn sku_sale_update(&self, account: &AccountId, plan: &LinePlan, now: &str) -> Result<Update, StoreError> {
+    fn sku_sale_update(
+        &self,
+        account: &AccountId,
+        plan: &LinePlan,
+        now: &str,
+    ) -> Result<Update, StoreError> {
         let mut expr = String::from("SET #oh = :oh, #ver = :ver, #u = :now");
         let mut update = Update::builder()
             .table_name(&self.table)
@@ -495,12 +567,19 @@ impl Store {
                 .expression_attribute_names("#open", OPEN_RID)
                 .expression_attribute_values(":rid", s(rid.as_str()));
         }
-        update.update_expression(expr).build().map_err(|e| StoreError::dynamo("TransactWriteItems", e))
+        update
+            .update_expression(expr)
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))
     }
 
     // ---- replenishment orders -------------------------------------------------------------
 
-    pub async fn order(&self, account: &AccountId, rid: &ReplenishmentId) -> Result<Option<Replenishment>, StoreError> {
+    pub async fn order(
+        &self,
+        account: &AccountId,
+        rid: &ReplenishmentId,
+    ) -> Result<Option<Replenishment>, StoreError> {
         match self.get(order_key(account, rid)).await? {
             Some(item) => order_from_item(&item).map(Some),
             None => Ok(None),
@@ -509,19 +588,28 @@ impl Store {
 
     /// Closes an open order and releases its SKU in one conditional transaction, so a racing sale
     /// either commits into the order before the close or finds no open order and opens the next.
-    pub async fn close_order(&self, account: &AccountId, rid: &ReplenishmentId, now: &str) -> Result<CloseOutcome, StoreError> {
+    pub async fn close_order(
+        &self,
+        account: &AccountId,
+        rid: &ReplenishmentId,
+        now: &str,
+    ) -> Result<CloseOutcome, StoreError> {
         let Some(order) = self.order(account, rid).await? else {
             return Ok(CloseOutcome::NotFound);
         };
         if order.status == OrderStatus::Closed {
             return Ok(CloseOutcome::AlreadyClosed(order));
         }
-        let sku = Sku::parse(order.sku.clone(), SKU_ATTR)
-            .map_err(|_| StoreError::Malformed { key: order_sk(rid.as_str()), problem: "invalid sku".to_owned() })?;
+        let sku = Sku::parse(order.sku.clone(), SKU_ATTR).map_err(|_| StoreError::Malformed {
+            key: order_sk(rid.as_str()),
+            problem: "invalid sku".to_owned(),
+        })?;
         let close = Update::builder()
             .table_name(&self.table)
             .set_key(Some(order_key(account, rid)))
-            .update_expression("SET #st = :closed, #ca = :now, #u = :now, #g1 = :g1 REMOVE #opk, #osk")
+            .update_expression(
+                "SET #st = :closed, #ca = :now, #u = :now, #g1 = :g1 REMOVE #opk, #osk",
+            )
             .condition_expression("#st = :open")
             .expression_attribute_names("#st", STATUS)
             .expression_attribute_names("#ca", CLOSED_AT)
@@ -594,11 +682,20 @@ impl Store {
                     .consistent_read(true)
                     .limit(limit_i32);
                 if let Some(rid) = after {
-                    q = q.exclusive_start_key(PK, s(account.as_str())).exclusive_start_key(SK, s(order_sk(rid)));
+                    q = q
+                        .exclusive_start_key(PK, s(account.as_str()))
+                        .exclusive_start_key(SK, s(order_sk(rid)));
                 }
                 let out = q.send().await.map_err(|e| StoreError::dynamo("Query", e))?;
-                let items = out.items().iter().map(order_from_item).collect::<Result<Vec<_>, _>>()?;
-                Ok(OrderPage { items, next: last_rid(out.last_evaluated_key()) })
+                let items = out
+                    .items()
+                    .iter()
+                    .map(order_from_item)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(OrderPage {
+                    items,
+                    next: last_rid(out.last_evaluated_key()),
+                })
             }
             (Some(status), None) => {
                 let partition = status_partition(account, status);
@@ -620,7 +717,9 @@ impl Store {
                 }
                 let out = q.send().await.map_err(|e| StoreError::dynamo("Query", e))?;
                 let next = last_rid(out.last_evaluated_key());
-                let items = self.orders_by_keys(out.items.unwrap_or_default(), Some(status)).await?;
+                let items = self
+                    .orders_by_keys(out.items.unwrap_or_default(), Some(status))
+                    .await?;
                 Ok(OrderPage { items, next })
             }
             (status, Some(sku)) => {
@@ -669,7 +768,11 @@ impl Store {
 
     /// Fetches orders by index keys, newest first. An order whose status changed since the
     /// (eventually consistent) index was read is left out when `status` is given.
-    async fn orders_by_keys(&self, index_items: Vec<Item>, status: Option<OrderStatus>) -> Result<Vec<Replenishment>, StoreError> {
+    async fn orders_by_keys(
+        &self,
+        index_items: Vec<Item>,
+        status: Option<OrderStatus>,
+    ) -> Result<Vec<Replenishment>, StoreError> {
         let keys: Vec<Item> = index_items
             .into_iter()
             .filter_map(|mut i| {
@@ -693,7 +796,12 @@ impl Store {
 
     /// One page of open auto-back-order orders of all accounts created before `cutoff` (RFC 3339),
     /// oldest first.
-    pub async fn open_orders_before(&self, cutoff: &str, limit: i32, start: Option<Item>) -> Result<OpenOrderPage, StoreError> {
+    pub async fn open_orders_before(
+        &self,
+        cutoff: &str,
+        limit: i32,
+        start: Option<Item>,
+    ) -> Result<OpenOrderPage, StoreError> {
         let out = self
             .client
             .query()
@@ -712,14 +820,21 @@ impl Store {
         let mut orders = Vec::with_capacity(out.items().len());
         for item in out.items() {
             let r = Reader::new(item);
-            let account = AccountId::parse(r.str(PK)?, PK)
-                .map_err(|_| StoreError::Malformed { key: r.str(SK).unwrap_or_default().to_owned(), problem: "bad account".into() })?;
+            let account = AccountId::parse(r.str(PK)?, PK).map_err(|_| StoreError::Malformed {
+                key: r.str(SK).unwrap_or_default().to_owned(),
+                problem: "bad account".into(),
+            })?;
             let rid = r.str(SK)?.strip_prefix(ORDER_PREFIX).unwrap_or_default();
-            let rid = ReplenishmentId::parse(rid, RID)
-                .map_err(|_| StoreError::Malformed { key: rid.to_owned(), problem: "bad order id".into() })?;
+            let rid = ReplenishmentId::parse(rid, RID).map_err(|_| StoreError::Malformed {
+                key: rid.to_owned(),
+                problem: "bad order id".into(),
+            })?;
             orders.push((account, rid));
         }
-        Ok(OpenOrderPage { orders, next: out.last_evaluated_key })
+        Ok(OpenOrderPage {
+            orders,
+            next: out.last_evaluated_key,
+        })
     }
 
     /// How many open auto-back-order orders were created before `cutoff`.
@@ -765,8 +880,11 @@ where
 {
     if let Some(service) = err.as_service_error() {
         if let TransactWriteItemsError::TransactionCanceledException(cancel) = service {
-            let reasons: Vec<&str> =
-                cancel.cancellation_reasons().iter().map(|r| r.code().unwrap_or("None")).collect();
+            let reasons: Vec<&str> = cancel
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None"))
+                .collect();
             if reasons.first() == Some(&"ConditionalCheckFailed") {
                 return CommitError::SaleExists;
             }
