@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::BehaviorVersion;
 
@@ -70,6 +71,15 @@ pub fn timeouts() -> TimeoutConfig {
         .operation_attempt_timeout(Duration::from_secs(2))
         .operation_timeout(Duration::from_secs(6))
         .build()
+}
+
+/// The SDK's own retries of throttling, 5xx, timeouts and connection errors: 3 attempts, short
+/// jittered backoff (the service's own loop retries contention on top, within its budget).
+pub fn retries() -> RetryConfig {
+    RetryConfig::standard()
+        .with_max_attempts(3)
+        .with_initial_backoff(Duration::from_millis(25))
+        .with_max_backoff(Duration::from_secs(1))
 }
 
 /// The shared AWS configuration (region, credentials, and `AWS_ENDPOINT_URL_DYNAMODB` for DynamoDB

@@ -9,8 +9,9 @@ use crate::ids::{ReplenishmentId, SaleId, Sku, VendorId};
 
 /// Largest quantity of one sale line.
 pub const MAX_LINE_QUANTITY: i64 = 1_000_000;
-/// Most lines one sale may have (one DynamoDB transaction holds the whole sale).
-pub const MAX_SALE_LINES: usize = 40;
+/// Most lines one sale may have. Up to 49 distinct SKUs are written in one DynamoDB transaction,
+/// larger sales in several (see `service::finalize_sale`).
+pub const MAX_SALE_LINES: usize = 1000;
 /// The tag every automatically raised order carries.
 pub const AUTO_BACKORDER_TAG: &str = "auto_backorder";
 

@@ -16,6 +16,14 @@ pub enum StoreError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// DynamoDB was unreachable, throttled us, timed out or failed on its side, after the SDK's own
+    /// retries: a transient condition the caller should retry (503).
+    #[error("DynamoDB {operation} unavailable: {source}")]
+    Unavailable {
+        operation: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// An item in the table does not have the shape this code writes.
     #[error("malformed item {key}: {problem}")]
     Malformed { key: String, problem: String },

@@ -144,7 +144,7 @@ mod tests {
             .collect();
         assert_eq!(
             message(json!({"lines": lines})),
-            "lines must hold at most 40 lines"
+            "lines must hold at most 1000 lines"
         );
     }
 

@@ -7,17 +7,25 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 use crate::domain::{
-    effective_backorder, needs_vendor_settings, plan_line, Replenishment, SaleRequest, SaleResult,
+    effective_backorder, needs_vendor_settings, plan_line, Fulfillment, LinePlan, Replenishment,
+    SaleLine, SaleLineResult, SaleRequest, SaleResult,
 };
 use crate::error::{ApiError, StoreError};
 use crate::ids::{AccountId, ReplenishmentId, SaleId, VendorId};
 use crate::retry::{Backoff, MAX_ATTEMPTS};
-use crate::store::{CloseOutcome, CommitError, Store};
+use crate::store::{CloseOutcome, CommitError, SaleContext, SaleParts, Store, StoredSale};
 
 /// The current time as RFC 3339 UTC with milliseconds (fixed width, so it sorts as text).
 pub fn now_rfc3339() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
+
+/// Most (merged) lines one transaction holds: 100 items = the sale record (+ the part record for a
+/// sale in parts) + per line its SKU and at most one order.
+pub const LINES_PER_TRANSACTION: usize = 49;
+/// A finalize stops retrying contention after this long (503), so that with one SDK operation
+/// timeout (6 s) on top it still answers within the Lambda timeout (15 s).
+pub const FINALIZE_BUDGET: Duration = Duration::from_secs(8);
 
 /// What finalizing did.
 #[derive(Debug)]
@@ -26,16 +34,91 @@ pub struct Finalized {
     pub body: String,
     /// True when the sale had been finalized before (a retry) and nothing changed.
     pub replayed: bool,
-    /// Transaction attempts made (1 when uncontended).
+    /// Transactions attempted (1 per part when uncontended).
     pub attempts: u32,
     /// Lines after merging duplicate SKUs.
     pub lines: usize,
-    /// Units added to auto-back-order orders (0 on a replay).
+    /// Transactions the sale was written in.
+    pub parts: u32,
+    /// Units this call added to auto-back-order orders (0 on a replay).
     pub backordered: i64,
 }
 
-/// Finalizes a sale exactly once: plans it from one consistent read (plus one for vendor settings
-/// when a line needs them) and commits it in one transaction; retries contention with backoff.
+fn conflict(sale_id: &SaleId) -> ApiError {
+    ApiError::Conflict {
+        code: "sale_conflict",
+        message: format!("sale_id {sale_id} was already used with a different body"),
+    }
+}
+
+fn unknown_sku(request: &SaleRequest, lines: &[SaleLine], ctx: &SaleContext) -> Option<ApiError> {
+    let missing = lines.iter().find(|l| !ctx.skus.contains_key(&l.sku))?;
+    let index = request
+        .lines
+        .iter()
+        .position(|l| l.sku == missing.sku)
+        .unwrap_or_default();
+    Some(ApiError::Unprocessable {
+        code: "unknown_sku",
+        message: format!("lines[{index}].sku {} is not a known SKU", missing.sku),
+    })
+}
+
+/// Plans `lines` against what `ctx` read, reading the vendor settings the lines rely on (one
+/// batched request, only when some line needs them).
+async fn plan_lines(
+    store: &Store,
+    account: &AccountId,
+    ctx: &SaleContext,
+    lines: &[SaleLine],
+) -> Result<Vec<LinePlan>, ApiError> {
+    let mut vendors: Vec<VendorId> = lines
+        .iter()
+        .filter_map(|l| {
+            let state = &ctx.skus[&l.sku].state;
+            needs_vendor_settings(
+                ctx.account_auto_backorder,
+                state.policy,
+                state.vendor_id.as_ref(),
+            )
+            .then(|| state.vendor_id.clone())
+            .flatten()
+        })
+        .collect();
+    vendors.sort();
+    vendors.dedup();
+    let vendor_defaults: HashMap<VendorId, bool> = store.vendor_defaults(account, &vendors).await?;
+    Ok(lines
+        .iter()
+        .map(|line| {
+            let state = &ctx.skus[&line.sku].state;
+            let vendor_default = state
+                .vendor_id
+                .as_ref()
+                .and_then(|v| vendor_defaults.get(v))
+                .copied()
+                .unwrap_or(false);
+            let effective =
+                effective_backorder(ctx.account_auto_backorder, state.policy, vendor_default);
+            plan_line(line, state, effective, ReplenishmentId::generate)
+        })
+        .collect())
+}
+
+fn to_json(sale_id: &SaleId, result: &SaleResult) -> Result<String, ApiError> {
+    serde_json::to_string(result).map_err(|e| {
+        ApiError::Internal(StoreError::Malformed {
+            key: sale_id.to_string(),
+            problem: e.to_string(),
+        })
+    })
+}
+
+/// Finalizes a sale exactly once. A sale of up to [`LINES_PER_TRANSACTION`] (merged) lines is
+/// planned from one consistent read (plus one for vendor settings when a line needs them) and
+/// written in one transaction; a larger one is written in parts, each its own idempotent
+/// transaction, and a redelivery resumes at the first part not applied. Contention is retried with
+/// backoff within a budget, then answered 503.
 pub async fn finalize_sale(
     store: &Store,
     account: &AccountId,
@@ -43,74 +126,34 @@ pub async fn finalize_sale(
     request: &SaleRequest,
 ) -> Result<Finalized, ApiError> {
     let merged = request.merged_lines();
+    if merged.len() > LINES_PER_TRANSACTION {
+        return finalize_in_parts(store, account, sale_id, request, &merged).await;
+    }
     let fingerprint = request.fingerprint();
     let skus: Vec<_> = merged.iter().map(|l| l.sku.clone()).collect();
     let mut backoff = Backoff::new();
+    let started = Instant::now();
 
     for attempt in 1..=MAX_ATTEMPTS {
         let ctx = store.sale_context(account, sale_id, &skus).await?;
-        if let Some(sale) = ctx.sale {
-            if sale.fingerprint == fingerprint {
-                return Ok(Finalized {
-                    body: sale.result_json,
-                    replayed: true,
-                    attempts: attempt,
-                    lines: merged.len(),
-                    backordered: 0,
-                });
+        if let Some(sale) = &ctx.sale {
+            if sale.fingerprint != fingerprint {
+                return Err(conflict(sale_id));
             }
-            return Err(ApiError::Conflict {
-                code: "sale_conflict",
-                message: format!("sale_id {sale_id} was already finalized with a different body"),
+            let body = sale_body(store, account, sale_id, sale).await?;
+            return Ok(Finalized {
+                body,
+                replayed: true,
+                attempts: attempt,
+                lines: merged.len(),
+                parts: 1,
+                backordered: 0,
             });
         }
-        if let Some(missing) = merged.iter().position(|l| !ctx.skus.contains_key(&l.sku)) {
-            let sku = &merged[missing].sku;
-            let index = request
-                .lines
-                .iter()
-                .position(|l| &l.sku == sku)
-                .unwrap_or(missing);
-            return Err(ApiError::Unprocessable {
-                code: "unknown_sku",
-                message: format!("lines[{index}].sku {sku} is not a known SKU"),
-            });
+        if let Some(err) = unknown_sku(request, &merged, &ctx) {
+            return Err(err);
         }
-
-        let mut vendors: Vec<VendorId> = merged
-            .iter()
-            .filter_map(|l| {
-                let state = &ctx.skus[&l.sku].state;
-                needs_vendor_settings(
-                    ctx.account_auto_backorder,
-                    state.policy,
-                    state.vendor_id.as_ref(),
-                )
-                .then(|| state.vendor_id.clone())
-                .flatten()
-            })
-            .collect();
-        vendors.sort();
-        vendors.dedup();
-        let vendor_defaults: HashMap<VendorId, bool> =
-            store.vendor_defaults(account, &vendors).await?;
-
-        let plans: Vec<_> = merged
-            .iter()
-            .map(|line| {
-                let state = &ctx.skus[&line.sku].state;
-                let vendor_default = state
-                    .vendor_id
-                    .as_ref()
-                    .and_then(|v| vendor_defaults.get(v))
-                    .copied()
-                    .unwrap_or(false);
-                let effective =
-                    effective_backorder(ctx.account_auto_backorder, state.policy, vendor_default);
-                plan_line(line, state, effective, ReplenishmentId::generate)
-            })
-            .collect();
-
+        let plans = plan_lines(store, account, &ctx, &merged).await?;
         let now = now_rfc3339();
         let result = SaleResult::finalized(sale_id, request, ulid::Ulid::new().to_string(), &plans);
         match store
@@ -118,18 +161,14 @@ pub async fn finalize_sale(
             .await
         {
             Ok(()) => {
-                let body = serde_json::to_string(&result).map_err(|e| {
-                    ApiError::Internal(StoreError::Malformed {
-                        key: sale_id.to_string(),
-                        problem: e.to_string(),
-                    })
-                })?;
                 let backordered = plans.iter().map(|p| p.backordered).sum();
+                let body = to_json(sale_id, &result)?;
                 return Ok(Finalized {
                     body,
                     replayed: false,
                     attempts: attempt,
                     lines: merged.len(),
+                    parts: 1,
                     backordered,
                 });
             }
@@ -137,6 +176,9 @@ pub async fn finalize_sale(
             Err(CommitError::SaleExists) => continue,
             Err(CommitError::Contended(reason)) => {
                 tracing::debug!(attempt, %reason, "sale contended; retrying");
+                if started.elapsed() >= FINALIZE_BUDGET {
+                    break;
+                }
                 backoff.wait().await;
             }
             Err(CommitError::Store(e)) => return Err(e.into()),
@@ -146,6 +188,181 @@ pub async fn finalize_sale(
         attempts: MAX_ATTEMPTS,
     }
     .into())
+}
+
+/// A sale larger than one transaction: part k (lines k*49..) is written with the sale header
+/// advancing `done` from k to k+1, so each part applies exactly once whatever is redelivered,
+/// and a crash between parts leaves the sale `finalizing` until a redelivery completes it.
+async fn finalize_in_parts(
+    store: &Store,
+    account: &AccountId,
+    sale_id: &SaleId,
+    request: &SaleRequest,
+    merged: &[SaleLine],
+) -> Result<Finalized, ApiError> {
+    let fingerprint = request.fingerprint();
+    let chunks: Vec<&[SaleLine]> = merged.chunks(LINES_PER_TRANSACTION).collect();
+    let parts = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
+    let mut written: HashMap<u32, Vec<SaleLineResult>> = HashMap::new();
+    let mut next = 0u32;
+    let mut attempts = 0u32;
+    let mut contended_in_a_row = 0u32;
+    let mut backordered = 0;
+    let mut backoff = Backoff::new();
+    let started = Instant::now();
+
+    let header = loop {
+        attempts += 1;
+        let part_skus: Vec<_> = chunks[next as usize]
+            .iter()
+            .map(|l| l.sku.clone())
+            .collect();
+        let ctx = store.sale_context(account, sale_id, &part_skus).await?;
+        let (done, fulfillment_id) = match &ctx.sale {
+            None => (0, None),
+            Some(sale) if sale.fingerprint != fingerprint || sale.parts != parts => {
+                return Err(conflict(sale_id))
+            }
+            Some(sale) => (sale.done, sale.fulfillment_id.clone()),
+        };
+        if done >= parts {
+            break ctx.sale;
+        }
+        if done != next {
+            // A previous delivery (or a concurrent one) got further: continue from there.
+            next = done;
+            continue;
+        }
+        let lines = chunks[next as usize];
+        if let Some(err) = unknown_sku(request, lines, &ctx) {
+            if next == 0 {
+                return Err(err);
+            }
+            // A SKU known when the sale started can only be missing if the data was changed by
+            // hand; report it rather than loop.
+            return Err(ApiError::Internal(StoreError::Malformed {
+                key: sale_id.to_string(),
+                problem: err.to_string(),
+            }));
+        }
+        let plans = plan_lines(store, account, &ctx, lines).await?;
+        let results = SaleResult::finalized(sale_id, request, String::new(), &plans).lines;
+        let fulfillment_id = fulfillment_id.unwrap_or_else(|| ulid::Ulid::new().to_string());
+        let shared = SaleParts {
+            fingerprint: &fingerprint,
+            parts,
+            fulfillment_id: &fulfillment_id,
+            customer: request.customer.as_deref(),
+            channel: request.channel.as_deref(),
+        };
+        match store
+            .commit_sale_part(
+                account,
+                sale_id,
+                shared,
+                next,
+                &plans,
+                &results,
+                &now_rfc3339(),
+            )
+            .await
+        {
+            Ok(()) => {
+                backordered += plans.iter().map(|p| p.backordered).sum::<i64>();
+                written.insert(next, results);
+                next += 1;
+                contended_in_a_row = 0;
+                backoff = Backoff::new();
+            }
+            // The header moved (another delivery applied this part): re-read and continue.
+            Err(CommitError::SaleExists) => {}
+            Err(CommitError::Contended(reason)) => {
+                tracing::debug!(part = next, %reason, "sale part contended; retrying");
+                contended_in_a_row += 1;
+                if contended_in_a_row >= MAX_ATTEMPTS || started.elapsed() >= FINALIZE_BUDGET {
+                    return Err(StoreError::Contention {
+                        attempts: contended_in_a_row,
+                    }
+                    .into());
+                }
+                backoff.wait().await;
+            }
+            Err(CommitError::Store(e)) => return Err(e.into()),
+        }
+        if started.elapsed() >= FINALIZE_BUDGET && next < parts {
+            return Err(StoreError::Contention { attempts }.into());
+        }
+    };
+    let header = header.ok_or_else(|| {
+        ApiError::Internal(StoreError::Malformed {
+            key: sale_id.to_string(),
+            problem: "finished sale without a header".into(),
+        })
+    })?;
+    let replayed = written.is_empty();
+    let body = assemble_parts(store, account, sale_id, &header, written).await?;
+    Ok(Finalized {
+        body,
+        replayed,
+        attempts,
+        lines: merged.len(),
+        parts,
+        backordered,
+    })
+}
+
+/// The response of a stored sale: the stored body of a one-transaction sale, or a sale in parts
+/// assembled from its parts (`"status": "finalizing"` with the lines applied so far while it is
+/// incomplete).
+pub async fn sale_body(
+    store: &Store,
+    account: &AccountId,
+    sale_id: &SaleId,
+    sale: &StoredSale,
+) -> Result<String, ApiError> {
+    match &sale.result_json {
+        Some(body) => Ok(body.clone()),
+        None => assemble_parts(store, account, sale_id, sale, HashMap::new()).await,
+    }
+}
+
+async fn assemble_parts(
+    store: &Store,
+    account: &AccountId,
+    sale_id: &SaleId,
+    sale: &StoredSale,
+    mut known: HashMap<u32, Vec<SaleLineResult>>,
+) -> Result<String, ApiError> {
+    let applied = sale.done.min(sale.parts);
+    let missing: Vec<u32> = (0..applied).filter(|k| !known.contains_key(k)).collect();
+    if !missing.is_empty() {
+        for (k, lines) in missing
+            .iter()
+            .zip(store.sale_part_lines(account, sale_id, &missing).await?)
+        {
+            known.insert(*k, lines);
+        }
+    }
+    let lines = (0..applied)
+        .flat_map(|k| known.remove(&k).unwrap_or_default())
+        .collect();
+    let result = SaleResult {
+        sale_id: sale_id.to_string(),
+        status: if sale.finalized {
+            "finalized"
+        } else {
+            "finalizing"
+        }
+        .to_owned(),
+        customer: sale.customer.clone(),
+        channel: sale.channel.clone(),
+        fulfillment: Fulfillment {
+            fulfillment_id: sale.fulfillment_id.clone().unwrap_or_default(),
+            status: if sale.finalized { "raised" } else { "pending" }.to_owned(),
+        },
+        lines,
+    };
+    to_json(sale_id, &result)
 }
 
 /// Closes an order (closing a closed order returns it unchanged); 404 when it does not exist.

@@ -2,6 +2,8 @@
 //! that counts DynamoDB requests, and calls through the same API Gateway routing as the local
 //! server. Run through `make test`, which starts DynamoDB Local.
 
+pub mod faults;
+
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 

@@ -7,7 +7,7 @@ use backorder::http::{self, json_body, path_param, raw_json_response};
 use backorder::ids::{AccountId, SaleId};
 use backorder::requests::sale_request;
 use backorder::routes::{self, Route};
-use backorder::service::finalize_sale;
+use backorder::service::{finalize_sale, sale_body};
 use backorder::{ApiError, Store};
 use lambda_http::{Body, Request, Response};
 
@@ -32,6 +32,7 @@ async fn dispatch(
             tracing::info!(
                 sale_id = %sale_id,
                 lines = done.lines,
+                parts = done.parts,
                 backordered = done.backordered,
                 replayed = done.replayed,
                 attempts = done.attempts,
@@ -40,7 +41,10 @@ async fn dispatch(
             Ok(raw_json_response(200, done.body))
         }
         ("GET", "/sales/{sale_id}") => match store.sale(&account, &sale_id).await? {
-            Some(sale) => Ok(raw_json_response(200, sale.result_json)),
+            Some(sale) => Ok(raw_json_response(
+                200,
+                sale_body(store, &account, &sale_id, &sale).await?,
+            )),
             None => Err(ApiError::not_found(
                 "sale_not_found",
                 format!("sale_id {sale_id} not found"),

@@ -6,7 +6,8 @@
 //! | account settings  | account id  | `SETTINGS`            | `auto_backorder` |
 //! | vendor settings   | account id  | `VENDOR#{vendor_id}`  | `auto_backorder_default` |
 //! | SKU               | account id  | `SKU#{sku}`           | `on_hand`, `ver`, `policy`, `vendor_id`?, `open_rid`? |
-//! | sale              | account id  | `SALE#{sale_id}`      | `fingerprint`, `status`, `result` (the response JSON) |
+//! | sale              | account id  | `SALE#{sale_id}`      | `fingerprint`, `status`, `result` (the response JSON); for a sale in parts `parts`, `done`, `fulfillment_id`, `customer`, `channel` instead of `result` |
+//! | sale part         | account id  | `SALEPART#{k:04}#{sale_id}` | `lines`: part k's response lines (JSON) |
 //! | replenishment     | account id  | `ORDER#{ulid}`        | `sku`, `vendor_id`?, `quantity`, `status`, `tags`, times, index keys |
 //!
 //! Indexes (all sparse, keys only unless noted, so updating an order's quantity writes no index):
@@ -45,6 +46,12 @@ pub const POLICY: &str = "policy";
 pub const VENDOR_ID: &str = "vendor_id";
 pub const OPEN_RID: &str = "open_rid";
 pub const FINGERPRINT: &str = "fingerprint";
+pub const PARTS: &str = "parts";
+pub const DONE: &str = "done";
+pub const FULFILLMENT_ID: &str = "fulfillment_id";
+pub const CUSTOMER: &str = "customer";
+pub const CHANNEL: &str = "channel";
+pub const LINES: &str = "lines";
 pub const STATUS: &str = "status";
 pub const RESULT: &str = "result";
 pub const RID: &str = "rid";
@@ -59,6 +66,7 @@ pub const SETTINGS_SK: &str = "SETTINGS";
 const VENDOR_PREFIX: &str = "VENDOR#";
 const SKU_PREFIX: &str = "SKU#";
 const SALE_PREFIX: &str = "SALE#";
+const SALE_PART_PREFIX: &str = "SALEPART#";
 pub const ORDER_PREFIX: &str = "ORDER#";
 
 pub fn s(v: impl Into<String>) -> AttributeValue {
@@ -87,6 +95,16 @@ pub fn sku_key(account: &AccountId, sku: &Sku) -> Item {
 
 pub fn sale_key(account: &AccountId, sale: &SaleId) -> Item {
     key(account, format!("{SALE_PREFIX}{sale}"))
+}
+
+/// Results of part `k` of a sale finalized in several transactions. The part number comes first,
+/// fixed width, so no sale id can make two parts' keys equal.
+pub fn sale_part_sort_key(sale: &SaleId, k: u32) -> String {
+    format!("{SALE_PART_PREFIX}{k:04}#{sale}")
+}
+
+pub fn sale_part_key(account: &AccountId, sale: &SaleId, k: u32) -> Item {
+    key(account, sale_part_sort_key(sale, k))
 }
 
 pub fn order_sk(rid: &str) -> String {

@@ -4,6 +4,7 @@ pub mod items;
 
 use std::collections::HashMap;
 
+use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -12,7 +13,7 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 
 use crate::domain::{
-    BackorderPolicy, LinePlan, OrderAction, OrderStatus, Replenishment, SaleResult,
+    BackorderPolicy, LinePlan, OrderAction, OrderStatus, Replenishment, SaleLineResult, SaleResult,
 };
 use crate::error::StoreError;
 use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku, VendorId};
@@ -28,11 +29,46 @@ pub struct Store {
     table: String,
 }
 
-/// A sale as stored: its fingerprint and the response it finalized with.
+/// A sale as stored.
 #[derive(Debug, Clone)]
 pub struct StoredSale {
     pub fingerprint: String,
-    pub result_json: String,
+    /// `finalized`, or `finalizing` while a sale in parts is incomplete.
+    pub finalized: bool,
+    /// The whole response, for a sale finalized in one transaction.
+    pub result_json: Option<String>,
+    /// For a sale in parts: how many parts, how many are applied, and what the response needs.
+    pub parts: u32,
+    pub done: u32,
+    pub fulfillment_id: Option<String>,
+    pub customer: Option<String>,
+    pub channel: Option<String>,
+}
+
+/// What every part of a sale finalized in several transactions shares.
+#[derive(Debug, Clone, Copy)]
+pub struct SaleParts<'a> {
+    pub fingerprint: &'a str,
+    pub parts: u32,
+    pub fulfillment_id: &'a str,
+    pub customer: Option<&'a str>,
+    pub channel: Option<&'a str>,
+}
+
+fn stored_sale(item: &Item) -> Result<StoredSale, StoreError> {
+    let r = Reader::new(item);
+    let parts = r.opt_i64(PARTS)?.unwrap_or(1);
+    let done = r.opt_i64(DONE)?.unwrap_or(1);
+    Ok(StoredSale {
+        fingerprint: r.str(FINGERPRINT)?.to_owned(),
+        finalized: r.str(STATUS)? == "finalized",
+        result_json: r.opt_str(RESULT)?.map(str::to_owned),
+        parts: u32::try_from(parts).unwrap_or(1),
+        done: u32::try_from(done).unwrap_or(0),
+        fulfillment_id: r.opt_str(FULFILLMENT_ID)?.map(str::to_owned),
+        customer: r.opt_str(CUSTOMER)?.map(str::to_owned),
+        channel: r.opt_str(CHANNEL)?.map(str::to_owned),
+    })
 }
 
 /// What finalizing a sale needs to read, in one request.
@@ -130,7 +166,7 @@ impl Store {
                     .request_items(&self.table, request)
                     .send()
                     .await
-                    .map_err(|e| StoreError::dynamo("BatchGetItem", e))?;
+                    .map_err(|e| dynamo_error("BatchGetItem", e))?;
                 if let Some(mut responses) = out.responses {
                     found.extend(responses.remove(&self.table).unwrap_or_default());
                 }
@@ -155,7 +191,7 @@ impl Store {
             .consistent_read(true)
             .send()
             .await
-            .map_err(|e| StoreError::dynamo("GetItem", e))?;
+            .map_err(|e| dynamo_error("GetItem", e))?;
         Ok(out.item)
     }
 
@@ -185,7 +221,7 @@ impl Store {
             .expression_attribute_values(":now", s(now))
             .send()
             .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+            .map_err(|e| dynamo_error("UpdateItem", e))?;
         Ok(())
     }
 
@@ -218,7 +254,7 @@ impl Store {
             .expression_attribute_values(":now", s(now))
             .send()
             .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+            .map_err(|e| dynamo_error("UpdateItem", e))?;
         Ok(())
     }
 
@@ -317,7 +353,7 @@ impl Store {
             .update_expression(format!("SET {}{}", set.join(", "), remove))
             .send()
             .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+            .map_err(|e| dynamo_error("UpdateItem", e))?;
         sku_from_item(sku, &out.attributes.unwrap_or_default())
     }
 
@@ -351,7 +387,7 @@ impl Store {
             .return_values(ReturnValue::AllNew)
             .send()
             .await
-            .map_err(|e| StoreError::dynamo("UpdateItem", e))?;
+            .map_err(|e| dynamo_error("UpdateItem", e))?;
         sku_from_item(sku, &out.attributes.unwrap_or_default())
     }
 
@@ -387,7 +423,7 @@ impl Store {
             {
                 Ok(None)
             }
-            Err(e) => Err(StoreError::dynamo("UpdateItem", e)),
+            Err(e) => Err(dynamo_error("UpdateItem", e)),
         }
     }
 
@@ -417,10 +453,7 @@ impl Store {
             if sk == SETTINGS_SK {
                 ctx.account_auto_backorder = r.bool_or(AUTO_BACKORDER, false)?;
             } else if sale_of_sort_key(sk) {
-                ctx.sale = Some(StoredSale {
-                    fingerprint: r.str(FINGERPRINT)?.to_owned(),
-                    result_json: r.str(RESULT)?.to_owned(),
-                });
+                ctx.sale = Some(stored_sale(item)?);
             } else if let Some(raw) = sku_of_sort_key(sk) {
                 let sku = Sku::parse(raw, "sku").map_err(|_| StoreError::Malformed {
                     key: sk.to_owned(),
@@ -439,14 +472,124 @@ impl Store {
         sale: &SaleId,
     ) -> Result<Option<StoredSale>, StoreError> {
         match self.get(sale_key(account, sale)).await? {
-            Some(item) => {
-                let r = Reader::new(&item);
-                Ok(Some(StoredSale {
-                    fingerprint: r.str(FINGERPRINT)?.to_owned(),
-                    result_json: r.str(RESULT)?.to_owned(),
-                }))
-            }
+            Some(item) => stored_sale(&item).map(Some),
             None => Ok(None),
+        }
+    }
+
+    /// The response lines of parts `ks` of a sale in parts, in the order asked (batched reads).
+    pub async fn sale_part_lines(
+        &self,
+        account: &AccountId,
+        sale: &SaleId,
+        ks: &[u32],
+    ) -> Result<Vec<Vec<SaleLineResult>>, StoreError> {
+        let items = self
+            .batch_get(
+                ks.iter()
+                    .map(|k| sale_part_key(account, sale, *k))
+                    .collect(),
+            )
+            .await?;
+        let mut by_key: HashMap<&str, &Item> = HashMap::new();
+        for item in &items {
+            by_key.insert(Reader::new(item).str(SK)?, item);
+        }
+        ks.iter()
+            .map(|k| {
+                let sk = sale_part_sort_key(sale, *k);
+                let item = by_key
+                    .get(sk.as_str())
+                    .ok_or_else(|| StoreError::Malformed {
+                        key: sk.clone(),
+                        problem: "sale part missing".into(),
+                    })?;
+                serde_json::from_str(Reader::new(item).str(LINES)?).map_err(|e| {
+                    StoreError::Malformed {
+                        key: sk.clone(),
+                        problem: e.to_string(),
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// Writes part `k` of a sale in parts in one `TransactWriteItems`: the sale header (created by
+    /// part 0; advanced from `done = k` to `k + 1` by the others, which makes each part apply at
+    /// most once), the part's response lines, and its lines' stock and order changes.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn commit_sale_part(
+        &self,
+        account: &AccountId,
+        sale: &SaleId,
+        header: SaleParts<'_>,
+        k: u32,
+        plans: &[LinePlan],
+        lines: &[SaleLineResult],
+        now: &str,
+    ) -> Result<(), CommitError> {
+        let last = k + 1 == header.parts;
+        let status = if last { "finalized" } else { "finalizing" };
+        let mut writes = Vec::with_capacity(2 + plans.len() * 2);
+        if k == 0 {
+            let mut item = sale_key(account, sale);
+            item.insert(FINGERPRINT.to_owned(), s(header.fingerprint));
+            item.insert(STATUS.to_owned(), s(status));
+            item.insert(PARTS.to_owned(), n(header.parts));
+            item.insert(DONE.to_owned(), n(1));
+            item.insert(FULFILLMENT_ID.to_owned(), s(header.fulfillment_id));
+            if let Some(c) = header.customer {
+                item.insert(CUSTOMER.to_owned(), s(c));
+            }
+            if let Some(c) = header.channel {
+                item.insert(CHANNEL.to_owned(), s(c));
+            }
+            item.insert(CREATED_AT.to_owned(), s(now));
+            writes.push(
+                TransactWriteItem::builder()
+                    .put(self.put_new(item)?)
+                    .build(),
+            );
+        } else {
+            let update = Update::builder()
+                .table_name(&self.table)
+                .set_key(Some(sale_key(account, sale)))
+                .update_expression("SET #done = :next, #st = :st, #u = :now")
+                .condition_expression("#done = :k AND #fp = :fp")
+                .expression_attribute_names("#done", DONE)
+                .expression_attribute_names("#st", STATUS)
+                .expression_attribute_names("#u", UPDATED_AT)
+                .expression_attribute_names("#fp", FINGERPRINT)
+                .expression_attribute_values(":next", n(k + 1))
+                .expression_attribute_values(":k", n(k))
+                .expression_attribute_values(":st", s(status))
+                .expression_attribute_values(":now", s(now))
+                .expression_attribute_values(":fp", s(header.fingerprint))
+                .build()
+                .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+            writes.push(TransactWriteItem::builder().update(update).build());
+        }
+        let lines_json = serde_json::to_string(lines).map_err(|e| StoreError::Malformed {
+            key: sale.to_string(),
+            problem: e.to_string(),
+        })?;
+        let mut part = sale_part_key(account, sale, k);
+        part.insert(LINES.to_owned(), s(lines_json));
+        writes.push(
+            TransactWriteItem::builder()
+                .put(self.put_new(part)?)
+                .build(),
+        );
+        self.push_line_writes(&mut writes, account, plans, now)?;
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => Err(classify_transaction_error(err)),
         }
     }
 
@@ -479,6 +622,28 @@ impl Store {
                 .put(self.put_new(sale_item)?)
                 .build(),
         );
+        self.push_line_writes(&mut writes, account, plans, now)?;
+
+        match self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(writes))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) => Err(classify_transaction_error(err)),
+        }
+    }
+
+    /// Each line's stock change, and its order's find-or-create.
+    fn push_line_writes(
+        &self,
+        writes: &mut Vec<TransactWriteItem>,
+        account: &AccountId,
+        plans: &[LinePlan],
+        now: &str,
+    ) -> Result<(), StoreError> {
         for plan in plans {
             writes.push(
                 TransactWriteItem::builder()
@@ -520,17 +685,7 @@ impl Store {
                 }
             }
         }
-
-        match self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(err) => Err(classify_transaction_error(err)),
-        }
+        Ok(())
     }
 
     fn put_new(&self, item: Item) -> Result<Put, StoreError> {
@@ -686,7 +841,7 @@ impl Store {
                         .exclusive_start_key(PK, s(account.as_str()))
                         .exclusive_start_key(SK, s(order_sk(rid)));
                 }
-                let out = q.send().await.map_err(|e| StoreError::dynamo("Query", e))?;
+                let out = q.send().await.map_err(|e| dynamo_error("Query", e))?;
                 let items = out
                     .items()
                     .iter()
@@ -715,7 +870,7 @@ impl Store {
                         .exclusive_start_key(PK, s(account.as_str()))
                         .exclusive_start_key(SK, s(order_sk(rid)));
                 }
-                let out = q.send().await.map_err(|e| StoreError::dynamo("Query", e))?;
+                let out = q.send().await.map_err(|e| dynamo_error("Query", e))?;
                 let next = last_rid(out.last_evaluated_key());
                 let items = self
                     .orders_by_keys(out.items.unwrap_or_default(), Some(status))
@@ -752,7 +907,7 @@ impl Store {
                             .exclusive_start_key(PK, s(account.as_str()))
                             .exclusive_start_key(SK, s(order_sk(rid)));
                     }
-                    let out = q.send().await.map_err(|e| StoreError::dynamo("Query", e))?;
+                    let out = q.send().await.map_err(|e| dynamo_error("Query", e))?;
                     next = last_rid(out.last_evaluated_key());
                     keys.extend(out.items.unwrap_or_default());
                     if next.is_none() || keys.len() >= limit {
@@ -816,7 +971,7 @@ impl Store {
             .set_exclusive_start_key(start)
             .send()
             .await
-            .map_err(|e| StoreError::dynamo("Query", e))?;
+            .map_err(|e| dynamo_error("Query", e))?;
         let mut orders = Vec::with_capacity(out.items().len());
         for item in out.items() {
             let r = Reader::new(item);
@@ -856,7 +1011,7 @@ impl Store {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| StoreError::dynamo("Query", e))?;
+                .map_err(|e| dynamo_error("Query", e))?;
             total += u64::try_from(out.count).unwrap_or(0);
             match out.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -874,10 +1029,7 @@ fn last_rid(key: Option<&Item>) -> Option<String> {
 }
 
 /// Sorts a failed transaction into "the sale exists", "contended, retry" and real failures.
-fn classify_transaction_error<R>(err: SdkError<TransactWriteItemsError, R>) -> CommitError
-where
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
+fn classify_transaction_error(err: SdkError<TransactWriteItemsError, HttpResponse>) -> CommitError {
     if let Some(service) = err.as_service_error() {
         if let TransactWriteItemsError::TransactionCanceledException(cancel) = service {
             let reasons: Vec<&str> = cancel
@@ -894,5 +1046,39 @@ where
             return CommitError::Contended(service.code().unwrap_or_default().to_owned());
         }
     }
-    CommitError::Store(StoreError::dynamo("TransactWriteItems", err))
+    CommitError::Store(dynamo_error("TransactWriteItems", err))
+}
+
+/// Whether an error code is one DynamoDB uses for a transient condition.
+fn is_transient_code(code: Option<&str>) -> bool {
+    is_throttling(code)
+        || matches!(
+            code,
+            Some("InternalServerError" | "ServiceUnavailable" | "LimitExceededException")
+        )
+}
+
+/// Maps an SDK error to a store error, sorting transient failures (timeouts, connection errors,
+/// throttling, 5xx: the SDK already retried them) from permanent ones.
+fn dynamo_error<E>(operation: &'static str, err: SdkError<E, HttpResponse>) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let transient = match &err {
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
+        SdkError::ServiceError(se) => {
+            is_transient_code(se.err().code()) || se.raw().status().is_server_error()
+        }
+        _ => false,
+    };
+    if transient {
+        StoreError::Unavailable {
+            operation,
+            source: Box::new(err),
+        }
+    } else {
+        StoreError::dynamo(operation, err)
+    }
 }
