@@ -76,7 +76,7 @@ pub enum ApiError {
 impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         match err {
-            StoreError::Contention { .. } => ApiError::Busy {
+            StoreError::Contention { .. } | StoreError::Unavailable { .. } => ApiError::Busy {
                 retry_after: Duration::from_secs(1),
             },
             other => ApiError::Internal(other),
@@ -168,6 +168,16 @@ mod tests {
         });
         assert_eq!(err.status(), 500);
         assert!(!err.body().to_string().contains("secret-key"));
+    }
+
+    #[test]
+    fn unavailable_is_a_503() {
+        let err = ApiError::from(StoreError::Unavailable {
+            operation: "GetItem",
+            source: "timeout".into(),
+        });
+        assert_eq!(err.status(), 503);
+        assert!(err.retry_after().is_some());
     }
 
     #[test]

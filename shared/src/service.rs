@@ -271,6 +271,18 @@ async fn finalize_in_parts(
                 backordered += plans.iter().map(|p| p.backordered).sum::<i64>();
                 written.insert(next, results);
                 next += 1;
+                if next == parts {
+                    break Some(StoredSale {
+                        fingerprint: fingerprint.clone(),
+                        finalized: true,
+                        result_json: None,
+                        parts,
+                        done: parts,
+                        fulfillment_id: Some(fulfillment_id),
+                        customer: request.customer.clone(),
+                        channel: request.channel.clone(),
+                    });
+                }
                 contended_in_a_row = 0;
                 backoff = Backoff::new();
             }

@@ -126,14 +126,30 @@ impl Faults {
 /// conflicts, both counted in DynamoDB requests of this invocation.
 #[derive(Debug, Default)]
 pub struct Invocation {
-    pub crash_before: Option<usize>,
-    pub conflicts_from: Option<usize>,
+    crash_before: Option<usize>,
+    conflicts_from: Option<usize>,
     requests: AtomicUsize,
     crashed: AtomicBool,
     notify: tokio::sync::Notify,
 }
 
 impl Invocation {
+    /// Crashes just before the invocation's `n`-th DynamoDB request (0-based).
+    pub fn crash_before(n: usize) -> Self {
+        Invocation {
+            crash_before: Some(n),
+            ..Default::default()
+        }
+    }
+
+    /// Every `TransactWriteItems` from the invocation's `n`-th request on conflicts.
+    pub fn conflicts_from(n: usize) -> Self {
+        Invocation {
+            conflicts_from: Some(n),
+            ..Default::default()
+        }
+    }
+
     fn crash(&self) {
         self.crashed.store(true, Ordering::SeqCst);
         self.notify.notify_one();

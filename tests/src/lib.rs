@@ -109,6 +109,14 @@ impl Reply {
 
 impl TestApp {
     pub async fn new() -> Self {
+        // Errors the handlers log show up in a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter(std::env::var("RUST_LOG").unwrap_or_else(|_| {
+                // The SDK complains when the fault layer answers without a connection: expected.
+                "error,aws_smithy_runtime::client::http::connection_poisoning=off".to_owned()
+            }))
+            .try_init();
         let requests = RequestCounter::default();
         let config = backorder_local::client::local_config(&endpoint())
             .interceptor(requests.clone())
@@ -124,6 +132,19 @@ impl TestApp {
             table,
             requests,
         }
+    }
+
+    /// A fresh table whose store talks to DynamoDB Local through the fault layer (no faults until
+    /// `faults.set(...)`). `client` (used by snapshots and checkers) stays fault-free.
+    pub async fn with_faults() -> (Self, Arc<faults::Faults>) {
+        let mut app = Self::new().await;
+        let faults = Arc::new(faults::Faults::default());
+        let config = backorder_local::client::local_config(&endpoint())
+            .interceptor(app.requests.clone())
+            .http_client(faults::FaultyHttpClient::new(faults.clone()))
+            .build();
+        app.store = Store::new(Client::from_conf(config), app.table.clone());
+        (app, faults)
     }
 
     /// A request through API Gateway routing, as `account` (the `X-Account-Id` of the local server).

@@ -1,0 +1,250 @@
+//! Sales larger than one transaction (up to 1,000 lines): written in idempotent parts; a crash at
+//! any part boundary leaves the sale `finalizing`, and redelivering the same request completes it
+//! without applying any line twice.
+
+use std::collections::HashMap;
+
+use backorder::domain::BackorderPolicy;
+use backorder::ids::{AccountId, Sku};
+use backorder::service::LINES_PER_TRANSACTION;
+use backorder_tests::faults::{invoke_with, Invocation, Outcome};
+use backorder_tests::{Reply, TestApp};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+const A: &str = "acct";
+
+/// Creates `n` SKUs (policy backorder) with on_hand 1, directly through the store.
+async fn skus(app: &TestApp, prefix: &str, n: usize) -> Vec<String> {
+    let account = AccountId::parse(A, "a").unwrap();
+    let names: Vec<String> = (0..n).map(|i| format!("{prefix}-{i:04}")).collect();
+    futures::stream::iter(names.clone())
+        .map(|name| {
+            let (store, account) = (&app.store, &account);
+            async move {
+                let sku = Sku::parse(name, "sku").unwrap();
+                store
+                    .upsert_sku_settings(
+                        account,
+                        &sku,
+                        Some(BackorderPolicy::Backorder),
+                        None,
+                        "2026-01-01T00:00:00.000Z",
+                    )
+                    .await
+                    .unwrap();
+                store
+                    .set_on_hand(account, &sku, 1, "2026-01-01T00:00:00.000Z")
+                    .await
+                    .unwrap();
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    names
+}
+
+fn body(skus: &[String], qty: i64) -> Value {
+    // Every SKU twice (merged into one line of 2*qty), to exercise merging across the split.
+    let lines: Vec<Value> = skus
+        .iter()
+        .chain(skus.iter())
+        .map(|s| json!({"sku": s, "quantity": qty}))
+        .collect();
+    json!({"customer": "big-buyer", "channel": "b2b", "lines": lines})
+}
+
+async fn finalize(app: &TestApp, sale: &str, body: &Value) -> Reply {
+    app.call(
+        A,
+        "POST",
+        &format!("/sales/{sale}/finalize"),
+        Some(body.clone()),
+    )
+    .await
+}
+
+async fn levels(app: &TestApp, skus: &[String]) -> HashMap<String, (i64, Option<String>)> {
+    let mut out = HashMap::new();
+    for item in app.items_with_prefix("SKU#").await {
+        let sku = item["sk"]
+            .as_s()
+            .unwrap()
+            .trim_start_matches("SKU#")
+            .to_owned();
+        if skus.contains(&sku) {
+            let on_hand = item["on_hand"].as_n().unwrap().parse().unwrap();
+            out.insert(
+                sku,
+                (
+                    on_hand,
+                    item.get("open_rid").map(|v| v.as_s().unwrap().clone()),
+                ),
+            );
+        }
+    }
+    out
+}
+
+fn check_response(r: &Reply, skus: &[String], before: i64, qty_per_line: i64) {
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], "finalized");
+    assert_eq!(r.body["fulfillment"]["status"], "raised");
+    assert_eq!(r.body["customer"], "big-buyer");
+    let lines = r.body["lines"].as_array().unwrap();
+    assert_eq!(lines.len(), skus.len(), "one line per distinct SKU");
+    for (line, sku) in lines.iter().zip(skus) {
+        assert_eq!(
+            line["sku"].as_str(),
+            Some(sku.as_str()),
+            "lines keep first-appearance order"
+        );
+        assert_eq!(line["quantity"], 2 * qty_per_line);
+        assert_eq!(line["on_hand_after"], before - 2 * qty_per_line);
+        assert_eq!(
+            line["backordered"],
+            (2 * qty_per_line - before.max(0)).max(0)
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_thousand_lines_finalize_once() {
+    let app = TestApp::new().await;
+    app.enable_account(A, true).await;
+    let names = skus(&app, "K", 500).await;
+    let sale = body(&names, 1); // 1,000 lines, 500 SKUs after merging: 11 transactions
+    assert_eq!(sale["lines"].as_array().unwrap().len(), 1000);
+    app.requests.reset();
+    let first = finalize(&app, "big-1", &sale).await;
+    check_response(&first, &names, 1, 1);
+    let parts = names.len().div_ceil(LINES_PER_TRANSACTION);
+    assert_eq!(
+        app.requests.by_operation().get("TransactWriteItems"),
+        Some(&parts)
+    );
+    // Replays and reads return the same body; nothing changes.
+    let snapshot = app.snapshot().await;
+    assert_eq!(finalize(&app, "big-1", &sale).await.body, first.body);
+    assert_eq!(app.ok(A, "GET", "/sales/big-1", None).await, first.body);
+    assert_eq!(app.snapshot().await, snapshot);
+    // Each SKU: 1 - 2 = -1, one unit back-ordered, in its own open order.
+    let lv = levels(&app, &names).await;
+    assert!(lv
+        .values()
+        .all(|(on_hand, open)| *on_hand == -1 && open.is_some()));
+    // Over 1,000 lines is refused for good.
+    let mut lines = sale["lines"].as_array().unwrap().clone();
+    lines.push(json!({"sku": names[0], "quantity": 1}));
+    let r = finalize(&app, "big-2", &json!({"lines": lines})).await;
+    assert_eq!(
+        (r.status, r.message()),
+        (422, "lines must hold at most 1000 lines")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_crash_at_every_request_resumes_exactly() {
+    let (app, _faults) = TestApp::with_faults().await;
+    app.enable_account(A, true).await;
+    // 150 SKUs -> 4 parts (49, 49, 49, 3); no vendor reads: 2 requests per part.
+    let names = skus(&app, "C", 150).await;
+    let requests_per_sale = 2 * names.len().div_ceil(LINES_PER_TRANSACTION);
+    assert_eq!(requests_per_sale, 8);
+    let sale = body(&names, 1);
+    let mut on_hand = 1;
+    for crash_at in 0..requests_per_sale {
+        let sale_id = format!("crash-{crash_at}");
+        let plan = Invocation::crash_before(crash_at);
+        let outcome = invoke_with(plan, finalize(&app, &sale_id, &sale)).await;
+        assert!(
+            matches!(outcome, Outcome::Crashed),
+            "crash point {crash_at}"
+        );
+
+        // While crashed between parts, the sale is `finalizing` with the parts applied so far.
+        let parts_done = crash_at / 2;
+        let view = app.call(A, "GET", &format!("/sales/{sale_id}"), None).await;
+        if parts_done == 0 {
+            assert_eq!(
+                view.status, 404,
+                "nothing was written before the first transaction"
+            );
+        } else {
+            assert_eq!(view.body["status"], "finalizing");
+            assert_eq!(
+                view.body["lines"].as_array().unwrap().len(),
+                parts_done * LINES_PER_TRANSACTION
+            );
+            // A different body for a finalizing sale is a conflict and changes nothing.
+            let other = body(&names, 2);
+            let before = app.snapshot().await;
+            assert_eq!(finalize(&app, &sale_id, &other).await.status, 409);
+            assert_eq!(app.snapshot().await, before);
+        }
+
+        // Redelivery completes it: each line applied exactly once.
+        let done = finalize(&app, &sale_id, &sale).await;
+        check_response(&done, &names, on_hand, 1);
+        on_hand -= 2;
+        let lv = levels(&app, &names).await;
+        assert!(
+            lv.values().all(|(h, _)| *h == on_hand),
+            "crash point {crash_at}: {lv:?}"
+        );
+        assert_eq!(
+            finalize(&app, &sale_id, &sale).await.body,
+            done.body,
+            "replay after completion"
+        );
+    }
+    // Every SKU's one open order holds every uncovered unit: -(final) since stock started at 1.
+    let mut total = 0;
+    let mut page = app
+        .ok(A, "GET", "/replenishments?status=open&limit=100", None)
+        .await;
+    loop {
+        for o in page["items"].as_array().unwrap() {
+            total += o["quantity"].as_i64().unwrap();
+        }
+        match page["next_cursor"].as_str() {
+            Some(c) => {
+                page = app
+                    .ok(
+                        A,
+                        "GET",
+                        &format!("/replenishments?status=open&limit=100&cursor={c}"),
+                        None,
+                    )
+                    .await
+            }
+            None => break,
+        }
+    }
+    // Stock started at 1 and only fell: max(0, -final) - max(0, -1) per SKU.
+    assert_eq!(total, names.len() as i64 * -on_hand);
+}
+
+/// Concurrent redeliveries of one large sale apply it once.
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_redeliveries_of_a_large_sale() {
+    let app = TestApp::new().await;
+    app.enable_account(A, true).await;
+    let names = skus(&app, "P", 120).await;
+    let sale = body(&names, 3);
+    let replies = futures::future::join_all((0..6).map(|_| finalize(&app, "para", &sale))).await;
+    let ok: Vec<&Reply> = replies.iter().filter(|r| r.status == 200).collect();
+    assert!(!ok.is_empty());
+    for r in &ok {
+        assert_eq!(r.body, ok[0].body);
+    }
+    for r in &replies {
+        assert!(r.status == 200 || r.status == 503, "{}", r.body);
+    }
+    // Retry any that gave up, as a caller would.
+    let done = finalize(&app, "para", &sale).await;
+    check_response(&done, &names, 1, 3);
+    let lv = levels(&app, &names).await;
+    assert!(lv.values().all(|(h, _)| *h == -5));
+}

@@ -1,0 +1,333 @@
+//! The invariant run: thousands of sales over 20 SKUs from 16 concurrent workers, closes
+//! interleaved, every kind of fault injected (overlap and random transaction conflicts, throttling,
+//! 500s, lost responses, crashes), and every call that did not succeed redelivered with the same
+//! body until it does. A checker polls consistent snapshots during the run; afterwards every unit
+//! is accounted for exactly once.
+//!
+//! `make soak` runs it longer: SOAK_SALES (default 20000) sales, SOAK_FAULT_RATE (default 0.10).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{AttributeValue, Get, TransactGetItem};
+use backorder_tests::faults::{invoke, FaultConfig, Outcome};
+use backorder_tests::{Reply, TestApp};
+use futures::StreamExt;
+use serde_json::{json, Value};
+
+const A: &str = "acct";
+const SKUS: usize = 20;
+const WORKERS: usize = 16;
+
+fn initial(i: usize) -> i64 {
+    // Negative, zero and positive starting levels.
+    (i as i64 % 5) * 4 - 4
+}
+
+#[derive(Default)]
+struct Stats {
+    attempts: AtomicU64,
+    redeliveries: AtomicU64,
+    crashes: AtomicU64,
+    busy: AtomicU64,
+    closes: AtomicU64,
+    checks: AtomicU64,
+}
+
+/// Calls until the call succeeds (or fails for good), redelivering the same request after a crash
+/// or a 503. A 500 would be a bug of ours: it fails the run.
+async fn deliver(
+    app: &TestApp,
+    stats: &Stats,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+) -> Reply {
+    loop {
+        stats.attempts.fetch_add(1, Ordering::Relaxed);
+        match invoke(app.call(A, method, path, body.clone())).await {
+            Outcome::Crashed => {
+                stats.crashes.fetch_add(1, Ordering::Relaxed);
+            }
+            Outcome::Done(r) if r.status == 503 => {
+                assert!(r.header("retry-after").is_some());
+                stats.busy.fetch_add(1, Ordering::Relaxed);
+            }
+            Outcome::Done(r) => {
+                assert_ne!(r.status, 500, "{method} {path}: {}", r.body);
+                return r;
+            }
+        }
+        stats.redeliveries.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_millis(fastrand::u64(1..10))).await;
+    }
+}
+
+fn s(item: &HashMap<String, AttributeValue>, k: &str) -> Option<String> {
+    item.get(k).and_then(|v| v.as_s().ok()).cloned()
+}
+
+/// One consistent snapshot per SKU (TransactGetItems on the SKU and every order a scan found, plus
+/// the one the SKU points at): the number of open orders and whether the SKU points at it.
+async fn check_open_orders(app: &TestApp) -> Result<(), String> {
+    let orders = app.items_with_prefix("ORDER#").await;
+    for i in 0..SKUS {
+        let sku = format!("SKU-{i:02}");
+        let mut rids: Vec<String> = orders
+            .iter()
+            .filter(|o| s(o, "sku").as_deref() == Some(&sku))
+            .filter_map(|o| s(o, "rid"))
+            .collect();
+        // Only the orders that could be open matter: closed orders never reopen.
+        rids.retain(|r| {
+            orders.iter().any(|o| {
+                s(o, "rid").as_deref() == Some(r) && s(o, "status").as_deref() == Some("open")
+            })
+        });
+        for _ in 0..20 {
+            let key = |sk: String| {
+                HashMap::from([
+                    ("pk".to_owned(), AttributeValue::S(A.to_owned())),
+                    ("sk".to_owned(), AttributeValue::S(sk)),
+                ])
+            };
+            let mut req = app.client.transact_get_items();
+            for k in std::iter::once(key(format!("SKU#{sku}")))
+                .chain(rids.iter().map(|r| key(format!("ORDER#{r}"))))
+            {
+                req = req.transact_items(
+                    TransactGetItem::builder()
+                        .get(
+                            Get::builder()
+                                .table_name(&app.table)
+                                .set_key(Some(k))
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                );
+            }
+            let out = req.send().await.map_err(|e| format!("{e:?}"))?;
+            let responses = out.responses();
+            let pointer = responses[0].item().and_then(|i| s(i, "open_rid"));
+            if let Some(p) = &pointer {
+                if !rids.contains(p) {
+                    rids.push(p.clone());
+                    continue;
+                }
+            }
+            let open: Vec<String> = responses[1..]
+                .iter()
+                .filter_map(|r| r.item())
+                .filter(|i| s(i, "status").as_deref() == Some("open"))
+                .filter_map(|i| s(i, "rid"))
+                .collect();
+            if open.len() > 1 {
+                return Err(format!(
+                    "{sku}: {} open orders at once: {open:?}",
+                    open.len()
+                ));
+            }
+            if open.first() != pointer.as_ref() {
+                return Err(format!(
+                    "{sku}: open {open:?} but the SKU points at {pointer:?}"
+                ));
+            }
+            break;
+        }
+    }
+    Ok(())
+}
+
+async fn run(sales: usize, rate: f64) {
+    let (app, faults) = TestApp::with_faults().await;
+    let app = Arc::new(app);
+    app.enable_account(A, true).await;
+    for i in 0..SKUS {
+        app.sku(A, &format!("SKU-{i:02}"), "backorder", None, initial(i))
+            .await;
+    }
+    faults.set(FaultConfig::all(rate));
+    let stats = Arc::new(Stats::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+
+    let checker = {
+        let (app, stop, stats) = (app.clone(), stop.clone(), stats.clone());
+        tokio::spawn(async move {
+            let mut violations = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                if let Err(v) = check_open_orders(&app).await {
+                    violations.push(v);
+                }
+                stats.checks.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            violations
+        })
+    };
+    let closer = {
+        let (app, stop, stats) = (app.clone(), stop.clone(), stats.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let sku = format!("SKU-{:02}", fastrand::usize(0..SKUS));
+                let inv =
+                    deliver(&app, &stats, "GET", &format!("/skus/{sku}/inventory"), None).await;
+                if let Some(rid) = inv.body["open_replenishment_id"].as_str() {
+                    let r = deliver(
+                        &app,
+                        &stats,
+                        "POST",
+                        &format!("/replenishments/{rid}/close"),
+                        None,
+                    )
+                    .await;
+                    assert_eq!(r.status, 200, "{}", r.body);
+                    stats.closes.fetch_add(1, Ordering::Relaxed);
+                }
+                tokio::time::sleep(Duration::from_millis(15)).await;
+            }
+        })
+    };
+
+    // The sales: 1-3 lines of random SKUs (duplicates allowed), 1-4 units each.
+    let bodies: Vec<(String, Value)> = (0..sales)
+        .map(|n| {
+            let lines: Vec<Value> = (0..fastrand::usize(1..=3))
+                .map(|_| json!({"sku": format!("SKU-{:02}", fastrand::usize(0..SKUS)), "quantity": fastrand::i64(1..=4)}))
+                .collect();
+            (format!("sale-{n:06}"), json!({"customer": "c", "channel": "soak", "lines": lines}))
+        })
+        .collect();
+    let replies: Vec<(Value, Reply)> = futures::stream::iter(bodies)
+        .map(|(id, body)| {
+            let (app, stats) = (app.clone(), stats.clone());
+            async move {
+                let r = deliver(
+                    &app,
+                    &stats,
+                    "POST",
+                    &format!("/sales/{id}/finalize"),
+                    Some(body.clone()),
+                )
+                .await;
+                assert_eq!(r.status, 200, "{id}: {}", r.body);
+                (body, r)
+            }
+        })
+        .buffer_unordered(WORKERS)
+        .collect()
+        .await;
+    stop.store(true, Ordering::Relaxed);
+    closer.await.unwrap();
+    let mut violations = checker.await.unwrap();
+    faults.set(FaultConfig::default());
+    let elapsed = started.elapsed();
+
+    // Afterwards, on a fault-free path.
+    let mut sold: HashMap<String, i64> = HashMap::new();
+    let mut by_order: HashMap<String, i64> = HashMap::new();
+    for (body, reply) in &replies {
+        for l in body["lines"].as_array().unwrap() {
+            *sold
+                .entry(l["sku"].as_str().unwrap().to_owned())
+                .or_default() += l["quantity"].as_i64().unwrap();
+        }
+        for l in reply.body["lines"].as_array().unwrap() {
+            if let Some(rid) = l["replenishment_id"].as_str() {
+                *by_order.entry(rid.to_owned()).or_default() += l["backordered"].as_i64().unwrap();
+            }
+        }
+    }
+    let orders = app.items_with_prefix("ORDER#").await;
+    for i in 0..SKUS {
+        let sku = format!("SKU-{i:02}");
+        let final_level = app.on_hand(A, &sku).await;
+        let expected = initial(i) - sold.get(&sku).copied().unwrap_or(0);
+        if final_level != expected {
+            violations.push(format!("{sku}: on_hand {final_level}, expected {expected}"));
+        }
+        let total: i64 = orders
+            .iter()
+            .filter(|o| s(o, "sku").as_deref() == Some(&sku))
+            .map(|o| o["quantity"].as_n().unwrap().parse::<i64>().unwrap())
+            .sum();
+        let telescoped = (-final_level).max(0) - (-initial(i)).max(0);
+        if total != telescoped {
+            violations.push(format!(
+                "{sku}: orders hold {total}, uncovered units {telescoped}"
+            ));
+        }
+    }
+    for o in &orders {
+        let rid = s(o, "rid").unwrap();
+        let q: i64 = o["quantity"].as_n().unwrap().parse().unwrap();
+        if by_order.get(&rid).copied().unwrap_or(0) != q {
+            violations.push(format!(
+                "order {rid}: quantity {q}, responses put {:?}",
+                by_order.get(&rid)
+            ));
+        }
+    }
+    if by_order.len() != orders.len() {
+        violations.push(format!(
+            "{} orders, responses name {}",
+            orders.len(),
+            by_order.len()
+        ));
+    }
+    let sale_records = app.items_with_prefix("SALE#").await.len();
+    if sale_records != sales {
+        violations.push(format!("{sale_records} sale records for {sales} sales"));
+    }
+    if let Err(v) = check_open_orders(&app).await {
+        violations.push(v);
+    }
+
+    let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
+    println!(
+        "invariant run: {sales} sales, {} orders ({} closes) in {:.1}s; calls {}, redeliveries {} (crashes {}, 503s {}); {}; snapshot checks {}; violations = {}",
+        orders.len(),
+        g(&stats.closes),
+        elapsed.as_secs_f64(),
+        g(&stats.attempts),
+        g(&stats.redeliveries),
+        g(&stats.crashes),
+        g(&stats.busy),
+        faults.counts.summary(),
+        g(&stats.checks),
+        violations.len()
+    );
+    assert!(violations.is_empty(), "{violations:#?}");
+    assert!(
+        faults.counts.crashes.load(Ordering::Relaxed) > 0
+            && faults.counts.lost_responses.load(Ordering::Relaxed) > 0
+    );
+    assert!(g(&stats.closes) > 0 && g(&stats.checks) > 0);
+}
+
+fn tuning() -> (f64,) {
+    let rate = std::env::var("SOAK_FAULT_RATE")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0.10);
+    (rate,)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_thousand_sales_under_faults() {
+    run(2000, 0.10).await;
+}
+
+/// `make soak`: a longer run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "long; run by `make soak`"]
+async fn soak() {
+    let sales = std::env::var("SOAK_SALES")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(20_000);
+    run(sales, tuning().0).await;
+}
