@@ -11,9 +11,9 @@ use crate::domain::{
     SaleLine, SaleLineResult, SaleRequest, SaleResult,
 };
 use crate::error::{ApiError, StoreError};
-use crate::ids::{AccountId, ReplenishmentId, SaleId, VendorId};
+use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku, VendorId};
 use crate::retry::{Backoff, MAX_ATTEMPTS};
-use crate::store::{CloseOutcome, CommitError, SaleContext, SaleParts, Store, StoredSale};
+use crate::store::{CloseOutcome, CloseTx, CommitError, SaleContext, SaleParts, Store, StoredSale};
 
 /// The current time as RFC 3339 UTC with milliseconds (fixed width, so it sorts as text).
 pub fn now_rfc3339() -> String {
@@ -406,6 +406,34 @@ pub async fn close_order(
     .into())
 }
 
+/// Closes an order the open index listed, in one transaction (the index carries its SKU): true
+/// if this call closed it, false if it was no longer open.
+async fn close_listed_order(
+    store: &Store,
+    account: &AccountId,
+    rid: &ReplenishmentId,
+    sku: &Sku,
+) -> Result<bool, ApiError> {
+    let mut backoff = Backoff::new();
+    for _ in 0..MAX_ATTEMPTS {
+        match store
+            .close_open_order(account, rid, sku, &now_rfc3339())
+            .await?
+        {
+            CloseTx::Committed => return Ok(true),
+            CloseTx::NotOpen => return Ok(false),
+            CloseTx::Contended(reason) => {
+                tracing::debug!(%reason, "close contended; retrying");
+                backoff.wait().await;
+            }
+        }
+    }
+    Err(StoreError::Contention {
+        attempts: MAX_ATTEMPTS,
+    }
+    .into())
+}
+
 /// What a scheduled close run did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct CloseRun {
@@ -427,7 +455,8 @@ pub async fn close_due_orders(
     const PARALLEL: usize = 8;
     let cutoff = (chrono::Utc::now() - chrono::Duration::from_std(min_age).unwrap_or_default())
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, true);
-    let stop_at = deadline.checked_sub(margin).unwrap_or_else(Instant::now);
+    let started = Instant::now();
+    let stop_at = deadline.checked_sub(margin).unwrap_or(started);
     let mut closed = 0u64;
     let mut start = None;
     let mut pages = 0u64;
@@ -440,23 +469,34 @@ pub async fn close_due_orders(
             .await?;
         pages += 1;
         let results: Vec<_> = futures::stream::iter(page.orders)
-            .map(|(account, rid)| async move {
+            .map(|(account, rid, sku)| async move {
                 if Instant::now() >= stop_at {
                     return None;
                 }
-                Some(close_order(store, &account, &rid).await)
+                Some(close_listed_order(store, &account, &rid, &sku).await)
             })
             .buffer_unordered(PARALLEL)
             .collect()
             .await;
         for result in results.into_iter().flatten() {
             match result {
-                Ok((_, true)) => closed += 1,
-                Ok((_, false)) => {}
+                Ok(true) => closed += 1,
+                Ok(false) => {}
                 Err(e) => tracing::warn!(error = %e, "scheduled close skipped an order"),
             }
         }
-        tracing::info!(pages, closed, "scheduled close progress");
+        tracing::info!(
+            pages,
+            closed,
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            time_left_ms = u64::try_from(
+                stop_at
+                    .saturating_duration_since(Instant::now())
+                    .as_millis()
+            )
+            .unwrap_or(0),
+            "scheduled close progress"
+        );
         match page.next {
             Some(next) if !next.is_empty() => start = Some(next),
             _ => break,

@@ -372,13 +372,11 @@ impl HttpConnector for FaultyConnector {
 
         let keys = written_keys(&operation, &body);
         let mut guard = None;
-        if operation == "TransactWriteItems" {
-            if forced_conflict || roll(config.conflict) {
-                faults.counts.conflicts.fetch_add(1, Ordering::Relaxed);
-                let hit = fastrand::usize(0..keys.len().max(1));
-                let conflicting: Vec<bool> = (0..keys.len()).map(|i| i == hit).collect();
-                return HttpConnectorFuture::ready(Ok(cancellation(&conflicting)));
-            }
+        if operation == "TransactWriteItems" && (forced_conflict || roll(config.conflict)) {
+            faults.counts.conflicts.fetch_add(1, Ordering::Relaxed);
+            let hit = fastrand::usize(0..keys.len().max(1));
+            let conflicting: Vec<bool> = (0..keys.len()).map(|i| i == hit).collect();
+            return HttpConnectorFuture::ready(Ok(cancellation(&conflicting)));
         }
         if config.overlap_conflicts && !keys.is_empty() {
             let mut inflight = faults.inflight.lock().unwrap();

@@ -308,14 +308,6 @@ async fn run(sales: usize, rate: f64) {
     assert!(g(&stats.closes) > 0 && g(&stats.checks) > 0);
 }
 
-fn tuning() -> (f64,) {
-    let rate = std::env::var("SOAK_FAULT_RATE")
-        .ok()
-        .and_then(|r| r.parse().ok())
-        .unwrap_or(0.10);
-    (rate,)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_thousand_sales_under_faults() {
     run(2000, 0.10).await;
@@ -329,5 +321,9 @@ async fn soak() {
         .ok()
         .and_then(|n| n.parse().ok())
         .unwrap_or(20_000);
-    run(sales, tuning().0).await;
+    let rate = std::env::var("SOAK_FAULT_RATE")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(0.10);
+    run(sales, rate).await;
 }

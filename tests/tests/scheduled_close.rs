@@ -165,3 +165,165 @@ async fn sales_arriving_during_the_close_are_not_lost() {
         }
     }
 }
+
+/// 5,000 open orders across 50 accounts, short deadlines, sales arriving throughout: repeated runs
+/// stop early with `remaining` > 0, and together close every order exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn five_thousand_orders_in_fifty_accounts() {
+    use backorder::domain::{BackorderPolicy, SaleLine, SaleRequest};
+    use backorder::ids::{AccountId, SaleId, Sku};
+    use backorder::service::finalize_sale;
+
+    const ACCOUNTS: usize = 50;
+    const PER_ACCOUNT: usize = 100;
+    let app = TestApp::new().await;
+    let now = "2026-01-01T00:00:00.000Z";
+    let pairs: Vec<(usize, usize)> = (0..ACCOUNTS)
+        .flat_map(|a| (0..PER_ACCOUNT).map(move |s| (a, s)))
+        .collect();
+    for a in 0..ACCOUNTS {
+        app.store
+            .set_account_auto_backorder(
+                &AccountId::parse(format!("acct-{a}"), "a").unwrap(),
+                true,
+                now,
+            )
+            .await
+            .unwrap();
+    }
+    let sale = |a: usize, s: usize, id: String| {
+        let store = &app.store;
+        async move {
+            let account = AccountId::parse(format!("acct-{a}"), "a").unwrap();
+            let sku = Sku::parse(format!("SKU-{s}"), "sku").unwrap();
+            let request = SaleRequest {
+                customer: None,
+                channel: None,
+                lines: vec![SaleLine { sku, quantity: 1 }],
+            };
+            loop {
+                match finalize_sale(
+                    store,
+                    &account,
+                    &SaleId::parse(id.clone(), "sale_id").unwrap(),
+                    &request,
+                )
+                .await
+                {
+                    Ok(done) => return done.backordered,
+                    Err(e) if e.status() == 503 => continue,
+                    Err(e) => panic!("{e}"),
+                }
+            }
+        }
+    };
+    futures::stream::iter(pairs.clone())
+        .map(|(a, s)| {
+            let store = &app.store;
+            async move {
+                let account = AccountId::parse(format!("acct-{a}"), "a").unwrap();
+                let sku = Sku::parse(format!("SKU-{s}"), "sku").unwrap();
+                store
+                    .upsert_sku_settings(
+                        &account,
+                        &sku,
+                        Some(BackorderPolicy::Backorder),
+                        None,
+                        now,
+                    )
+                    .await
+                    .unwrap();
+            }
+        })
+        .buffer_unordered(32)
+        .collect::<Vec<_>>()
+        .await;
+    let opened: i64 = futures::stream::iter(pairs.clone())
+        .map(|(a, s)| sale(a, s, format!("setup-{s}")))
+        .buffer_unordered(32)
+        .collect::<Vec<i64>>()
+        .await
+        .into_iter()
+        .sum();
+    assert_eq!(opened, (ACCOUNTS * PER_ACCOUNT) as i64);
+    assert_eq!(open_count(&app).await, ACCOUNTS * PER_ACCOUNT);
+
+    // Sales keep arriving while the runs go on.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let arriving = async {
+        let mut units = 0;
+        let mut n = 0;
+        while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+            let (a, s) = pairs[fastrand::usize(0..pairs.len())];
+            units += sale(a, s, format!("late-{n}")).await;
+            n += 1;
+        }
+        (n, units)
+    };
+    let runs = async {
+        let margin = Duration::from_millis(300);
+        let mut closed = 0;
+        let mut runs = Vec::new();
+        loop {
+            let run = close_due_orders(
+                &app.store,
+                Duration::ZERO,
+                Instant::now() + margin + Duration::from_millis(400),
+                margin,
+            )
+            .await
+            .unwrap();
+            closed += run.closed;
+            runs.push(run);
+            if run.remaining == 0 {
+                break;
+            }
+            assert!(
+                runs.len() < 500,
+                "no progress: {:?}",
+                &runs[runs.len() - 3..]
+            );
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        (closed, runs)
+    };
+    let ((late_sales, late_units), (closed, runs)) = tokio::join!(arriving, runs);
+    assert!(
+        runs[0].remaining > 0,
+        "the first short run stops before the deadline: {:?}",
+        runs[0]
+    );
+    assert!(runs.len() > 1);
+    // One last run for orders the late sales opened after the previous cutoff.
+    let last = close_due_orders(
+        &app.store,
+        Duration::ZERO,
+        Instant::now() + Duration::from_secs(60),
+        Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(last.remaining, 0);
+    let orders = app.items_with_prefix("ORDER#").await;
+    let closed_orders = orders
+        .iter()
+        .filter(|o| o["status"].as_s().unwrap() == "closed")
+        .count() as u64;
+    assert_eq!(
+        closed + last.closed,
+        closed_orders,
+        "every order closed exactly once"
+    );
+    assert_eq!(closed_orders as usize, orders.len());
+    let units: i64 = orders
+        .iter()
+        .map(|o| o["quantity"].as_n().unwrap().parse::<i64>().unwrap())
+        .sum();
+    assert_eq!(units, opened + late_units, "no unit lost or doubled");
+    println!(
+        "5,000 orders in 50 accounts: {} runs ({} closed), first run {:?}; {late_sales} sales during the runs",
+        runs.len() + 1,
+        closed + last.closed,
+        runs[0]
+    );
+}

@@ -13,8 +13,9 @@
 //! Indexes (all sparse, keys only unless noted, so updating an order's quantity writes no index):
 //! - `by_status`: `gsi1pk` = `{status}#{account}`, sort `sk`: an account's orders by status, newest first.
 //! - `by_sku`: `gsi2pk` = `{len(account)}:{account}#{sku}`, sort `sk`, projects `status`: a SKU's orders.
-//! - `open_by_age`: `open_pk` = `OPEN`, `open_sk` = `{created_at}#{ulid}`: every open auto-back-order
-//!   order of every account, oldest first, for the scheduled close. Removed when the order closes.
+//! - `open_by_age`: `open_pk` = `OPEN`, `open_sk` = `{created_at}#{ulid}`, projects `sku`: every open
+//!   auto-back-order order of every account, oldest first, for the scheduled close (which closes
+//!   each in one transaction, without reading it first). Removed when the order closes.
 
 use std::collections::HashMap;
 

@@ -103,8 +103,18 @@ pub struct OrderPage {
 /// One page of open orders across accounts, for the scheduled close.
 #[derive(Debug)]
 pub struct OpenOrderPage {
-    pub orders: Vec<(AccountId, ReplenishmentId)>,
+    pub orders: Vec<(AccountId, ReplenishmentId, Sku)>,
     pub next: Option<Item>,
+}
+
+/// Result of a close transaction.
+#[derive(Debug)]
+pub enum CloseTx {
+    Committed,
+    /// The order was not open (closed by someone else).
+    NotOpen,
+    /// A transaction conflict or throttling: retry.
+    Contended(String),
 }
 
 /// Result of a close attempt.
@@ -759,6 +769,31 @@ impl Store {
             key: order_sk(rid.as_str()),
             problem: "invalid sku".to_owned(),
         })?;
+        Ok(
+            match self.close_open_order(account, rid, &sku, now).await? {
+                CloseTx::Committed => CloseOutcome::Closed(Replenishment {
+                    status: OrderStatus::Closed,
+                    closed_at: Some(now.to_owned()),
+                    updated_at: now.to_owned(),
+                    ..order
+                }),
+                // Closed since we read it (the next read returns it), or contended: re-read and retry.
+                CloseTx::NotOpen => CloseOutcome::Contended("closed meanwhile".to_owned()),
+                CloseTx::Contended(reason) => CloseOutcome::Contended(reason),
+            },
+        )
+    }
+
+    /// The close transaction of an order known to be open, of a known SKU: the order goes
+    /// `open -> closed` (conditional on `open`) and the SKU's `open_rid` is released (conditional
+    /// on pointing at it), atomically.
+    pub async fn close_open_order(
+        &self,
+        account: &AccountId,
+        rid: &ReplenishmentId,
+        sku: &Sku,
+        now: &str,
+    ) -> Result<CloseTx, StoreError> {
         let close = Update::builder()
             .table_name(&self.table)
             .set_key(Some(order_key(account, rid)))
@@ -780,7 +815,7 @@ impl Store {
             .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
         let release = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(sku_key(account, &sku)))
+            .set_key(Some(sku_key(account, sku)))
             .update_expression("REMOVE #open SET #u = :now ADD #ver :one")
             .condition_expression("#open = :rid")
             .expression_attribute_names("#open", OPEN_RID)
@@ -799,15 +834,11 @@ impl Store {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(CloseOutcome::Closed(Replenishment {
-                status: OrderStatus::Closed,
-                closed_at: Some(now.to_owned()),
-                updated_at: now.to_owned(),
-                ..order
-            })),
+            Ok(_) => Ok(CloseTx::Committed),
             Err(err) => match classify_transaction_error(err) {
                 CommitError::Store(e) => Err(e),
-                other => Ok(CloseOutcome::Contended(other.to_string())),
+                CommitError::SaleExists => Ok(CloseTx::NotOpen),
+                CommitError::Contended(reason) => Ok(CloseTx::Contended(reason)),
             },
         }
     }
@@ -984,7 +1015,12 @@ impl Store {
                 key: rid.to_owned(),
                 problem: "bad order id".into(),
             })?;
-            orders.push((account, rid));
+            let sku =
+                Sku::parse(r.str(SKU_ATTR)?, SKU_ATTR).map_err(|_| StoreError::Malformed {
+                    key: rid.to_string(),
+                    problem: "bad sku".into(),
+                })?;
+            orders.push((account, rid, sku));
         }
         Ok(OpenOrderPage {
             orders,
