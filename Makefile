@@ -20,7 +20,7 @@ setup: ## install DynamoDB Local (npm) and build the workspace
 build: ## build every function and the local server (debug)
 	$(CARGO) build --workspace
 
-test: ## fuzz the API against openapi.yaml (schemathesis) and run every cargo test, on DynamoDB Local (started and stopped here unless AWS_ENDPOINT_URL_DYNAMODB is set)
+test: validate ## lint the template, fuzz the API against openapi.yaml (schemathesis), run every cargo test on DynamoDB Local (started and stopped here unless AWS_ENDPOINT_URL_DYNAMODB is set)
 	scripts/dynamodb-local.sh install
 	scripts/with-dynamodb.sh scripts/test.sh
 
@@ -43,15 +43,25 @@ $(SAM_VENV)/bin/sam:
 	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli cfn-lint cfn-lint-serverless cargo-lambda ziglang
 
-validate: $(SAM_VENV)/bin/sam ## lint template.yaml (sam validate --lint, cfn-lint)
-	$(SAM_VENV)/bin/sam validate --lint --region us-east-1
-	$(SAM_VENV)/bin/cfn-lint template.yaml
+# checkov in a venv of its own: it pins boto3 below what aws-sam-cli needs.
+$(CHECKOV_VENV)/bin/checkov:
+	python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --upgrade pip
+	$(CHECKOV_VENV)/bin/pip install --quiet checkov
 
-sam-build: $(SAM_VENV)/bin/sam ## sam build (cargo-lambda, arm64)
-	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" $(SAM_VENV)/bin/sam build --beta-features
+validate: $(SAM_VENV)/bin/sam $(CHECKOV_VENV)/bin/checkov ## lint template.yaml: sam validate --lint, cfn-lint (+ serverless rules), checkov
+	SAM_CLI_TELEMETRY=0 $(SAM_VENV)/bin/sam validate --lint --region us-east-1
+	$(SAM_VENV)/bin/cfn-lint template.yaml
+	$(SAM_VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download
+
+sam-build: $(SAM_VENV)/bin/sam ## sam build: every function with cargo-lambda for arm64, checked to be the right binary
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build
+	scripts/check-sam-build.sh
 
 deploy: sam-build ## deploy with sam (asks for the JWT issuer and audience the first time)
-	$(SAM_VENV)/bin/sam deploy --guided
+	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided
 
 clean: ## remove build output (keeps installed tools)
 	$(CARGO) clean

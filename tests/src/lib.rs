@@ -3,6 +3,7 @@
 //! server. Run through `make test`, which starts DynamoDB Local.
 
 pub mod faults;
+pub mod runtime_api;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
