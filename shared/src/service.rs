@@ -7,13 +7,14 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 use crate::domain::{
-    effective_backorder, needs_vendor_settings, plan_line, Fulfillment, LinePlan, Replenishment,
-    SaleLine, SaleLineResult, SaleRequest, SaleResult,
+    effective_backorder, needs_vendor_settings, plan_line, Fulfillment, LinePlan, OrderAction,
+    Replenishment, SaleLine, SaleLineResult, SaleRequest, SaleResult,
 };
 use crate::error::{ApiError, StoreError};
 use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku, VendorId};
 use crate::retry::{Backoff, MAX_ATTEMPTS};
 use crate::store::{CloseOutcome, CloseTx, CommitError, SaleContext, SaleParts, Store, StoredSale};
+use crate::telemetry;
 
 /// The current time as RFC 3339 UTC with milliseconds (fixed width, so it sorts as text).
 pub fn now_rfc3339() -> String {
@@ -105,6 +106,22 @@ async fn plan_lines(
         .collect())
 }
 
+/// Counts a committed sale (or part of one) in the invocation's metrics; `lines` > 0 marks a whole
+/// sale finalized.
+fn record_sale(plans: &[LinePlan], lines: usize) {
+    let units: i64 = plans.iter().map(|p| p.backordered).sum();
+    let opened = plans
+        .iter()
+        .filter(|p| matches!(p.order, OrderAction::Open(_)))
+        .count();
+    telemetry::count(|s| &s.units_backordered, u64::try_from(units).unwrap_or(0));
+    telemetry::count(|s| &s.orders_opened, opened as u64);
+    if lines > 0 {
+        telemetry::count(|s| &s.sales_finalized, 1);
+        telemetry::count(|s| &s.lines, lines as u64);
+    }
+}
+
 fn to_json(sale_id: &SaleId, result: &SaleResult) -> Result<String, ApiError> {
     serde_json::to_string(result).map_err(|e| {
         ApiError::Internal(StoreError::Malformed {
@@ -162,6 +179,7 @@ pub async fn finalize_sale(
         {
             Ok(()) => {
                 let backordered = plans.iter().map(|p| p.backordered).sum();
+                record_sale(&plans, merged.len());
                 let body = to_json(sale_id, &result)?;
                 return Ok(Finalized {
                     body,
@@ -176,6 +194,7 @@ pub async fn finalize_sale(
             Err(CommitError::SaleExists) => continue,
             Err(CommitError::Contended(reason)) => {
                 tracing::debug!(attempt, %reason, "sale contended; retrying");
+                telemetry::count(|s| &s.conflicts_retried, 1);
                 if started.elapsed() >= FINALIZE_BUDGET {
                     break;
                 }
@@ -269,6 +288,7 @@ async fn finalize_in_parts(
         {
             Ok(()) => {
                 backordered += plans.iter().map(|p| p.backordered).sum::<i64>();
+                record_sale(&plans, 0);
                 written.insert(next, results);
                 next += 1;
                 if next == parts {
@@ -290,6 +310,7 @@ async fn finalize_in_parts(
             Err(CommitError::SaleExists) => {}
             Err(CommitError::Contended(reason)) => {
                 tracing::debug!(part = next, %reason, "sale part contended; retrying");
+                telemetry::count(|s| &s.conflicts_retried, 1);
                 contended_in_a_row += 1;
                 if contended_in_a_row >= MAX_ATTEMPTS || started.elapsed() >= FINALIZE_BUDGET {
                     return Err(StoreError::Contention {
@@ -312,6 +333,10 @@ async fn finalize_in_parts(
         })
     })?;
     let replayed = written.is_empty();
+    if !replayed {
+        telemetry::count(|s| &s.sales_finalized, 1);
+        telemetry::count(|s| &s.lines, merged.len() as u64);
+    }
     let body = assemble_parts(store, account, sale_id, &header, written).await?;
     Ok(Finalized {
         body,
@@ -386,7 +411,10 @@ pub async fn close_order(
     let mut backoff = Backoff::new();
     for _ in 0..MAX_ATTEMPTS {
         match store.close_order(account, rid, &now_rfc3339()).await? {
-            CloseOutcome::Closed(order) => return Ok((order, true)),
+            CloseOutcome::Closed(order) => {
+                telemetry::count(|s| &s.orders_closed, 1);
+                return Ok((order, true));
+            }
             CloseOutcome::AlreadyClosed(order) => return Ok((order, false)),
             CloseOutcome::NotFound => {
                 return Err(ApiError::not_found(
@@ -396,6 +424,7 @@ pub async fn close_order(
             }
             CloseOutcome::Contended(reason) => {
                 tracing::debug!(%reason, "close contended; retrying");
+                telemetry::count(|s| &s.conflicts_retried, 1);
                 backoff.wait().await;
             }
         }
@@ -420,10 +449,14 @@ async fn close_listed_order(
             .close_open_order(account, rid, sku, &now_rfc3339())
             .await?
         {
-            CloseTx::Committed => return Ok(true),
+            CloseTx::Committed => {
+                telemetry::count(|s| &s.orders_closed, 1);
+                return Ok(true);
+            }
             CloseTx::NotOpen => return Ok(false),
             CloseTx::Contended(reason) => {
                 tracing::debug!(%reason, "close contended; retrying");
+                telemetry::count(|s| &s.conflicts_retried, 1);
                 backoff.wait().await;
             }
         }

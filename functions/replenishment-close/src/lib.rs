@@ -12,7 +12,7 @@ use backorder::http::{self, json_body, json_response, path_param};
 use backorder::ids::{AccountId, ReplenishmentId};
 use backorder::routes::{self, Route};
 use backorder::service::{close_due_orders, close_order};
-use backorder::{ApiError, Config, Store};
+use backorder::{telemetry, ApiError, Config, Store};
 use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
 use lambda_http::http::HeaderMap;
 use lambda_http::{Body, Request, Response};
@@ -109,23 +109,36 @@ pub async fn handle_event(
     }
     if map.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
         let min_age = Duration::from_secs(config.min_open_age_minutes.saturating_mul(60));
-        let run = Box::pin(close_due_orders(
+        let (run, stats) = telemetry::with_stats(Box::pin(close_due_orders(
             store,
             min_age,
             deadline,
             config.close_deadline_margin,
-        ))
-        .await?;
+        )))
+        .await;
+        let run = run?;
         tracing::info!(
             closed = run.closed,
             remaining = run.remaining,
+            dynamodb_requests = telemetry::Stats::get(&stats.dynamo_requests),
+            dynamodb_retries = stats.dynamo_retries(),
             "scheduled close finished"
         );
+        telemetry::emit_metrics(routes::REPLENISHMENT_CLOSE, &stats);
         return Ok(serde_json::to_value(run).unwrap_or_default());
     }
     let (account, rid) = direct_close_request(map)?;
-    let (order, closed_now) = close_order(store, &account, &rid).await?;
-    tracing::info!(account = %account, replenishment_id = %rid, closed_now, "order closed by direct invocation");
+    let (result, stats) = telemetry::with_stats(close_order(store, &account, &rid)).await;
+    tracing::info!(
+        account = %account,
+        replenishment_id = %rid,
+        outcome = match &result { Ok((_, true)) => "closed", Ok((_, false)) => "already_closed", Err(e) => e.code() },
+        dynamodb_requests = telemetry::Stats::get(&stats.dynamo_requests),
+        dynamodb_retries = stats.dynamo_retries(),
+        "direct close"
+    );
+    telemetry::emit_metrics(routes::REPLENISHMENT_CLOSE, &stats);
+    let (order, _) = result?;
     Ok(serde_json::to_value(order).unwrap_or_default())
 }
 
