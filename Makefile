@@ -8,7 +8,7 @@ TOOLS := .tools
 SAM_VENV := $(TOOLS)/venv-sam
 CHECKOV_VENV := $(TOOLS)/venv-checkov
 
-.PHONY: help setup build test soak demo dev validate deploy clean
+.PHONY: help setup build test soak bench demo dev validate deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -60,6 +60,11 @@ build: $(SAM_VENV)/bin/sam ## sam build: every function with cargo-lambda (relea
 
 deploy: build ## deploy with sam (asks for the JWT issuer and audience the first time)
 	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided
+
+bench: ## benchmarks (release): requests and write units per sale, a hot SKU, CPU time, cold start, size, memory; writes BENCHMARKS.md and bench.json
+	scripts/dynamodb-local.sh install
+	$(CARGO) build --release --bins -p backorder-bench -p fn-settings -p fn-inventory -p fn-sale-finalize -p fn-replenishments -p fn-replenishment-close
+	scripts/with-dynamodb.sh target/release/backorder-bench
 
 clean: ## remove build output (keeps installed tools)
 	$(CARGO) clean

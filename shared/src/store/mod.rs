@@ -8,7 +8,8 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValue, Select, TransactWriteItem, Update,
+    AttributeValue, KeysAndAttributes, Put, ReturnConsumedCapacity, ReturnValue, Select,
+    TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -173,6 +174,7 @@ impl Store {
                 let out = self
                     .client
                     .batch_get_item()
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .request_items(&self.table, request)
                     .send()
                     .await
@@ -594,6 +596,7 @@ impl Store {
         match self
             .client
             .transact_write_items()
+            .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
             .set_transact_items(Some(writes))
             .send()
             .await
@@ -637,6 +640,7 @@ impl Store {
         match self
             .client
             .transact_write_items()
+            .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
             .set_transact_items(Some(writes))
             .send()
             .await
@@ -829,6 +833,7 @@ impl Store {
         let result = self
             .client
             .transact_write_items()
+            .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
             .transact_items(TransactWriteItem::builder().update(close).build())
             .transact_items(TransactWriteItem::builder().update(release).build())
             .send()
