@@ -171,10 +171,10 @@ pub async fn dispatch(store: &Store, req: &RawRequest) -> Response<Body> {
         }
     };
     match route.function {
-        routes::SETTINGS => fn_settings::handle(store, request).await,
-        routes::INVENTORY => fn_inventory::handle(store, request).await,
-        routes::SALE_FINALIZE => fn_sale_finalize::handle(store, request).await,
-        routes::REPLENISHMENTS => fn_replenishments::handle(store, request).await,
+        routes::SETTINGS => Box::pin(fn_settings::handle(store, request)).await,
+        routes::INVENTORY => Box::pin(fn_inventory::handle(store, request)).await,
+        routes::SALE_FINALIZE => Box::pin(fn_sale_finalize::handle(store, request)).await,
+        routes::REPLENISHMENTS => Box::pin(fn_replenishments::handle(store, request)).await,
         routes::REPLENISHMENT_CLOSE => {
             Box::pin(fn_replenishment_close::handle_http(store, request)).await
         }

@@ -367,8 +367,15 @@ where
             return error_response(&e);
         }
     };
+    // The ids this request names (path parameters), for its log line: ids only, never bodies.
+    let ids = {
+        let params = req.path_parameters();
+        let mut ids: Vec<String> = params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        ids.sort();
+        ids.join(",")
+    };
     let (response, stats) = telemetry::with_stats(async {
-        let response = match handler(route, account.clone(), req).await {
+        let response = match Box::pin(handler(route, account.clone(), req)).await {
             Ok(resp) => resp,
             Err(e) => error_response(&e),
         };
@@ -378,13 +385,19 @@ where
         response
     })
     .await;
+    let get = telemetry::Stats::get;
     tracing::info!(
         route = %route.key(),
         account = %account,
+        ids = %ids,
         status = response.status().as_u16(),
-        dynamodb_requests = telemetry::Stats::get(&stats.dynamo_requests),
+        dynamodb_requests = get(&stats.dynamo_requests),
         dynamodb_retries = stats.dynamo_retries(),
-        conflicts_retried = telemetry::Stats::get(&stats.conflicts_retried),
+        conflicts_retried = get(&stats.conflicts_retried),
+        sales_finalized = get(&stats.sales_finalized),
+        units_backordered = get(&stats.units_backordered),
+        orders_opened = get(&stats.orders_opened),
+        orders_closed = get(&stats.orders_closed),
         "request served"
     );
     telemetry::emit_metrics(function, &stats);

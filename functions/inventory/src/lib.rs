@@ -54,7 +54,7 @@ async fn dispatch(
                 .adjust_on_hand(&account, &sku, delta, &now_rfc3339())
                 .await?
                 .ok_or_else(not_found)?;
-            tracing::info!(sku = %sku, delta, reason = reason.as_deref().unwrap_or(""), "stock adjusted");
+            tracing::debug!(sku = %sku, delta, reason = reason.as_deref().unwrap_or(""), "stock adjusted");
             record
         }
         _ => return Err(http::no_route()),

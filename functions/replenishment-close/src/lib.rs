@@ -41,7 +41,7 @@ async fn dispatch(
                 json_body(&req)?.finish()?;
             }
             let (order, closed_now) = close_order(store, &account, &rid).await?;
-            tracing::info!(replenishment_id = %rid, closed_now, quantity = order.quantity, "order closed");
+            tracing::debug!(replenishment_id = %rid, closed_now, quantity = order.quantity, "order closed");
             Ok(json_response(200, &order))
         }
         _ => Err(http::no_route()),
@@ -128,7 +128,7 @@ pub async fn handle_event(
         return Ok(serde_json::to_value(run).unwrap_or_default());
     }
     let (account, rid) = direct_close_request(map)?;
-    let (result, stats) = telemetry::with_stats(close_order(store, &account, &rid)).await;
+    let (result, stats) = telemetry::with_stats(Box::pin(close_order(store, &account, &rid))).await;
     tracing::info!(
         account = %account,
         replenishment_id = %rid,

@@ -29,7 +29,7 @@ async fn dispatch(
         ("POST", "/sales/{sale_id}/finalize") => {
             let request = sale_request(json_body(&req)?)?;
             let done = finalize_sale(store, &account, &sale_id, &request).await?;
-            tracing::info!(
+            tracing::debug!(
                 sale_id = %sale_id,
                 lines = done.lines,
                 parts = done.parts,
