@@ -12,6 +12,9 @@ use crate::ids::AccountId;
 use crate::routes::{self, Route};
 use crate::telemetry;
 
+/// The longest a request may take before it is answered 503: under the functions' 15 s Lambda timeout.
+pub const REQUEST_BUDGET: std::time::Duration = std::time::Duration::from_secs(12);
+
 /// Largest request body read, in bytes.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// The JWT claim naming the caller's account.
@@ -375,9 +378,19 @@ where
         ids.join(",")
     };
     let (response, stats) = telemetry::with_stats(async {
-        let response = match Box::pin(handler(route, account.clone(), req)).await {
-            Ok(resp) => resp,
-            Err(e) => error_response(&e),
+        // Whatever the SDK calls take, answer before the Lambda timeout. Dropping the handler
+        // mid-way is safe (as a crash is): a retry of the same request replays or resumes it.
+        let outcome = tokio::time::timeout(
+            REQUEST_BUDGET,
+            Box::pin(handler(route, account.clone(), req)),
+        )
+        .await;
+        let response = match outcome {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => error_response(&e),
+            Err(_) => error_response(&ApiError::Busy {
+                retry_after: std::time::Duration::from_secs(1),
+            }),
         };
         if response.status().is_client_error() {
             telemetry::count(|s| &s.requests_rejected, 1);

@@ -220,7 +220,12 @@ async fn finalize_in_parts(
     merged: &[SaleLine],
 ) -> Result<Finalized, ApiError> {
     let fingerprint = request.fingerprint();
-    let chunks: Vec<&[SaleLine]> = merged.chunks(LINES_PER_TRANSACTION).collect();
+    // Parts are cut from the lines in SKU order, so that they depend only on what the fingerprint
+    // covers: a redelivery listing the same lines in another order resumes the same parts.
+    let mut sorted = merged.to_vec();
+    sorted.sort_by(|a, b| a.sku.cmp(&b.sku));
+    let chunks: Vec<&[SaleLine]> = sorted.chunks(LINES_PER_TRANSACTION).collect();
+    let mut checked_skus = false;
     let parts = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
     let mut written: HashMap<u32, Vec<SaleLineResult>> = HashMap::new();
     let mut next = 0u32;
@@ -253,12 +258,26 @@ async fn finalize_in_parts(
             continue;
         }
         let lines = chunks[next as usize];
-        if let Some(err) = unknown_sku(request, lines, &ctx) {
-            if next == 0 {
-                return Err(err);
+        if next == 0 && !checked_skus {
+            // All or nothing: every SKU of the sale must exist before part 0 writes anything.
+            let all: Vec<_> = sorted.iter().map(|l| l.sku.clone()).collect();
+            let missing = store.missing_skus(account, &all).await?;
+            if let Some(line) = merged.iter().find(|l| missing.contains(&l.sku)) {
+                let index = request
+                    .lines
+                    .iter()
+                    .position(|l| l.sku == line.sku)
+                    .unwrap_or_default();
+                return Err(ApiError::Unprocessable {
+                    code: "unknown_sku",
+                    message: format!("lines[{index}].sku {} is not a known SKU", line.sku),
+                });
             }
-            // A SKU known when the sale started can only be missing if the data was changed by
-            // hand; report it rather than loop.
+            checked_skus = true;
+        }
+        if let Some(err) = unknown_sku(request, lines, &ctx) {
+            // SKUs are never deleted, so one checked before part 0 cannot be missing now unless
+            // the table was changed by hand: report it rather than loop.
             return Err(ApiError::Internal(StoreError::Malformed {
                 key: sale_id.to_string(),
                 problem: err.to_string(),
@@ -446,7 +465,7 @@ async fn close_listed_order(
     let mut backoff = Backoff::new();
     for _ in 0..MAX_ATTEMPTS {
         match store
-            .close_open_order(account, rid, sku, &now_rfc3339())
+            .close_open_order(account, rid, sku, None, &now_rfc3339())
             .await?
         {
             CloseTx::Committed => {

@@ -148,10 +148,14 @@ async fn a_thousand_lines_finalize_once() {
 async fn a_crash_at_every_request_resumes_exactly() {
     let (app, _faults) = TestApp::with_faults().await;
     app.enable_account(A, true).await;
-    // 150 SKUs -> 4 parts (49, 49, 49, 3); no vendor reads: 2 requests per part.
+    // 150 SKUs -> 4 parts (49, 49, 49, 3); no vendor reads: per part one read and one
+    // transaction, plus, before part 0, the reads (100 keys each) checking that every SKU exists.
+    // The transactions are requests 3, 5, 7 and 9.
     let names = skus(&app, "C", 150).await;
-    let requests_per_sale = 2 * names.len().div_ceil(LINES_PER_TRANSACTION);
-    assert_eq!(requests_per_sale, 8);
+    let parts = names.len().div_ceil(LINES_PER_TRANSACTION);
+    let checks = names.len().div_ceil(100);
+    let requests_per_sale = 2 * parts + checks;
+    assert_eq!(requests_per_sale, 10);
     let sale = body(&names, 1);
     let mut on_hand = 1;
     for crash_at in 0..requests_per_sale {
@@ -164,7 +168,7 @@ async fn a_crash_at_every_request_resumes_exactly() {
         );
 
         // While crashed between parts, the sale is `finalizing` with the parts applied so far.
-        let parts_done = crash_at / 2;
+        let parts_done = (0..parts).filter(|k| 1 + checks + 2 * k < crash_at).count();
         let view = app.call(A, "GET", &format!("/sales/{sale_id}"), None).await;
         if parts_done == 0 {
             assert_eq!(
@@ -247,4 +251,47 @@ async fn concurrent_redeliveries_of_a_large_sale() {
     check_response(&done, &names, 1, 3);
     let lv = levels(&app, &names).await;
     assert!(lv.values().all(|(h, _)| *h == -5));
+}
+
+/// A redelivery may list the same lines in another order (or split differently): it is the same
+/// sale, and it resumes the same parts.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redelivery_in_another_order_resumes_exactly() {
+    let (app, _faults) = TestApp::with_faults().await;
+    app.enable_account(A, true).await;
+    let names = skus(&app, "R", 110).await;
+    let forward = body(&names, 1);
+    let mut reversed_lines = forward["lines"].as_array().unwrap().clone();
+    reversed_lines.reverse();
+    let reversed = json!({"customer": "big-buyer", "channel": "b2b", "lines": reversed_lines});
+    // Part 0 commits (requests 0 and 1, after the all-SKUs check at request 1), then a crash.
+    for crash_at in [2, 3, 4] {
+        let sale_id = format!("reorder-{crash_at}");
+        let outcome = invoke_with(
+            Invocation::crash_before(crash_at),
+            finalize(&app, &sale_id, &forward),
+        )
+        .await;
+        assert!(matches!(outcome, Outcome::Crashed));
+        let done = finalize(&app, &sale_id, &reversed).await;
+        assert_eq!(done.status, 200, "{}", done.body);
+        assert_eq!(done.body["lines"].as_array().unwrap().len(), names.len());
+    }
+    // Three sales of 2 units each, each applied exactly once.
+    let lv = levels(&app, &names).await;
+    assert!(lv.values().all(|(h, _)| *h == 1 - 6), "{lv:?}");
+}
+
+/// An unknown SKU anywhere in a sale in parts is a 422 before anything is written.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unknown_sku_in_a_later_part_changes_nothing() {
+    let app = TestApp::new().await;
+    app.enable_account(A, true).await;
+    let mut names = skus(&app, "U", 60).await;
+    names.push("ZZZ-MISSING".to_owned());
+    let before = app.snapshot().await;
+    let r = finalize(&app, "unknown-late", &body(&names, 1)).await;
+    assert_eq!((r.status, r.code()), (422, "unknown_sku"), "{}", r.body);
+    assert!(r.message().contains("ZZZ-MISSING"));
+    assert_eq!(app.snapshot().await, before);
 }

@@ -170,7 +170,16 @@ impl Store {
                     .map_err(|e| StoreError::dynamo("BatchGetItem", e))?,
             );
             let mut backoff = crate::retry::Backoff::new();
+            let mut rounds = 0;
             while let Some(request) = pending.take() {
+                rounds += 1;
+                if rounds > crate::retry::MAX_ATTEMPTS {
+                    // DynamoDB keeps leaving keys unprocessed (throttling): give up, the caller retries.
+                    return Err(StoreError::Unavailable {
+                        operation: "BatchGetItem",
+                        source: "keys left unprocessed after repeated attempts".into(),
+                    });
+                }
                 let out = self
                     .client
                     .batch_get_item()
@@ -478,6 +487,28 @@ impl Store {
         Ok(ctx)
     }
 
+    /// Which of `skus` do not exist (batched reads).
+    pub async fn missing_skus(
+        &self,
+        account: &AccountId,
+        skus: &[Sku],
+    ) -> Result<std::collections::HashSet<Sku>, StoreError> {
+        let found: std::collections::HashSet<String> = self
+            .batch_get(skus.iter().map(|s| sku_key(account, s)).collect())
+            .await?
+            .iter()
+            .filter_map(|item| match item.get(SK) {
+                Some(AttributeValue::S(sk)) => sku_of_sort_key(sk).map(str::to_owned),
+                _ => None,
+            })
+            .collect();
+        Ok(skus
+            .iter()
+            .filter(|s| !found.contains(s.as_str()))
+            .cloned()
+            .collect())
+    }
+
     pub async fn sale(
         &self,
         account: &AccountId,
@@ -774,7 +805,10 @@ impl Store {
             problem: "invalid sku".to_owned(),
         })?;
         Ok(
-            match self.close_open_order(account, rid, &sku, now).await? {
+            match self
+                .close_open_order(account, rid, &sku, Some(order.quantity), now)
+                .await?
+            {
                 CloseTx::Committed => CloseOutcome::Closed(Replenishment {
                     status: OrderStatus::Closed,
                     closed_at: Some(now.to_owned()),
@@ -796,15 +830,22 @@ impl Store {
         account: &AccountId,
         rid: &ReplenishmentId,
         sku: &Sku,
+        expected_quantity: Option<i64>,
         now: &str,
     ) -> Result<CloseTx, StoreError> {
-        let close = Update::builder()
+        // With the quantity read, a sale adding units in between fails the close, which re-reads:
+        // the closed order it returns then has its final quantity.
+        let (condition, quantity) = match expected_quantity {
+            Some(q) => ("#st = :open AND #q = :q", Some(q)),
+            None => ("#st = :open", None),
+        };
+        let mut close = Update::builder()
             .table_name(&self.table)
             .set_key(Some(order_key(account, rid)))
             .update_expression(
                 "SET #st = :closed, #ca = :now, #u = :now, #g1 = :g1 REMOVE #opk, #osk",
             )
-            .condition_expression("#st = :open")
+            .condition_expression(condition)
             .expression_attribute_names("#st", STATUS)
             .expression_attribute_names("#ca", CLOSED_AT)
             .expression_attribute_names("#u", UPDATED_AT)
@@ -814,7 +855,13 @@ impl Store {
             .expression_attribute_values(":closed", s(OrderStatus::Closed.as_str()))
             .expression_attribute_values(":open", s(OrderStatus::Open.as_str()))
             .expression_attribute_values(":now", s(now))
-            .expression_attribute_values(":g1", s(status_partition(account, OrderStatus::Closed)))
+            .expression_attribute_values(":g1", s(status_partition(account, OrderStatus::Closed)));
+        if let Some(q) = quantity {
+            close = close
+                .expression_attribute_names("#q", QUANTITY)
+                .expression_attribute_values(":q", n(q));
+        }
+        let close = close
             .build()
             .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
         let release = Update::builder()
@@ -1010,22 +1057,11 @@ impl Store {
             .map_err(|e| dynamo_error("Query", e))?;
         let mut orders = Vec::with_capacity(out.items().len());
         for item in out.items() {
-            let r = Reader::new(item);
-            let account = AccountId::parse(r.str(PK)?, PK).map_err(|_| StoreError::Malformed {
-                key: r.str(SK).unwrap_or_default().to_owned(),
-                problem: "bad account".into(),
-            })?;
-            let rid = r.str(SK)?.strip_prefix(ORDER_PREFIX).unwrap_or_default();
-            let rid = ReplenishmentId::parse(rid, RID).map_err(|_| StoreError::Malformed {
-                key: rid.to_owned(),
-                problem: "bad order id".into(),
-            })?;
-            let sku =
-                Sku::parse(r.str(SKU_ATTR)?, SKU_ATTR).map_err(|_| StoreError::Malformed {
-                    key: rid.to_string(),
-                    problem: "bad sku".into(),
-                })?;
-            orders.push((account, rid, sku));
+            match open_index_entry(item) {
+                Ok(entry) => orders.push(entry),
+                // One bad entry must not stop the close of all the others.
+                Err(e) => tracing::warn!(error = %e, "skipping a malformed open_by_age entry"),
+            }
         }
         Ok(OpenOrderPage {
             orders,
@@ -1060,6 +1096,23 @@ impl Store {
             }
         }
     }
+}
+
+/// (account, order, SKU) of an `open_by_age` index entry.
+fn open_index_entry(item: &Item) -> Result<(AccountId, ReplenishmentId, Sku), StoreError> {
+    let r = Reader::new(item);
+    let bad = |problem: &str| StoreError::Malformed {
+        key: r.str(SK).unwrap_or_default().to_owned(),
+        problem: problem.to_owned(),
+    };
+    let account = AccountId::parse(r.str(PK)?, PK).map_err(|_| bad("bad account"))?;
+    let rid = r
+        .str(SK)?
+        .strip_prefix(ORDER_PREFIX)
+        .ok_or_else(|| bad("not an order"))?;
+    let rid = ReplenishmentId::parse(rid, RID).map_err(|_| bad("bad order id"))?;
+    let sku = Sku::parse(r.str(SKU_ATTR)?, SKU_ATTR).map_err(|_| bad("bad sku"))?;
+    Ok((account, rid, sku))
 }
 
 fn last_rid(key: Option<&Item>) -> Option<String> {
