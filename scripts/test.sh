@@ -8,4 +8,4 @@ cargo build --workspace --all-targets
 if [ "${SKIP_SCHEMATHESIS:-0}" != 1 ]; then
   scripts/schemathesis.sh
 fi
-cargo test --workspace --all-targets
+cargo test --workspace --all-targets --no-fail-fast

@@ -594,26 +594,79 @@ fn main() -> Result<(), Error> {
 
 /// The targets against this run's figures.
 fn targets(r: &Value) -> String {
-    let rows = r["requests_and_units"].as_array().cloned().unwrap_or_default();
-    let max_req = |max_lines: u64| rows.iter().filter(|x| x["lines"].as_u64() <= Some(max_lines)).filter_map(|x| x["requests"].as_f64()).fold(0.0, f64::max);
-    let max_units_per_item = rows.iter().filter_map(|x| x["write_units_per_item"].as_f64()).fold(0.0, f64::max);
+    let rows = r["requests_and_units"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let max_req = |max_lines: u64| {
+        rows.iter()
+            .filter(|x| x["lines"].as_u64() <= Some(max_lines))
+            .filter_map(|x| x["requests"].as_f64())
+            .fold(0.0, f64::max)
+    };
+    let max_units_per_item = rows
+        .iter()
+        .filter_map(|x| x["write_units_per_item"].as_f64())
+        .fold(0.0, f64::max);
     let hot = r["hot_sku"]["rows"].as_array().cloned().unwrap_or_default();
-    let k16 = hot.iter().find(|x| x["k"] == 16).cloned().unwrap_or_default();
-    let cpu10 = r["cpu"]["finalize_10_lines_ms"].as_f64().unwrap_or(f64::NAN);
-    let worst_init = r["cold_start"].as_object().map(|m| m.iter().filter(|(k, _)| k.as_str() != "hello-bootstrap").filter_map(|(_, v)| v["init_vs_hello"].as_f64()).fold(0.0, f64::max)).unwrap_or(f64::NAN);
-    let biggest = r["size"].as_object().map(|m| m.values().filter_map(|v| v["arm64_bootstrap_bytes"].as_u64()).max().unwrap_or(0)).unwrap_or(0);
+    let k16 = hot
+        .iter()
+        .find(|x| x["k"] == 16)
+        .cloned()
+        .unwrap_or_default();
+    let cpu10 = r["cpu"]["finalize_10_lines_ms"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
+    let worst_init = r["cold_start"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .filter(|(k, _)| k.as_str() != "hello-bootstrap")
+                .filter_map(|(_, v)| v["init_vs_hello"].as_f64())
+                .fold(0.0, f64::max)
+        })
+        .unwrap_or(f64::NAN);
+    let biggest = r["size"]
+        .as_object()
+        .map(|m| {
+            m.values()
+                .filter_map(|v| v["arm64_bootstrap_bytes"].as_u64())
+                .max()
+                .unwrap_or(0)
+        })
+        .unwrap_or(0);
     let rss = r["memory"]["rss_kib_after_10000"].as_u64().unwrap_or(0);
-    let growth = r["memory"]["growth_1000_to_10000_percent"].as_f64().unwrap_or(f64::NAN);
+    let growth = r["memory"]["growth_1000_to_10000_percent"]
+        .as_f64()
+        .unwrap_or(f64::NAN);
     let yes = |b: bool| if b { "met" } else { "**not met**" };
     let mut s = String::from("## Targets\n\n| target | this run | |\n|---|---|---|\n");
     s.push_str(&format!("| at most 3 requests per finalize (2 without vendor defaults), 1 and 10 lines | {} | {} |\n", max_req(10), yes(max_req(10) <= 2.0)));
     s.push_str(&format!("| the same for 100 lines | {} | {} (over 49 SKUs a sale needs more than one transaction: at most 100 items each) |\n", max_req(100), yes(max_req(100) <= 3.0)));
     s.push_str(&format!("| at most 2 write units per item changed (as DynamoDB Local reports them) | {max_units_per_item:.2} | {} |\n", yes(max_units_per_item <= 2.0)));
-    s.push_str(&format!("| hot SKU, K = 16: at most 0.5 retries per sale | {:.2} | {} |\n", k16["retries_per_sale"].as_f64().unwrap_or(f64::NAN), yes(k16["retries_per_sale"].as_f64().unwrap_or(9.0) <= 0.5)));
-    s.push_str(&format!("| hot SKU, K = 16: at most 1.5x the requests per sale of K = 1 | {:.2}x | {} |\n", k16["requests_vs_k1"].as_f64().unwrap_or(f64::NAN), yes(k16["requests_vs_k1"].as_f64().unwrap_or(9.0) <= 1.5)));
-    s.push_str(&format!("| handler CPU under 1 ms for 10 lines | {cpu10:.3} ms | {} |\n", yes(cpu10 < 1.0)));
-    s.push_str(&format!("| init at most 2.5x the hello-world | {worst_init:.2}x (worst function) | {} |\n", yes(worst_init <= 2.5)));
-    s.push_str(&format!("| stripped arm64 bootstrap at most 12 MB | {:.1} MB (largest) | {} |\n", biggest as f64 / 1e6, yes(biggest > 0 && biggest <= 12_000_000)));
+    s.push_str(&format!(
+        "| hot SKU, K = 16: at most 0.5 retries per sale | {:.2} | {} |\n",
+        k16["retries_per_sale"].as_f64().unwrap_or(f64::NAN),
+        yes(k16["retries_per_sale"].as_f64().unwrap_or(9.0) <= 0.5)
+    ));
+    s.push_str(&format!(
+        "| hot SKU, K = 16: at most 1.5x the requests per sale of K = 1 | {:.2}x | {} |\n",
+        k16["requests_vs_k1"].as_f64().unwrap_or(f64::NAN),
+        yes(k16["requests_vs_k1"].as_f64().unwrap_or(9.0) <= 1.5)
+    ));
+    s.push_str(&format!(
+        "| handler CPU under 1 ms for 10 lines | {cpu10:.3} ms | {} |\n",
+        yes(cpu10 < 1.0)
+    ));
+    s.push_str(&format!(
+        "| init at most 2.5x the hello-world | {worst_init:.2}x (worst function) | {} |\n",
+        yes(worst_init <= 2.5)
+    ));
+    s.push_str(&format!(
+        "| stripped arm64 bootstrap at most 12 MB | {:.1} MB (largest) | {} |\n",
+        biggest as f64 / 1e6,
+        yes(biggest > 0 && biggest <= 12_000_000)
+    ));
     s.push_str(&format!("| RSS under 32 MB, growth under 5% (1,000 -> 10,000 invocations) | {:.1} MB, {growth:+.1}% | {} |\n\n", rss as f64 / 1024.0, yes(rss > 0 && rss < 32 * 1024 && growth < 5.0)));
     s
 }

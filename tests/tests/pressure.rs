@@ -75,10 +75,11 @@ async fn a_large_sale_stays_finalizing_until_redelivered() {
         app.sku(A, &format!("L{i}"), "backorder", None, 0).await;
     }
     let body = json!({"lines": lines});
-    // Part 0 commits (requests 0 and 1); every transaction after conflicts.
+    // Part 0 commits (request 0 reads it, 1 checks every SKU exists, 2 is its transaction); every
+    // transaction after conflicts.
     let r = done(
         invoke_with(
-            Invocation::conflicts_from(2),
+            Invocation::conflicts_from(3),
             app.call(A, "POST", "/sales/big/finalize", Some(body.clone())),
         )
         .await,

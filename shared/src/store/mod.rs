@@ -83,8 +83,9 @@ pub struct SaleContext {
 /// Why a sale's transaction did not commit.
 #[derive(Debug, thiserror::Error)]
 pub enum CommitError {
-    /// A sale with this id was committed first (a retry, or a concurrent duplicate).
-    #[error("the sale already exists")]
+    /// The first item's condition failed: for a sale, a sale with this id was committed first (a
+    /// retry, or a concurrent duplicate); for a close, the order was not open as read.
+    #[error("the first item's condition failed")]
     SaleExists,
     /// A SKU or order changed since it was read, or a transaction conflict/throttle: re-read and retry.
     #[error("contended: {0}")]
@@ -624,17 +625,7 @@ impl Store {
                 .build(),
         );
         self.push_line_writes(&mut writes, account, plans, now)?;
-        match self
-            .client
-            .transact_write_items()
-            .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
-            .set_transact_items(Some(writes))
-            .send()
-            .await
-        {
-            Ok(_) => Ok(()),
-            Err(err) => Err(classify_transaction_error(err)),
-        }
+        self.transact(writes).await
     }
 
     /// Writes a whole planned sale in one `TransactWriteItems`: the sale record (its conditional put
@@ -668,17 +659,20 @@ impl Store {
         );
         self.push_line_writes(&mut writes, account, plans, now)?;
 
-        match self
-            .client
+        self.transact(writes).await
+    }
+
+    /// Sends one `TransactWriteItems` (asking for the capacity it consumed, for the benchmark) and
+    /// sorts a failure into [`CommitError`].
+    async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<(), CommitError> {
+        self.client
             .transact_write_items()
             .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
             .set_transact_items(Some(writes))
             .send()
             .await
-        {
-            Ok(_) => Ok(()),
-            Err(err) => Err(classify_transaction_error(err)),
-        }
+            .map(|_| ())
+            .map_err(classify_transaction_error)
     }
 
     /// Each line's stock change, and its order's find-or-create.
@@ -877,21 +871,16 @@ impl Store {
             .expression_attribute_values(":one", n(1))
             .build()
             .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
-        let result = self
-            .client
-            .transact_write_items()
-            .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
-            .transact_items(TransactWriteItem::builder().update(close).build())
-            .transact_items(TransactWriteItem::builder().update(release).build())
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(CloseTx::Committed),
-            Err(err) => match classify_transaction_error(err) {
-                CommitError::Store(e) => Err(e),
-                CommitError::SaleExists => Ok(CloseTx::NotOpen),
-                CommitError::Contended(reason) => Ok(CloseTx::Contended(reason)),
-            },
+        let writes = vec![
+            TransactWriteItem::builder().update(close).build(),
+            TransactWriteItem::builder().update(release).build(),
+        ];
+        match self.transact(writes).await {
+            Ok(()) => Ok(CloseTx::Committed),
+            Err(CommitError::Store(e)) => Err(e),
+            // The first item's condition: the order is not open (or not at the quantity read).
+            Err(CommitError::SaleExists) => Ok(CloseTx::NotOpen),
+            Err(CommitError::Contended(reason)) => Ok(CloseTx::Contended(reason)),
         }
     }
 
