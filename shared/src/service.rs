@@ -11,7 +11,7 @@ use crate::domain::{
     Replenishment, SaleLine, SaleLineResult, SaleRequest, SaleResult,
 };
 use crate::error::{ApiError, StoreError};
-use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku, VendorId};
+use crate::ids::{AccountId, AdjustmentId, ReplenishmentId, SaleId, Sku, VendorId};
 use crate::retry::{Backoff, MAX_ATTEMPTS};
 use crate::store::{CloseOutcome, CloseTx, CommitError, SaleContext, SaleParts, Store, StoredSale};
 use crate::telemetry;
@@ -419,6 +419,70 @@ async fn assemble_parts(
         lines,
     };
     to_json(sale_id, &result)
+}
+
+/// A SKU's stock level as the inventory routes answer it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Level {
+    pub sku: String,
+    pub on_hand: i64,
+    pub open_replenishment_id: Option<String>,
+}
+
+/// Applies a stock adjustment exactly once per `adjustment_id`: a retry with the same SKU and delta
+/// gets the first answer and changes nothing; the id reused for another SKU or delta is 409.
+pub async fn adjust_stock_once(
+    store: &Store,
+    account: &AccountId,
+    sku: &Sku,
+    delta: i64,
+    adjustment: &AdjustmentId,
+) -> Result<Level, ApiError> {
+    let mut backoff = Backoff::new();
+    for _ in 0..MAX_ATTEMPTS {
+        let (stored, record) = store.adjustment_context(account, adjustment, sku).await?;
+        if let Some(done) = stored {
+            if done.sku != sku.as_str() || done.delta != delta {
+                return Err(ApiError::Conflict {
+                    code: "adjustment_conflict",
+                    message: format!(
+                        "adjustment_id {adjustment} was already used for another adjustment"
+                    ),
+                });
+            }
+            return Ok(Level {
+                sku: done.sku,
+                on_hand: done.on_hand_after,
+                open_replenishment_id: done.open_rid,
+            });
+        }
+        let record = record
+            .ok_or_else(|| ApiError::not_found("sku_not_found", format!("sku {sku} not found")))?;
+        match store
+            .commit_adjustment(account, adjustment, &record, delta, &now_rfc3339())
+            .await
+        {
+            Ok(()) => {
+                return Ok(Level {
+                    sku: sku.to_string(),
+                    on_hand: record.state.on_hand + delta,
+                    open_replenishment_id: record.state.open_order.map(|r| r.to_string()),
+                })
+            }
+            // Recorded first by a retry or a duplicate: the next read answers as it did.
+            Err(CommitError::SaleExists) => continue,
+            Err(CommitError::Contended(reason)) => {
+                tracing::debug!(%reason, "adjustment contended; retrying");
+                telemetry::count(|s| &s.conflicts_retried, 1);
+                backoff.wait().await;
+            }
+            Err(CommitError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Contention {
+        attempts: MAX_ATTEMPTS,
+    }
+    .into())
 }
 
 /// Closes an order (closing a closed order returns it unchanged); 404 when it does not exist.

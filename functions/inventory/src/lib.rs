@@ -2,12 +2,13 @@
 //!
 //! - `GET /skus/{sku}/inventory` -> `{"sku", "on_hand", "open_replenishment_id"}`
 //! - `PUT /skus/{sku}/inventory` `{"on_hand"}`: a stock count; creates the SKU if new
-//! - `POST /skus/{sku}/inventory/adjustments` `{"delta", "reason"?}`: adds atomically
+//! - `POST /skus/{sku}/inventory/adjustments` `{"delta", "reason"?, "adjustment_id"?}`: adds
+//!   atomically; with an `adjustment_id`, exactly once however often it is retried
 
 use backorder::http::{self, json_body, json_response, path_param};
-use backorder::ids::{AccountId, ReplenishmentId, Sku};
+use backorder::ids::{AccountId, AdjustmentId, ReplenishmentId, Sku};
 use backorder::routes::{self, Route};
-use backorder::service::now_rfc3339;
+use backorder::service::{adjust_stock_once, now_rfc3339};
 use backorder::store::items::SkuRecord;
 use backorder::{ApiError, Store};
 use lambda_http::{Body, Request, Response};
@@ -49,13 +50,28 @@ async fn dispatch(
             let mut body = json_body(&req)?;
             let delta = body.required_int("delta", -MAX_DELTA, MAX_DELTA)?;
             let reason = body.label("reason")?;
+            let adjustment = match body.nullable_str("adjustment_id")? {
+                None | Some(None) => None,
+                Some(Some(id)) => Some(AdjustmentId::parse(id, "adjustment_id")?),
+            };
             body.finish()?;
-            let record = store
+            tracing::debug!(sku = %sku, delta, reason = reason.as_deref().unwrap_or(""), "stock adjustment");
+            if let Some(adjustment) = adjustment {
+                // With an adjustment_id: exactly once, however often it is retried.
+                let level = adjust_stock_once(store, &account, &sku, delta, &adjustment).await?;
+                return Ok(json_response(
+                    200,
+                    &json!({
+                        "sku": level.sku,
+                        "on_hand": level.on_hand,
+                        "open_replenishment_id": level.open_replenishment_id,
+                    }),
+                ));
+            }
+            store
                 .adjust_on_hand(&account, &sku, delta, &now_rfc3339())
                 .await?
-                .ok_or_else(not_found)?;
-            tracing::debug!(sku = %sku, delta, reason = reason.as_deref().unwrap_or(""), "stock adjusted");
-            record
+                .ok_or_else(not_found)?
         }
         _ => return Err(http::no_route()),
     };

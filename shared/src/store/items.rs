@@ -8,6 +8,7 @@
 //! | SKU               | account id  | `SKU#{sku}`           | `on_hand`, `ver`, `policy`, `vendor_id`?, `open_rid`? |
 //! | sale              | account id  | `SALE#{sale_id}`      | `fingerprint`, `status`, `result` (the response JSON); for a sale in parts `parts`, `done`, `fulfillment_id`, `customer`, `channel` instead of `result` |
 //! | sale part         | account id  | `SALEPART#{k:04}#{sale_id}` | `lines`: part k's response lines (JSON) |
+//! | stock adjustment  | account id  | `ADJ#{adjustment_id}` | `sku`, `delta`, `on_hand_after`, `open_rid`? (made with an `adjustment_id` only) |
 //! | replenishment     | account id  | `ORDER#{ulid}`        | `sku`, `vendor_id`?, `quantity`, `status`, `tags`, times, index keys |
 //!
 //! Indexes (all sparse, keys only unless noted, so updating an order's quantity writes no index):
@@ -23,7 +24,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{BackorderPolicy, OrderStatus, Replenishment, SkuState};
 use crate::error::StoreError;
-use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku, VendorId};
+use crate::ids::{AccountId, AdjustmentId, ReplenishmentId, SaleId, Sku, VendorId};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -53,6 +54,8 @@ pub const FULFILLMENT_ID: &str = "fulfillment_id";
 pub const CUSTOMER: &str = "customer";
 pub const CHANNEL: &str = "channel";
 pub const LINES: &str = "lines";
+pub const DELTA: &str = "delta";
+pub const ON_HAND_AFTER: &str = "on_hand_after";
 pub const STATUS: &str = "status";
 pub const RESULT: &str = "result";
 pub const RID: &str = "rid";
@@ -69,6 +72,7 @@ const SKU_PREFIX: &str = "SKU#";
 const SALE_PREFIX: &str = "SALE#";
 const SALE_PART_PREFIX: &str = "SALEPART#";
 pub const ORDER_PREFIX: &str = "ORDER#";
+const ADJUSTMENT_PREFIX: &str = "ADJ#";
 
 pub fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -110,6 +114,11 @@ pub fn sale_part_key(account: &AccountId, sale: &SaleId, k: u32) -> Item {
 
 pub fn order_sk(rid: &str) -> String {
     format!("{ORDER_PREFIX}{rid}")
+}
+
+/// A stock adjustment made with an `adjustment_id` (its idempotency key, per account).
+pub fn adjustment_key(account: &AccountId, adjustment: &AdjustmentId) -> Item {
+    key(account, format!("{ADJUSTMENT_PREFIX}{adjustment}"))
 }
 
 pub fn order_key(account: &AccountId, rid: &ReplenishmentId) -> Item {

@@ -17,7 +17,7 @@ use crate::domain::{
     BackorderPolicy, LinePlan, OrderAction, OrderStatus, Replenishment, SaleLineResult, SaleResult,
 };
 use crate::error::StoreError;
-use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku, VendorId};
+use crate::ids::{AccountId, AdjustmentId, ReplenishmentId, SaleId, Sku, VendorId};
 use items::*;
 
 /// Most keys one `BatchGetItem` takes.
@@ -44,6 +44,15 @@ pub struct StoredSale {
     pub fulfillment_id: Option<String>,
     pub customer: Option<String>,
     pub channel: Option<String>,
+}
+
+/// A stock adjustment made with an `adjustment_id`, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAdjustment {
+    pub sku: String,
+    pub delta: i64,
+    pub on_hand_after: i64,
+    pub open_rid: Option<String>,
 }
 
 /// What every part of a sale finalized in several transactions shares.
@@ -411,6 +420,78 @@ impl Store {
             .await
             .map_err(|e| dynamo_error("UpdateItem", e))?;
         sku_from_item(sku, &out.attributes.unwrap_or_default())
+    }
+
+    /// The adjustment recorded under `adjustment` (if any) and the SKU, in one consistent read.
+    pub async fn adjustment_context(
+        &self,
+        account: &AccountId,
+        adjustment: &AdjustmentId,
+        sku: &Sku,
+    ) -> Result<(Option<StoredAdjustment>, Option<SkuRecord>), StoreError> {
+        let items = self
+            .batch_get(vec![
+                adjustment_key(account, adjustment),
+                sku_key(account, sku),
+            ])
+            .await?;
+        let (mut stored, mut record) = (None, None);
+        for item in &items {
+            let r = Reader::new(item);
+            if r.str(SK)?.starts_with("SKU#") {
+                record = Some(sku_from_item(sku, item)?);
+            } else {
+                stored = Some(StoredAdjustment {
+                    sku: r.str(SKU_ATTR)?.to_owned(),
+                    delta: r.i64(DELTA)?,
+                    on_hand_after: r.i64(ON_HAND_AFTER)?,
+                    open_rid: r.opt_str(OPEN_RID)?.map(str::to_owned),
+                });
+            }
+        }
+        Ok((stored, record))
+    }
+
+    /// Applies an adjustment exactly once: the adjustment record (conditional on not existing, its
+    /// idempotency key) and the SKU's new level (conditional on the version read), in one transaction.
+    pub async fn commit_adjustment(
+        &self,
+        account: &AccountId,
+        adjustment: &AdjustmentId,
+        before: &SkuRecord,
+        delta: i64,
+        now: &str,
+    ) -> Result<(), CommitError> {
+        let after = before.state.on_hand + delta;
+        let mut record = adjustment_key(account, adjustment);
+        record.insert(SKU_ATTR.to_owned(), s(before.sku.as_str()));
+        record.insert(DELTA.to_owned(), n(delta));
+        record.insert(ON_HAND_AFTER.to_owned(), n(after));
+        if let Some(rid) = &before.state.open_order {
+            record.insert(OPEN_RID.to_owned(), s(rid.as_str()));
+        }
+        record.insert(CREATED_AT.to_owned(), s(now));
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(sku_key(account, &before.sku)))
+            .update_expression("SET #oh = :oh, #ver = :ver, #u = :now")
+            .condition_expression("#ver = :seen")
+            .expression_attribute_names("#oh", ON_HAND)
+            .expression_attribute_names("#ver", VERSION)
+            .expression_attribute_names("#u", UPDATED_AT)
+            .expression_attribute_values(":oh", n(after))
+            .expression_attribute_values(":ver", n(before.state.version + 1))
+            .expression_attribute_values(":seen", n(before.state.version))
+            .expression_attribute_values(":now", s(now))
+            .build()
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+        self.transact(vec![
+            TransactWriteItem::builder()
+                .put(self.put_new(record)?)
+                .build(),
+            TransactWriteItem::builder().update(update).build(),
+        ])
+        .await
     }
 
     /// Adds `delta` to an existing SKU's stock atomically; `None` if the SKU does not exist.
