@@ -7,13 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use backorder::http::{error_response, ACCOUNT_CLAIM};
+use backorder::http::{error_response, percent_decode as decode, ACCOUNT_CLAIM};
 use backorder::routes::{self, Route};
 use backorder::{ApiError, Store};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use lambda_http::{Body, Response};
-use percent_encoding::percent_decode_str;
 use serde_json::{json, Map, Value};
 
 /// Header the local server reads the account from.
@@ -55,10 +54,6 @@ impl RawRequest {
         self.body = body.into();
         self
     }
-}
-
-fn decode(s: &str) -> String {
-    percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 /// Builds the API Gateway HTTP API v2 event for a matched request.

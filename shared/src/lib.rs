@@ -15,6 +15,7 @@ pub mod ids;
 pub mod requests;
 pub mod retry;
 pub mod routes;
+pub mod runtime;
 pub mod service;
 pub mod store;
 pub mod telemetry;
