@@ -224,6 +224,47 @@ impl OrderStatus {
     }
 }
 
+/// How much of a (closed) order has been received.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ReceiptStatus {
+    #[default]
+    NotReceived,
+    PartiallyReceived,
+    Received,
+}
+
+impl ReceiptStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReceiptStatus::NotReceived => "not_received",
+            ReceiptStatus::PartiallyReceived => "partially_received",
+            ReceiptStatus::Received => "received",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            ReceiptStatus::NotReceived,
+            ReceiptStatus::PartiallyReceived,
+            ReceiptStatus::Received,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+
+    /// The status of an order of `quantity` units of which `received` have arrived.
+    pub fn of(quantity: i64, received: i64) -> Self {
+        if received <= 0 {
+            ReceiptStatus::NotReceived
+        } else if received < quantity {
+            ReceiptStatus::PartiallyReceived
+        } else {
+            ReceiptStatus::Received
+        }
+    }
+}
+
 /// A replenishment order, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Replenishment {
@@ -232,10 +273,133 @@ pub struct Replenishment {
     pub vendor_id: Option<String>,
     pub quantity: i64,
     pub status: OrderStatus,
+    /// `["auto_backorder"]` for an order raised by sales; empty for a regular (manual) order.
     pub tags: Vec<String>,
+    /// Units received so far (only a closed order receives).
+    pub received: i64,
+    pub receipt_status: ReceiptStatus,
     pub created_at: String,
     pub updated_at: String,
     pub closed_at: Option<String>,
+}
+
+impl Replenishment {
+    /// Raised by sales (and merged into by later ones while open), as opposed to a regular order.
+    pub fn is_auto_backorder(&self) -> bool {
+        self.tags.iter().any(|t| t == AUTO_BACKORDER_TAG)
+    }
+}
+
+/// Why a receipt cannot be recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReceiptRefusal {
+    /// Only a closed order receives.
+    OrderOpen,
+    /// More than was ordered, without `allow_over_receipt`: at most `outstanding` more fit.
+    OverReceipt { outstanding: i64 },
+}
+
+/// Applies a receipt of `quantity` units to an order: the new `received` and receipt status.
+pub fn receive(
+    order: &Replenishment,
+    quantity: i64,
+    allow_over_receipt: bool,
+) -> Result<(i64, ReceiptStatus), ReceiptRefusal> {
+    if order.status != OrderStatus::Closed {
+        return Err(ReceiptRefusal::OrderOpen);
+    }
+    let outstanding = (order.quantity - order.received).max(0);
+    if quantity > outstanding && !allow_over_receipt {
+        return Err(ReceiptRefusal::OverReceipt { outstanding });
+    }
+    let received = order.received + quantity;
+    Ok((received, ReceiptStatus::of(order.quantity, received)))
+}
+
+/// The lifecycle of a sale record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SaleStatus {
+    /// A sale in parts with some parts still to apply (a redelivery completes it).
+    Finalizing,
+    Finalized,
+    /// A cancellation in parts with some parts still to apply (a repeated cancel completes it).
+    Cancelling,
+    Cancelled,
+}
+
+impl SaleStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SaleStatus::Finalizing => "finalizing",
+            SaleStatus::Finalized => "finalized",
+            SaleStatus::Cancelling => "cancelling",
+            SaleStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        [
+            SaleStatus::Finalizing,
+            SaleStatus::Finalized,
+            SaleStatus::Cancelling,
+            SaleStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+}
+
+/// What the order a sale line fed looks like when the sale is cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FedOrder {
+    pub open: bool,
+    pub quantity: i64,
+}
+
+/// The effect of cancelling one line of a sale.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelLine {
+    pub sku: String,
+    /// Units given back to stock: the line's whole quantity.
+    pub restored: i64,
+    /// The order the line's uncovered units went to, if any.
+    pub replenishment_id: Option<String>,
+    /// Units the line had back-ordered.
+    pub backordered: i64,
+    /// Units taken back out of that order (it was still open).
+    pub taken_back: i64,
+    /// Units left in that order because it was already closed.
+    pub not_taken_back: i64,
+}
+
+/// Plans the cancellation of one finalized line: all its units go back to stock; the units it
+/// back-ordered come out of their order if that order is still open (never below zero), and stay
+/// in it if it is closed (or gone).
+pub fn plan_cancel_line(line: &SaleLineResult, order: Option<FedOrder>) -> CancelLine {
+    let taken_back = match (&line.replenishment_id, order) {
+        (Some(_), Some(o)) if o.open => line.backordered.min(o.quantity.max(0)),
+        _ => 0,
+    };
+    CancelLine {
+        sku: line.sku.clone(),
+        restored: line.quantity,
+        replenishment_id: line.replenishment_id.clone(),
+        backordered: line.backordered,
+        taken_back,
+        not_taken_back: line.backordered - taken_back,
+    }
+}
+
+/// The answer to cancelling a sale, stored with it and replayed on a repeated cancel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CancelResult {
+    pub sale_id: String,
+    pub status: String,
+    pub cancelled_at: String,
+    /// Units that stayed in orders already closed, summed over the lines.
+    pub not_taken_back: i64,
+    pub lines: Vec<CancelLine>,
 }
 
 /// Order ids travel as plain strings in API bodies.
@@ -529,6 +693,109 @@ mod tests {
             skus.sort();
             skus.dedup();
             prop_assert_eq!(skus.len(), merged.len());
+        }
+    }
+
+    fn order(status: OrderStatus, quantity: i64, received: i64) -> Replenishment {
+        Replenishment {
+            replenishment_id: "R".into(),
+            sku: "A".into(),
+            vendor_id: None,
+            quantity,
+            status,
+            tags: vec![],
+            received,
+            receipt_status: ReceiptStatus::of(quantity, received),
+            created_at: String::new(),
+            updated_at: String::new(),
+            closed_at: None,
+        }
+    }
+
+    #[test]
+    fn receipts_move_the_status_and_refuse_over_receipt() {
+        let closed = order(OrderStatus::Closed, 10, 0);
+        assert_eq!(receive(&closed, 4, false), Ok((4, ReceiptStatus::PartiallyReceived)));
+        assert_eq!(receive(&closed, 10, false), Ok((10, ReceiptStatus::Received)));
+        assert_eq!(
+            receive(&closed, 11, false),
+            Err(ReceiptRefusal::OverReceipt { outstanding: 10 })
+        );
+        assert_eq!(receive(&closed, 11, true), Ok((11, ReceiptStatus::Received)));
+        let part = order(OrderStatus::Closed, 10, 7);
+        assert_eq!(
+            receive(&part, 4, false),
+            Err(ReceiptRefusal::OverReceipt { outstanding: 3 })
+        );
+        assert_eq!(receive(&part, 3, false), Ok((10, ReceiptStatus::Received)));
+        assert_eq!(
+            receive(&order(OrderStatus::Open, 10, 0), 1, true),
+            Err(ReceiptRefusal::OrderOpen)
+        );
+        // Over-received already: nothing is outstanding.
+        assert_eq!(
+            receive(&order(OrderStatus::Closed, 5, 8), 1, false),
+            Err(ReceiptRefusal::OverReceipt { outstanding: 0 })
+        );
+    }
+
+    #[test]
+    fn receipt_status_of() {
+        assert_eq!(ReceiptStatus::of(5, 0), ReceiptStatus::NotReceived);
+        assert_eq!(ReceiptStatus::of(5, 1), ReceiptStatus::PartiallyReceived);
+        assert_eq!(ReceiptStatus::of(5, 5), ReceiptStatus::Received);
+        assert_eq!(ReceiptStatus::of(5, 9), ReceiptStatus::Received);
+        assert_eq!(ReceiptStatus::of(0, 0), ReceiptStatus::NotReceived);
+        for s in [ReceiptStatus::NotReceived, ReceiptStatus::PartiallyReceived, ReceiptStatus::Received] {
+            assert_eq!(ReceiptStatus::parse(s.as_str()), Some(s));
+        }
+    }
+
+    fn line(backordered: i64, rid: Option<&str>) -> SaleLineResult {
+        SaleLineResult {
+            sku: "A".into(),
+            quantity: 5,
+            on_hand_after: -3,
+            backordered,
+            replenishment_id: rid.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn cancelling_takes_back_from_open_orders_only() {
+        let open = Some(FedOrder { open: true, quantity: 7 });
+        let c = plan_cancel_line(&line(3, Some("R")), open);
+        assert_eq!((c.restored, c.taken_back, c.not_taken_back), (5, 3, 0));
+        let closed = Some(FedOrder { open: false, quantity: 7 });
+        let c = plan_cancel_line(&line(3, Some("R")), closed);
+        assert_eq!((c.restored, c.taken_back, c.not_taken_back), (5, 0, 3));
+        // Never below zero.
+        let low = Some(FedOrder { open: true, quantity: 2 });
+        let c = plan_cancel_line(&line(3, Some("R")), low);
+        assert_eq!((c.taken_back, c.not_taken_back), (2, 1));
+        // Nothing back-ordered: stock only.
+        let c = plan_cancel_line(&line(0, None), None);
+        assert_eq!((c.restored, c.taken_back, c.not_taken_back), (5, 0, 0));
+        // The order is gone: nothing to take back from.
+        let c = plan_cancel_line(&line(3, Some("R")), None);
+        assert_eq!((c.taken_back, c.not_taken_back), (0, 3));
+    }
+
+    proptest! {
+        #[test]
+        fn cancel_conserves_units(backordered in 0i64..100, q in -5i64..200, open in any::<bool>()) {
+            let c = plan_cancel_line(&line(backordered, Some("R")), Some(FedOrder { open, quantity: q }));
+            prop_assert_eq!(c.taken_back + c.not_taken_back, backordered);
+            prop_assert!(c.taken_back >= 0 && c.taken_back <= q.max(0));
+        }
+
+        #[test]
+        fn receipts_never_exceed_without_permission(q in 0i64..100, r in 0i64..100, n in 1i64..200) {
+            let o = order(OrderStatus::Closed, q, r);
+            if let Ok((after, _)) = receive(&o, n, false) {
+                prop_assert!(after <= q.max(r));
+                prop_assert_eq!(after, r + n);
+            }
         }
     }
 }

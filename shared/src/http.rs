@@ -288,6 +288,16 @@ pub fn int_in_range(v: &Value, min: i64, max: i64) -> Option<i64> {
 }
 
 /// A JSON response.
+/// Whether a body is absent or only whitespace (routes that take no body accept it, and `{}`).
+pub fn body_is_blank(body: &Body) -> bool {
+    match body {
+        Body::Empty => true,
+        Body::Text(t) => t.trim().is_empty(),
+        Body::Binary(b) => b.iter().all(u8::is_ascii_whitespace),
+        _ => false,
+    }
+}
+
 pub fn json_response(status: u16, body: &impl Serialize) -> Response<Body> {
     let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
     raw_json_response(status, text)

@@ -106,6 +106,14 @@ id_type!(
     /// A stock adjustment, chosen by the caller: its idempotency key.
     AdjustmentId
 );
+id_type!(
+    /// A receipt against a closed order, chosen by the caller: its idempotency key (per order).
+    ReceiptId
+);
+id_type!(
+    /// The caller's idempotency key for creating a regular order.
+    RequestId
+);
 
 impl ReplenishmentId {
     /// A new, time-ordered order id.

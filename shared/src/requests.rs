@@ -5,7 +5,8 @@ use serde_json::Value;
 use crate::domain::{SaleLine, SaleRequest, MAX_LINE_QUANTITY, MAX_SALE_LINES};
 use crate::error::ApiError;
 use crate::http::Fields;
-use crate::ids::Sku;
+use crate::ids::{ReceiptId, RequestId, SaleId, Sku, VendorId};
+use crate::service::NewRegularOrder;
 
 /// Parses a finalize body: `{"customer"?, "channel"?, "lines": [{"sku", "quantity"}]}`.
 pub fn sale_request(mut body: Fields) -> Result<SaleRequest, ApiError> {
@@ -55,6 +56,65 @@ fn sale_line(i: usize, line: Value) -> Result<SaleLine, ApiError> {
     let quantity = f.required_int("quantity", 1, MAX_LINE_QUANTITY)?;
     f.finish()?;
     Ok(SaleLine { sku, quantity })
+}
+
+/// Largest quantity of a receipt or a regular order.
+pub const MAX_ORDER_QUANTITY: i64 = MAX_LINE_QUANTITY;
+
+/// A receipt: `{"receipt_id", "quantity", "allow_over_receipt"?}`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptRequest {
+    pub receipt_id: ReceiptId,
+    pub quantity: i64,
+    pub allow_over_receipt: bool,
+}
+
+pub fn receipt_request(mut body: Fields) -> Result<ReceiptRequest, ApiError> {
+    let receipt_id = body
+        .str("receipt_id")?
+        .ok_or_else(|| ApiError::invalid_field("receipt_id", "is required"))?;
+    let receipt_id = ReceiptId::parse(receipt_id, "receipt_id")?;
+    let quantity = body.required_int("quantity", 1, MAX_ORDER_QUANTITY)?;
+    let allow_over_receipt = body.bool("allow_over_receipt")?.unwrap_or(false);
+    body.finish()?;
+    Ok(ReceiptRequest {
+        receipt_id,
+        quantity,
+        allow_over_receipt,
+    })
+}
+
+/// A regular order: `{"sku", "vendor_id"?, "quantity", "request_id"?}`.
+pub fn regular_order_request(mut body: Fields) -> Result<NewRegularOrder, ApiError> {
+    let sku = body
+        .str("sku")?
+        .ok_or_else(|| ApiError::invalid_field("sku", "is required"))?;
+    let sku = Sku::parse(sku, "sku")?;
+    let vendor_id = body
+        .str("vendor_id")?
+        .map(|v| VendorId::parse(v, "vendor_id"))
+        .transpose()?;
+    let quantity = body.required_int("quantity", 1, MAX_ORDER_QUANTITY)?;
+    let request_id = body
+        .str("request_id")?
+        .map(|r| RequestId::parse(r, "request_id"))
+        .transpose()?;
+    body.finish()?;
+    Ok(NewRegularOrder {
+        sku,
+        vendor_id,
+        quantity,
+        request_id,
+    })
+}
+
+/// A sale from a queue: `{"sale_id", "customer"?, "channel"?, "lines"}`.
+pub fn queued_sale(mut body: Fields) -> Result<(SaleId, SaleRequest), ApiError> {
+    let sale_id = body
+        .str("sale_id")?
+        .ok_or_else(|| ApiError::invalid_field("sale_id", "is required"))?;
+    let sale_id = SaleId::parse(sale_id, "sale_id")?;
+    Ok((sale_id, sale_request(body)?))
 }
 
 #[cfg(test)]
@@ -161,5 +221,87 @@ mod tests {
                 let _ = sale_request(Fields::new(map, ""));
             }
         }
+    }
+
+    fn fields(v: Value) -> Fields {
+        let Value::Object(map) = v else {
+            panic!("not an object")
+        };
+        Fields::new(map, "")
+    }
+
+    fn msg(e: ApiError) -> String {
+        e.body()["error"]["message"].as_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn receipts_are_validated() {
+        let r = receipt_request(fields(json!({"receipt_id": "r1", "quantity": 3}))).unwrap();
+        assert_eq!((r.quantity, r.allow_over_receipt), (3, false));
+        let r = receipt_request(fields(
+            json!({"receipt_id": "r1", "quantity": 3, "allow_over_receipt": true}),
+        ))
+        .unwrap();
+        assert!(r.allow_over_receipt);
+        let bad = |v: Value| msg(receipt_request(fields(v)).unwrap_err());
+        assert_eq!(bad(json!({"quantity": 3})), "receipt_id is required");
+        assert_eq!(
+            bad(json!({"receipt_id": "r", "quantity": 0})),
+            "quantity must be an integer in 1..=1000000"
+        );
+        assert_eq!(bad(json!({"receipt_id": "r"})), "quantity is required");
+        assert_eq!(
+            bad(json!({"receipt_id": "r", "quantity": 1, "allow_over_receipt": "yes"})),
+            "allow_over_receipt must be true or false"
+        );
+        assert_eq!(
+            bad(json!({"receipt_id": "", "quantity": 1})),
+            "receipt_id must not be empty"
+        );
+        assert_eq!(
+            bad(json!({"receipt_id": "r", "quantity": 1, "x": 1})),
+            "x is not a known field"
+        );
+    }
+
+    #[test]
+    fn regular_orders_are_validated() {
+        let o = regular_order_request(fields(json!({"sku": "A", "vendor_id": "V", "quantity": 4})))
+            .unwrap();
+        assert_eq!(o.quantity, 4);
+        assert_eq!(o.vendor_id.unwrap().as_str(), "V");
+        let bad = |v: Value| msg(regular_order_request(fields(v)).unwrap_err());
+        assert_eq!(bad(json!({"quantity": 4})), "sku is required");
+        assert_eq!(bad(json!({"sku": "A"})), "quantity is required");
+        assert_eq!(
+            bad(json!({"sku": "A", "quantity": -1})),
+            "quantity must be an integer in 1..=1000000"
+        );
+        assert_eq!(
+            bad(json!({"sku": "A", "quantity": 1, "vendor_id": 7})),
+            "vendor_id must be a string"
+        );
+        assert_eq!(
+            bad(json!({"sku": "A", "quantity": 1, "tags": []})),
+            "tags is not a known field"
+        );
+    }
+
+    #[test]
+    fn queued_sales_need_a_sale_id() {
+        let (id, sale) = queued_sale(fields(
+            json!({"sale_id": "s1", "channel": "web", "lines": [{"sku": "A", "quantity": 1}]}),
+        ))
+        .unwrap();
+        assert_eq!(id.as_str(), "s1");
+        assert_eq!(sale.channel.as_deref(), Some("web"));
+        assert_eq!(
+            msg(queued_sale(fields(json!({"lines": [{"sku": "A", "quantity": 1}]}))).unwrap_err()),
+            "sale_id is required"
+        );
+        assert_eq!(
+            msg(queued_sale(fields(json!({"sale_id": "s1"}))).unwrap_err()),
+            "lines is required"
+        );
     }
 }

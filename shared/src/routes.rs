@@ -81,6 +81,11 @@ pub const ROUTES: &[Route] = &[
         function: SALE_FINALIZE,
     },
     Route {
+        method: "POST",
+        path: "/sales/{sale_id}/cancel",
+        function: SALE_FINALIZE,
+    },
+    Route {
         method: "GET",
         path: "/replenishments",
         function: REPLENISHMENTS,
@@ -88,6 +93,26 @@ pub const ROUTES: &[Route] = &[
     Route {
         method: "GET",
         path: "/replenishments/{replenishment_id}",
+        function: REPLENISHMENTS,
+    },
+    Route {
+        method: "POST",
+        path: "/replenishments",
+        function: REPLENISHMENTS,
+    },
+    Route {
+        method: "GET",
+        path: "/replenishments/{replenishment_id}/sales",
+        function: REPLENISHMENTS,
+    },
+    Route {
+        method: "POST",
+        path: "/replenishments/{replenishment_id}/receipts",
+        function: REPLENISHMENTS,
+    },
+    Route {
+        method: "GET",
+        path: "/vendors/{vendor_id}/replenishments",
         function: REPLENISHMENTS,
     },
     Route {

@@ -6,14 +6,22 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 
+use sha2::Digest;
+
 use crate::domain::{
-    effective_backorder, needs_vendor_settings, plan_line, Fulfillment, LinePlan, OrderAction,
-    Replenishment, SaleLine, SaleLineResult, SaleRequest, SaleResult,
+    effective_backorder, needs_vendor_settings, plan_cancel_line, plan_line, receive, CancelLine,
+    CancelResult, Fulfillment, LinePlan, OrderAction, ReceiptRefusal, Replenishment, SaleLine,
+    SaleLineResult, SaleRequest, SaleResult, SaleStatus,
 };
 use crate::error::{ApiError, StoreError};
-use crate::ids::{AccountId, AdjustmentId, ReplenishmentId, SaleId, Sku, VendorId};
+use crate::ids::{
+    AccountId, AdjustmentId, ReceiptId, ReplenishmentId, RequestId, SaleId, Sku, VendorId,
+};
 use crate::retry::{Backoff, MAX_ATTEMPTS};
-use crate::store::{CloseOutcome, CloseTx, CommitError, SaleContext, SaleParts, Store, StoredSale};
+use crate::store::{
+    CancelPart, CloseOutcome, CloseTx, CommitError, OrderRef, SaleContext, SaleParts, Store,
+    StoredReceipt, StoredSale,
+};
 use crate::telemetry;
 
 /// The current time as RFC 3339 UTC with milliseconds (fixed width, so it sorts as text).
@@ -22,8 +30,9 @@ pub fn now_rfc3339() -> String {
 }
 
 /// Most (merged) lines one transaction holds: 100 items = the sale record (+ the part record for a
-/// sale in parts) + per line its SKU and at most one order.
-pub const LINES_PER_TRANSACTION: usize = 49;
+/// sale in parts) + per line its SKU, at most one order and that order's contribution record. A
+/// cancellation's parts are the sale's parts, with the same three items per line.
+pub const LINES_PER_TRANSACTION: usize = 32;
 /// A finalize stops retrying contention after this long (503), so that with one SDK operation
 /// timeout (6 s) on top it still answers within the Lambda timeout (15 s).
 pub const FINALIZE_BUDGET: Duration = Duration::from_secs(8);
@@ -157,6 +166,9 @@ pub async fn finalize_sale(
             if sale.fingerprint != fingerprint {
                 return Err(conflict(sale_id));
             }
+            if is_cancelled(sale) {
+                return Err(cancelled(sale_id));
+            }
             let body = sale_body(store, account, sale_id, sale).await?;
             return Ok(Finalized {
                 body,
@@ -247,6 +259,7 @@ async fn finalize_in_parts(
             Some(sale) if sale.fingerprint != fingerprint || sale.parts != parts => {
                 return Err(conflict(sale_id))
             }
+            Some(sale) if is_cancelled(sale) => return Err(cancelled(sale_id)),
             Some(sale) => (sale.done, sale.fulfillment_id.clone()),
         };
         if done >= parts {
@@ -313,7 +326,11 @@ async fn finalize_in_parts(
                 if next == parts {
                     break Some(StoredSale {
                         fingerprint: fingerprint.clone(),
-                        finalized: true,
+                        status: SaleStatus::Finalized,
+                        cancel_done: 0,
+                        cancel_result: None,
+                        cancelled_at: None,
+                        created_at: None,
                         result_json: None,
                         parts,
                         done: parts,
@@ -376,9 +393,32 @@ pub async fn sale_body(
     sale_id: &SaleId,
     sale: &StoredSale,
 ) -> Result<String, ApiError> {
-    match &sale.result_json {
-        Some(body) => Ok(body.clone()),
-        None => assemble_parts(store, account, sale_id, sale, HashMap::new()).await,
+    let body = match &sale.result_json {
+        Some(body) => body.clone(),
+        None => assemble_parts(store, account, sale_id, sale, HashMap::new()).await?,
+    };
+    if !is_cancelled(sale) {
+        return Ok(body);
+    }
+    // A cancelled sale shows what it was, with its status: the cancellation has its own answer.
+    let mut result: SaleResult = serde_json::from_str(&body).map_err(|e| {
+        ApiError::Internal(StoreError::Malformed {
+            key: sale_id.to_string(),
+            problem: e.to_string(),
+        })
+    })?;
+    result.status = sale.status.as_str().to_owned();
+    to_json(sale_id, &result)
+}
+
+fn is_cancelled(sale: &StoredSale) -> bool {
+    matches!(sale.status, SaleStatus::Cancelled | SaleStatus::Cancelling)
+}
+
+fn cancelled(sale_id: &SaleId) -> ApiError {
+    ApiError::Conflict {
+        code: "sale_cancelled",
+        message: format!("sale_id {sale_id} was cancelled and cannot be finalized again"),
     }
 }
 
@@ -404,17 +444,22 @@ async fn assemble_parts(
         .collect();
     let result = SaleResult {
         sale_id: sale_id.to_string(),
-        status: if sale.finalized {
-            "finalized"
-        } else {
+        status: if sale.status == SaleStatus::Finalizing {
             "finalizing"
+        } else {
+            "finalized"
         }
         .to_owned(),
         customer: sale.customer.clone(),
         channel: sale.channel.clone(),
         fulfillment: Fulfillment {
             fulfillment_id: sale.fulfillment_id.clone().unwrap_or_default(),
-            status: if sale.finalized { "raised" } else { "pending" }.to_owned(),
+            status: if sale.status == SaleStatus::Finalizing {
+                "pending"
+            } else {
+                "raised"
+            }
+            .to_owned(),
         },
         lines,
     };
@@ -523,13 +568,12 @@ pub async fn close_order(
 async fn close_listed_order(
     store: &Store,
     account: &AccountId,
-    rid: &ReplenishmentId,
-    sku: &Sku,
+    order: &OrderRef,
 ) -> Result<bool, ApiError> {
     let mut backoff = Backoff::new();
     for _ in 0..MAX_ATTEMPTS {
         match store
-            .close_open_order(account, rid, sku, None, &now_rfc3339())
+            .close_open_order(account, order, None, &now_rfc3339())
             .await?
         {
             CloseTx::Committed => {
@@ -585,11 +629,11 @@ pub async fn close_due_orders(
             .await?;
         pages += 1;
         let results: Vec<_> = futures::stream::iter(page.orders)
-            .map(|(account, rid, sku)| async move {
+            .map(|(account, order)| async move {
                 if Instant::now() >= stop_at {
                     return None;
                 }
-                Some(close_listed_order(store, &account, &rid, &sku).await)
+                Some(close_listed_order(store, &account, &order).await)
             })
             .buffer_unordered(PARALLEL)
             .collect()
@@ -620,4 +664,365 @@ pub async fn close_due_orders(
     }
     let remaining = store.count_open_orders_before(&cutoff).await?;
     Ok(CloseRun { closed, remaining })
+}
+
+/// What a cancellation answered.
+#[derive(Debug)]
+pub struct Cancelled {
+    pub body: String,
+    /// True when the sale had been cancelled before and nothing changed.
+    pub replayed: bool,
+    /// Units this call took back out of open orders, and left in closed ones.
+    pub taken_back: i64,
+    pub not_taken_back: i64,
+}
+
+/// Cancels a finalized sale exactly once: every line's units go back to stock; units it added to
+/// an order still open come out of that order, units in an order already closed stay there (the
+/// answer says how many). Applied in the sale's own parts, each one conditional transaction, so a
+/// repeated or concurrent cancel resumes or replays and never restores anything twice.
+pub async fn cancel_sale(
+    store: &Store,
+    account: &AccountId,
+    sale_id: &SaleId,
+) -> Result<Cancelled, ApiError> {
+    let mut written: HashMap<u32, Vec<CancelLine>> = HashMap::new();
+    let mut contended_in_a_row = 0u32;
+    let mut backoff = Backoff::new();
+    let started = Instant::now();
+    loop {
+        let sale = store.sale(account, sale_id).await?.ok_or_else(|| {
+            ApiError::not_found("sale_not_found", format!("sale_id {sale_id} not found"))
+        })?;
+        let k = match sale.status {
+            SaleStatus::Finalizing => {
+                return Err(ApiError::Conflict {
+                    code: "sale_incomplete",
+                    message: format!(
+                        "sale_id {sale_id} is still being finalized: redeliver its finalize, then cancel it"
+                    ),
+                })
+            }
+            SaleStatus::Cancelled => break finish_cancel(store, account, sale_id, &sale, written).await,
+            SaleStatus::Finalized => 0,
+            SaleStatus::Cancelling => sale.cancel_done,
+        };
+        let in_parts = sale.result_json.is_none();
+        let lines: Vec<SaleLineResult> = match &sale.result_json {
+            Some(json) => parse_stored::<SaleResult>(sale_id, json)?.lines,
+            None => store
+                .sale_part_lines(account, sale_id, &[k])
+                .await?
+                .pop()
+                .unwrap_or_default(),
+        };
+        let rids: Vec<ReplenishmentId> = lines
+            .iter()
+            .filter(|l| l.backordered > 0)
+            .filter_map(|l| l.replenishment_id.as_deref())
+            .filter_map(|r| ReplenishmentId::parse(r, "replenishment_id").ok())
+            .collect();
+        let fed = if rids.is_empty() {
+            HashMap::new()
+        } else {
+            store.fed_orders(account, &rids).await?
+        };
+        let plans: Vec<CancelLine> = lines
+            .iter()
+            .map(|l| {
+                let order = l.replenishment_id.as_ref().and_then(|r| fed.get(r)).copied();
+                plan_cancel_line(l, order)
+            })
+            .collect();
+        let now = now_rfc3339();
+        let cancelled_at = sale.cancelled_at.clone().unwrap_or_else(|| now.clone());
+        let answer = if in_parts {
+            serde_json::to_string(&plans)
+        } else {
+            serde_json::to_string(&cancel_result(sale_id, &cancelled_at, plans.clone()))
+        }
+        .map_err(|e| {
+            ApiError::Internal(StoreError::Malformed {
+                key: sale_id.to_string(),
+                problem: e.to_string(),
+            })
+        })?;
+        let part = CancelPart {
+            k,
+            parts: sale.parts,
+            in_parts,
+            answer: &answer,
+        };
+        match store
+            .commit_cancel_part(account, sale_id, part, &plans, &now)
+            .await
+        {
+            Ok(()) => {
+                let units: u64 = plans.iter().map(|p| p.restored.unsigned_abs()).sum();
+                telemetry::count(|s| &s.units_restored, units);
+                written.insert(k, plans);
+                contended_in_a_row = 0;
+                backoff = Backoff::new();
+            }
+            // The sale moved since it was read (a concurrent cancel): re-read and go on from there.
+            Err(CommitError::SaleExists) => {}
+            Err(CommitError::Contended(reason)) => {
+                tracing::debug!(part = k, %reason, "cancellation contended; retrying");
+                telemetry::count(|s| &s.conflicts_retried, 1);
+                contended_in_a_row += 1;
+                if contended_in_a_row >= MAX_ATTEMPTS || started.elapsed() >= FINALIZE_BUDGET {
+                    return Err(StoreError::Contention {
+                        attempts: contended_in_a_row,
+                    }
+                    .into());
+                }
+                backoff.wait().await;
+            }
+            Err(CommitError::Store(e)) => return Err(e.into()),
+        }
+    }
+}
+
+fn parse_stored<T: serde::de::DeserializeOwned>(sale_id: &SaleId, json: &str) -> Result<T, ApiError> {
+    serde_json::from_str(json).map_err(|e| {
+        ApiError::Internal(StoreError::Malformed {
+            key: sale_id.to_string(),
+            problem: e.to_string(),
+        })
+    })
+}
+
+fn cancel_result(sale_id: &SaleId, cancelled_at: &str, lines: Vec<CancelLine>) -> CancelResult {
+    CancelResult {
+        sale_id: sale_id.to_string(),
+        status: SaleStatus::Cancelled.as_str().to_owned(),
+        cancelled_at: cancelled_at.to_owned(),
+        not_taken_back: lines.iter().map(|l| l.not_taken_back).sum(),
+        lines,
+    }
+}
+
+/// The answer of a cancelled sale: stored whole for a one-part sale, assembled from the parts'
+/// answers (those this call wrote, and the others read) for a sale in parts.
+async fn finish_cancel(
+    store: &Store,
+    account: &AccountId,
+    sale_id: &SaleId,
+    sale: &StoredSale,
+    mut written: HashMap<u32, Vec<CancelLine>>,
+) -> Result<Cancelled, ApiError> {
+    let replayed = written.is_empty();
+    if !replayed {
+        telemetry::count(|s| &s.sales_cancelled, 1);
+    }
+    let mine: Vec<&CancelLine> = written.values().flatten().collect();
+    let taken_back = mine.iter().map(|l| l.taken_back).sum();
+    let not_taken_back = mine.iter().map(|l| l.not_taken_back).sum();
+    let body = match &sale.cancel_result {
+        Some(body) => body.clone(),
+        None => {
+            let missing: Vec<u32> = (0..sale.parts).filter(|k| !written.contains_key(k)).collect();
+            if !missing.is_empty() {
+                let answers = store.cancel_part_answers(account, sale_id, &missing).await?;
+                for (k, json) in missing.iter().zip(answers) {
+                    written.insert(*k, parse_stored(sale_id, &json)?);
+                }
+            }
+            let lines = (0..sale.parts)
+                .flat_map(|k| written.remove(&k).unwrap_or_default())
+                .collect();
+            let at = sale.cancelled_at.clone().unwrap_or_default();
+            to_json_value(sale_id, &cancel_result(sale_id, &at, lines))?
+        }
+    };
+    Ok(Cancelled {
+        body,
+        replayed,
+        taken_back,
+        not_taken_back,
+    })
+}
+
+fn to_json_value(sale_id: &SaleId, value: &impl serde::Serialize) -> Result<String, ApiError> {
+    serde_json::to_string(value).map_err(|e| {
+        ApiError::Internal(StoreError::Malformed {
+            key: sale_id.to_string(),
+            problem: e.to_string(),
+        })
+    })
+}
+
+/// Records a receipt on a closed order exactly once per `receipt_id`: the units go to the order's
+/// `received` and to the SKU's stock. A repeat with the same quantity answers the order as it
+/// stands and changes nothing; the id reused with another quantity is 409.
+pub async fn receive_units(
+    store: &Store,
+    account: &AccountId,
+    rid: &ReplenishmentId,
+    receipt: &ReceiptId,
+    quantity: i64,
+    allow_over_receipt: bool,
+) -> Result<(Replenishment, bool), ApiError> {
+    let mut backoff = Backoff::new();
+    for _ in 0..MAX_ATTEMPTS {
+        let (stored, order) = store.receipt_context(account, rid, receipt).await?;
+        let order = order.ok_or_else(|| {
+            ApiError::not_found(
+                "replenishment_not_found",
+                format!("replenishment_id {rid} not found"),
+            )
+        })?;
+        if let Some(done) = stored {
+            if done.quantity != quantity || done.allow_over_receipt != allow_over_receipt {
+                return Err(ApiError::Conflict {
+                    code: "receipt_conflict",
+                    message: format!("receipt_id {receipt} was already used for another receipt"),
+                });
+            }
+            return Ok((order, false));
+        }
+        let (received_after, receipt_status) =
+            receive(&order, quantity, allow_over_receipt).map_err(|refusal| match refusal {
+                ReceiptRefusal::OrderOpen => ApiError::Conflict {
+                    code: "replenishment_open",
+                    message: format!(
+                        "replenishment_id {rid} is still open: only a closed order receives"
+                    ),
+                },
+                ReceiptRefusal::OverReceipt { outstanding } => ApiError::Unprocessable {
+                    code: "over_receipt",
+                    message: format!(
+                        "quantity {quantity} is more than the {outstanding} units outstanding; \
+                         send allow_over_receipt: true to receive them anyway"
+                    ),
+                },
+            })?;
+        let done = StoredReceipt {
+            quantity,
+            allow_over_receipt,
+            received_after,
+            receipt_status,
+        };
+        let now = now_rfc3339();
+        match store
+            .commit_receipt(account, &order, receipt, &done, &now)
+            .await
+        {
+            Ok(()) => {
+                telemetry::count(|s| &s.units_received, quantity.unsigned_abs());
+                return Ok((
+                    Replenishment {
+                        received: received_after,
+                        receipt_status,
+                        updated_at: now,
+                        ..order
+                    },
+                    true,
+                ));
+            }
+            // Recorded first by a retry or a duplicate: the next read answers as it did.
+            Err(CommitError::SaleExists) => continue,
+            Err(CommitError::Contended(reason)) => {
+                tracing::debug!(%reason, "receipt contended; retrying");
+                telemetry::count(|s| &s.conflicts_retried, 1);
+                backoff.wait().await;
+            }
+            Err(CommitError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Contention {
+        attempts: MAX_ATTEMPTS,
+    }
+    .into())
+}
+
+/// A request to create a regular order (validated).
+#[derive(Debug, Clone)]
+pub struct NewRegularOrder {
+    pub sku: Sku,
+    pub vendor_id: Option<VendorId>,
+    pub quantity: i64,
+    pub request_id: Option<RequestId>,
+}
+
+impl NewRegularOrder {
+    fn fingerprint(&self) -> String {
+        let canonical = serde_json::json!([
+            self.sku.as_str(),
+            self.vendor_id.as_ref().map(VendorId::as_str),
+            self.quantity
+        ]);
+        let digest = sha2::Sha256::digest(canonical.to_string().as_bytes());
+        digest.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Creates a regular (manual) order: open, untagged, never merged into by sales, closable and
+/// receivable like the others. With a `request_id`, a retry returns the order the first call
+/// created (`false`: not created now); the id reused for another order is 409.
+pub async fn create_regular_order(
+    store: &Store,
+    account: &AccountId,
+    new: &NewRegularOrder,
+) -> Result<(Replenishment, bool), ApiError> {
+    let fingerprint = new.fingerprint();
+    let mut backoff = Backoff::new();
+    for _ in 0..MAX_ATTEMPTS {
+        if let Some(request) = &new.request_id {
+            if let Some((rid, seen)) = store.order_request(account, request).await? {
+                if seen != fingerprint {
+                    return Err(ApiError::Conflict {
+                        code: "request_conflict",
+                        message: format!(
+                            "request_id {request} was already used to create another order"
+                        ),
+                    });
+                }
+                let rid = ReplenishmentId::parse(rid, "replenishment_id")?;
+                let order = store.order(account, &rid).await?.ok_or_else(|| {
+                    ApiError::Internal(StoreError::Malformed {
+                        key: rid.to_string(),
+                        problem: "request record without its order".into(),
+                    })
+                })?;
+                return Ok((order, false));
+            }
+        }
+        let sku = store.sku(account, &new.sku).await?.ok_or_else(|| ApiError::Unprocessable {
+            code: "unknown_sku",
+            message: format!("sku {} is not a known SKU", new.sku),
+        })?;
+        let vendor = new.vendor_id.clone().or(sku.state.vendor_id);
+        let rid = ReplenishmentId::generate();
+        let now = now_rfc3339();
+        let request = new
+            .request_id
+            .as_ref()
+            .map(|r| (r, fingerprint.as_str()));
+        match store
+            .create_regular_order(account, &rid, &new.sku, vendor.as_ref(), new.quantity, request, &now)
+            .await
+        {
+            Ok(()) => {
+                let order = store.order(account, &rid).await?;
+                return order.map(|o| (o, true)).ok_or_else(|| {
+                    ApiError::Internal(StoreError::Malformed {
+                        key: rid.to_string(),
+                        problem: "created order not found".into(),
+                    })
+                });
+            }
+            Err(CommitError::SaleExists) => continue,
+            Err(CommitError::Contended(reason)) => {
+                tracing::debug!(%reason, "order creation contended; retrying");
+                telemetry::count(|s| &s.conflicts_retried, 1);
+                backoff.wait().await;
+            }
+            Err(CommitError::Store(e)) => return Err(e.into()),
+        }
+    }
+    Err(StoreError::Contention {
+        attempts: MAX_ATTEMPTS,
+    }
+    .into())
 }

@@ -53,6 +53,10 @@ pub struct Stats {
     pub orders_closed: AtomicU64,
     pub conflicts_retried: AtomicU64,
     pub requests_rejected: AtomicU64,
+    pub sales_cancelled: AtomicU64,
+    pub units_restored: AtomicU64,
+    pub units_received: AtomicU64,
+    pub messages_failed: AtomicU64,
 }
 
 impl Stats {
@@ -127,6 +131,10 @@ pub fn emf_line(function: &str, stats: &Stats, timestamp_ms: i64) -> serde_json:
         ("OrdersClosed", &stats.orders_closed),
         ("ConflictsRetried", &stats.conflicts_retried),
         ("RequestsRejected", &stats.requests_rejected),
+        ("SalesCancelled", &stats.sales_cancelled),
+        ("UnitsRestored", &stats.units_restored),
+        ("UnitsReceived", &stats.units_received),
+        ("MessagesFailed", &stats.messages_failed),
         ("DynamoDbRequests", &stats.dynamo_requests),
     ];
     let mut line = serde_json::json!({
@@ -182,6 +190,6 @@ mod tests {
         for name in &declared {
             assert!(line[name].is_u64(), "{name} has a value");
         }
-        assert_eq!(declared.len(), 8);
+        assert_eq!(declared.len(), 12);
     }
 }

@@ -6,15 +6,14 @@
 //!   order older than `MIN_OPEN_AGE_MINUTES`, in all accounts, stopping before the deadline;
 //!   returns `{"closed", "remaining"}`.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use backorder::http::{self, json_body, json_response, path_param};
 use backorder::ids::{AccountId, ReplenishmentId};
 use backorder::routes::{self, Route};
 use backorder::service::{close_due_orders, close_order};
 use backorder::{telemetry, ApiError, Config, Store};
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
-use lambda_http::http::HeaderMap;
+use backorder::runtime::{http_api_response, http_request, is_http_api_event};
 use lambda_http::{Body, Request, Response};
 use lambda_runtime::Diagnostic;
 use serde_json::{Map, Value};
@@ -37,7 +36,7 @@ async fn dispatch(
         ("POST", "/replenishments/{replenishment_id}/close") => {
             let rid = path_param(&req, "replenishment_id", ReplenishmentId::parse)?;
             // The close takes no body; an empty one or `{}` is fine, anything else is rejected.
-            if !matches!(req.body(), Body::Empty) && !body_is_blank(req.body()) {
+            if !http::body_is_blank(req.body()) {
                 json_body(&req)?.finish()?;
             }
             let (order, closed_now) = close_order(store, &account, &rid).await?;
@@ -45,15 +44,6 @@ async fn dispatch(
             Ok(json_response(200, &order))
         }
         _ => Err(http::no_route()),
-    }
-}
-
-fn body_is_blank(body: &Body) -> bool {
-    match body {
-        Body::Empty => true,
-        Body::Text(t) => t.trim().is_empty(),
-        Body::Binary(b) => b.iter().all(u8::is_ascii_whitespace),
-        _ => false,
     }
 }
 
@@ -101,9 +91,8 @@ pub async fn handle_event(
             "the event must be a JSON object".to_owned(),
         ));
     };
-    if map.contains_key("requestContext") && map.contains_key("rawPath") {
-        let req = lambda_http::request::from_str(&Value::Object(map).to_string())
-            .map_err(|e| InvokeError::InvalidInput(format!("not an HTTP API event: {e}")))?;
+    if is_http_api_event(&map) {
+        let req = http_request(map).map_err(InvokeError::InvalidInput)?;
         let resp = Box::pin(handle_http(store, req)).await;
         return Ok(http_api_response(resp));
     }
@@ -164,28 +153,6 @@ fn direct_close_request(
     let rid = ReplenishmentId::parse(rid, "replenishment_id")
         .map_err(|e| InvokeError::InvalidInput(e.public_message()))?;
     Ok((account, rid))
-}
-
-/// The API Gateway HTTP API v2 response for an HTTP response.
-fn http_api_response(resp: Response<Body>) -> Value {
-    let (parts, body) = resp.into_parts();
-    let mut out = ApiGatewayV2httpResponse::default();
-    out.status_code = i64::from(parts.status.as_u16());
-    out.headers = parts.headers;
-    out.multi_value_headers = HeaderMap::new();
-    out.body = match body {
-        Body::Empty => None,
-        other => Some(other),
-    };
-    serde_json::to_value(out).unwrap_or_default()
-}
-
-/// The deadline of an invocation, as an `Instant`.
-pub fn deadline_instant(deadline: SystemTime) -> Instant {
-    let left = deadline
-        .duration_since(SystemTime::now())
-        .unwrap_or_default();
-    Instant::now() + left
 }
 
 #[cfg(test)]

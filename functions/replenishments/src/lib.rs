@@ -1,11 +1,17 @@
-//! `replenishments`: reads of replenishment orders.
+//! `replenishments`: replenishment orders after they are raised.
 //!
 //! - `GET /replenishments?status=open|closed&sku=...&limit=50&cursor=...` -> `{"items", "next_cursor"}`
 //! - `GET /replenishments/{replenishment_id}`
+//! - `POST /replenishments` `{"sku", "vendor_id"?, "quantity", "request_id"?}`: a regular order
+//! - `GET /replenishments/{replenishment_id}/sales?limit=&cursor=`: the sales that fed an order
+//! - `POST /replenishments/{replenishment_id}/receipts` `{"receipt_id", "quantity", "allow_over_receipt"?}`
+//! - `GET /vendors/{vendor_id}/replenishments?status=open|closed&limit=&cursor=`: a vendor's orders
 
 use backorder::domain::OrderStatus;
-use backorder::http::{self, json_response, only_query_params, path_param, query_param};
-use backorder::ids::{check_id, AccountId, ReplenishmentId, Sku};
+use backorder::http::{self, json_body, json_response, only_query_params, path_param, query_param};
+use backorder::ids::{check_id, AccountId, ReplenishmentId, Sku, VendorId};
+use backorder::requests::{receipt_request, regular_order_request};
+use backorder::service::{create_regular_order, receive_units};
 use backorder::routes::{self, Route};
 use backorder::{ApiError, Store};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -32,12 +38,9 @@ async fn dispatch(
     match (route.method, route.path) {
         ("GET", "/replenishments") => {
             only_query_params(&req, &["status", "sku", "limit", "cursor"])?;
-            let status = match query_param(&req, "status") {
-                None => None,
-                Some(s) => Some(OrderStatus::parse(&s).ok_or_else(|| {
-                    ApiError::invalid_parameter("status", "must be \"open\" or \"closed\"")
-                })?),
-            };
+            let status = query_param(&req, "status")
+                .map(|s| parse_status(&s))
+                .transpose()?;
             let sku = match query_param(&req, "sku") {
                 None => None,
                 Some(s) => Some(
@@ -45,19 +48,7 @@ async fn dispatch(
                         .map_err(|_| ApiError::invalid_parameter("sku", "is not a valid SKU"))?,
                 ),
             };
-            let limit = match query_param(&req, "limit") {
-                None => DEFAULT_LIMIT,
-                Some(l) => l
-                    .parse::<usize>()
-                    .ok()
-                    .filter(|l| (1..=MAX_LIMIT).contains(l))
-                    .ok_or_else(|| {
-                        ApiError::invalid_parameter("limit", "must be an integer in 1..=100")
-                    })?,
-            };
-            let after = query_param(&req, "cursor")
-                .map(|c| decode_cursor(&c))
-                .transpose()?;
+            let (limit, after) = page_params(&req)?;
             let page = store
                 .list_orders(&account, status, sku.as_ref(), limit, after.as_deref())
                 .await?;
@@ -70,17 +61,92 @@ async fn dispatch(
             let rid = path_param(&req, "replenishment_id", ReplenishmentId::parse)?;
             match store.order(&account, &rid).await? {
                 Some(order) => Ok(json_response(200, &order)),
-                None => Err(ApiError::not_found(
-                    "replenishment_not_found",
-                    format!("replenishment_id {rid} not found"),
-                )),
+                None => Err(order_not_found(&rid)),
             }
+        }
+        ("POST", "/replenishments") => {
+            let new = regular_order_request(json_body(&req)?)?;
+            let (order, created) = create_regular_order(store, &account, &new).await?;
+            Ok(json_response(if created { 201 } else { 200 }, &order))
+        }
+        ("GET", "/replenishments/{replenishment_id}/sales") => {
+            let rid = path_param(&req, "replenishment_id", ReplenishmentId::parse)?;
+            only_query_params(&req, &["limit", "cursor"])?;
+            let (limit, after) = page_params(&req)?;
+            if store.order(&account, &rid).await?.is_none() {
+                return Err(order_not_found(&rid));
+            }
+            let page = store
+                .contributions(&account, &rid, limit, after.as_deref())
+                .await?;
+            Ok(json_response(
+                200,
+                &json!({ "items": page.items, "next_cursor": page.next.map(|n| encode_cursor(&n)) }),
+            ))
+        }
+        ("POST", "/replenishments/{replenishment_id}/receipts") => {
+            let rid = path_param(&req, "replenishment_id", ReplenishmentId::parse)?;
+            let receipt = receipt_request(json_body(&req)?)?;
+            let (order, _) = receive_units(
+                store,
+                &account,
+                &rid,
+                &receipt.receipt_id,
+                receipt.quantity,
+                receipt.allow_over_receipt,
+            )
+            .await?;
+            Ok(json_response(200, &order))
+        }
+        ("GET", "/vendors/{vendor_id}/replenishments") => {
+            let vendor = path_param(&req, "vendor_id", VendorId::parse)?;
+            only_query_params(&req, &["status", "limit", "cursor"])?;
+            let status = match query_param(&req, "status") {
+                None => OrderStatus::Open,
+                Some(s) => parse_status(&s)?,
+            };
+            let (limit, after) = page_params(&req)?;
+            let page = store
+                .vendor_orders(&account, &vendor, status, limit, after.as_deref())
+                .await?;
+            Ok(json_response(
+                200,
+                &json!({ "items": page.items, "next_cursor": page.next.map(|n| encode_cursor(&n)) }),
+            ))
         }
         _ => Err(http::no_route()),
     }
 }
 
-/// A cursor is the last order id of a page; the query is rebuilt from the caller's own account,
+fn order_not_found(rid: &ReplenishmentId) -> ApiError {
+    ApiError::not_found(
+        "replenishment_not_found",
+        format!("replenishment_id {rid} not found"),
+    )
+}
+
+fn parse_status(s: &str) -> Result<OrderStatus, ApiError> {
+    OrderStatus::parse(s)
+        .ok_or_else(|| ApiError::invalid_parameter("status", "must be \"open\" or \"closed\""))
+}
+
+/// `limit` (1..=100, default 50) and the decoded `cursor` of a paged listing.
+fn page_params(req: &Request) -> Result<(usize, Option<String>), ApiError> {
+    let limit = match query_param(req, "limit") {
+        None => DEFAULT_LIMIT,
+        Some(l) => l
+            .parse::<usize>()
+            .ok()
+            .filter(|l| (1..=MAX_LIMIT).contains(l))
+            .ok_or_else(|| ApiError::invalid_parameter("limit", "must be an integer in 1..=100"))?,
+    };
+    let after = query_param(req, "cursor")
+        .map(|c| decode_cursor(&c))
+        .transpose()?;
+    Ok((limit, after))
+}
+
+/// A cursor is the last order (or sale) id of a page; the query is rebuilt from the caller's own account,
 /// so a cursor cannot reach another account's data.
 pub fn encode_cursor(rid: &str) -> String {
     URL_SAFE_NO_PAD.encode(rid.as_bytes())

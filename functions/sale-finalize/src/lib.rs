@@ -1,14 +1,23 @@
-//! `sale-finalize`: finalizes sales, back-ordering what stock does not cover.
+//! `sale-finalize`: finalizes sales, back-ordering what stock does not cover, and cancels them.
 //!
 //! - `POST /sales/{sale_id}/finalize` `{"customer"?, "channel"?, "lines": [{"sku", "quantity"}]}`
-//! - `GET /sales/{sale_id}`: the finalized sale
+//! - `GET /sales/{sale_id}`: the finalized (or cancelled) sale
+//! - `POST /sales/{sale_id}/cancel`: gives the sale's units back (see `service::cancel_sale`)
+//! - SQS batches of `{"sale_id", "customer"?, "channel"?, "lines"}` messages, the account in the
+//!   message attribute `account_id`: each message is finalized like the POST, and the failed ones
+//!   are reported in `batchItemFailures` so that only they are delivered again.
 
-use backorder::http::{self, json_body, path_param, raw_json_response};
+use std::time::{Duration, Instant};
+
+use backorder::http::{self, json_body, path_param, raw_json_response, Fields, REQUEST_BUDGET};
 use backorder::ids::{AccountId, SaleId};
-use backorder::requests::sale_request;
+use backorder::requests::{queued_sale, sale_request};
+use backorder::runtime::{http_api_response, http_request, is_http_api_event};
 use backorder::routes::{self, Route};
-use backorder::service::{finalize_sale, sale_body};
-use backorder::{ApiError, Store};
+use backorder::service::{cancel_sale, finalize_sale, sale_body};
+use backorder::{telemetry, ApiError, Config, Store};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use serde_json::Value;
 use lambda_http::{Body, Request, Response};
 
 pub async fn handle(store: &Store, req: Request) -> Response<Body> {
@@ -40,6 +49,21 @@ async fn dispatch(
             );
             Ok(raw_json_response(200, done.body))
         }
+        ("POST", "/sales/{sale_id}/cancel") => {
+            // The cancel takes no body; an empty one or `{}` is fine, anything else is rejected.
+            if !http::body_is_blank(req.body()) {
+                json_body(&req)?.finish()?;
+            }
+            let done = cancel_sale(store, &account, &sale_id).await?;
+            tracing::debug!(
+                sale_id = %sale_id,
+                replayed = done.replayed,
+                taken_back = done.taken_back,
+                not_taken_back = done.not_taken_back,
+                "sale cancelled"
+            );
+            Ok(raw_json_response(200, done.body))
+        }
         ("GET", "/sales/{sale_id}") => match store.sale(&account, &sale_id).await? {
             Some(sale) => Ok(raw_json_response(
                 200,
@@ -52,4 +76,118 @@ async fn dispatch(
         },
         _ => Err(http::no_route()),
     }
+}
+
+/// A failed invocation that is neither HTTP nor SQS.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid invocation: {0}")]
+pub struct InvalidInvocation(String);
+
+impl From<InvalidInvocation> for lambda_runtime::Diagnostic {
+    fn from(err: InvalidInvocation) -> Self {
+        lambda_runtime::Diagnostic {
+            error_type: "InvalidInput".to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}
+
+/// Any invocation: an API Gateway HTTP API event or an SQS batch.
+pub async fn handle_event(
+    store: &Store,
+    _config: &Config,
+    event: Value,
+    deadline: Instant,
+) -> Result<Value, InvalidInvocation> {
+    let Value::Object(map) = event else {
+        return Err(InvalidInvocation("the event must be a JSON object".into()));
+    };
+    if is_http_api_event(&map) {
+        let req = http_request(map).map_err(InvalidInvocation)?;
+        return Ok(http_api_response(Box::pin(handle(store, req)).await));
+    }
+    let batch: SqsEvent = serde_json::from_value(Value::Object(map))
+        .map_err(|e| InvalidInvocation(format!("neither an HTTP API event nor an SQS batch: {e}")))?;
+    let response = Box::pin(handle_sqs(store, batch, deadline)).await;
+    Ok(serde_json::to_value(response).unwrap_or_default())
+}
+
+/// Time kept back from the deadline to answer the batch: messages not finished by then are
+/// reported failed (and delivered again), never dropped.
+const BATCH_MARGIN: Duration = Duration::from_millis(1500);
+
+/// Finalizes each message of a batch in turn; answers the ids of those that failed. A failed
+/// message is delivered again after its visibility timeout (a retry is safe: finalizing is
+/// idempotent per `sale_id`), and after the queue's `maxReceiveCount` it moves to the DLQ, so an
+/// invalid one is not retried forever and never blocks or repeats the others.
+pub async fn handle_sqs(store: &Store, batch: SqsEvent, deadline: Instant) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for message in batch.records {
+        let id = message.message_id.clone().unwrap_or_default();
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .unwrap_or_default()
+            .saturating_sub(BATCH_MARGIN);
+        let budget = left.min(REQUEST_BUDGET);
+        let (outcome, stats) = telemetry::with_stats(async {
+            if budget.is_zero() {
+                return Err(ApiError::Busy {
+                    retry_after: Duration::from_secs(1),
+                });
+            }
+            match tokio::time::timeout(budget, Box::pin(finalize_message(store, &message))).await {
+                Ok(outcome) => outcome,
+                Err(_) => Err(ApiError::Busy {
+                    retry_after: Duration::from_secs(1),
+                }),
+            }
+        })
+        .await;
+        let get = telemetry::Stats::get;
+        match &outcome {
+            Ok((account, sale_id, replayed)) => tracing::info!(
+                message_id = %id,
+                account = %account,
+                sale_id = %sale_id,
+                replayed,
+                dynamodb_requests = get(&stats.dynamo_requests),
+                units_backordered = get(&stats.units_backordered),
+                "queued sale finalized"
+            ),
+            Err(e) => {
+                stats.messages_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let level_error = matches!(e, ApiError::Internal(_));
+                if level_error {
+                    tracing::error!(message_id = %id, code = e.code(), error = %e, "queued sale failed");
+                } else {
+                    tracing::warn!(message_id = %id, code = e.code(), error = %e.public_message(), "queued sale failed");
+                }
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+        telemetry::emit_metrics(routes::SALE_FINALIZE, &stats);
+    }
+    response
+}
+
+/// One message: its account (message attribute `account_id`), its sale id and body, finalized.
+async fn finalize_message(
+    store: &Store,
+    message: &SqsMessage,
+) -> Result<(AccountId, SaleId, bool), ApiError> {
+    let account = message
+        .message_attributes
+        .get("account_id")
+        .and_then(|a| a.string_value.clone())
+        .ok_or_else(|| ApiError::invalid_field("account_id", "message attribute is required"))?;
+    let account = AccountId::parse(account, "account_id")?;
+    let body = message.body.as_deref().unwrap_or_default();
+    let Ok(Value::Object(map)) = serde_json::from_str::<Value>(body) else {
+        return Err(ApiError::invalid_field("body", "must be a JSON object"));
+    };
+    let (sale_id, request) = queued_sale(Fields::new(map, ""))?;
+    let done = finalize_sale(store, &account, &sale_id, &request).await?;
+    Ok((account, sale_id, done.replayed))
 }

@@ -1,6 +1,7 @@
-//! Lambda entry point: initialise once (config, logs, DynamoDB client), then serve requests.
+//! Lambda entry point: initialise once (config, logs, DynamoDB client), then serve API Gateway
+//! requests and SQS batches.
 
 #[tokio::main]
-async fn main() -> Result<(), lambda_http::Error> {
-    backorder::runtime::run_http(fn_sale_finalize::handle).await
+async fn main() -> Result<(), lambda_runtime::Error> {
+    backorder::runtime::run_events(fn_sale_finalize::handle_event).await
 }

@@ -9,7 +9,10 @@
 //! | sale              | account id  | `SALE#{sale_id}`      | `fingerprint`, `status`, `result` (the response JSON); for a sale in parts `parts`, `done`, `fulfillment_id`, `customer`, `channel` instead of `result` |
 //! | sale part         | account id  | `SALEPART#{k:04}#{sale_id}` | `lines`: part k's response lines (JSON) |
 //! | stock adjustment  | account id  | `ADJ#{adjustment_id}` | `sku`, `delta`, `on_hand_after`, `open_rid`? (made with an `adjustment_id` only) |
-//! | replenishment     | account id  | `ORDER#{ulid}`        | `sku`, `vendor_id`?, `quantity`, `status`, `tags`, times, index keys |
+//! | replenishment     | account id  | `ORDER#{ulid}`        | `sku`, `vendor_id`?, `quantity`, `status`, `tags`, `received`, `receipt_status`, times, index keys |
+//! | contribution      | account id  | `CONTRIB#{ulid}#{sale_id}` | `sale_id`, `units` a sale added to the order, `created_at`; `taken_back`, `cancelled_at` once the sale is cancelled |
+//! | receipt           | account id  | `RCPT#{ulid}#{receipt_id}` | `quantity`, `allow_over_receipt`, `received_after`, `receipt_status` (the receipt's idempotency record) |
+//! | order request     | account id  | `REQ#{request_id}`    | `rid`, `fingerprint`: the idempotency record of a regular order created with a `request_id` |
 //!
 //! Indexes (all sparse, keys only unless noted, so updating an order's quantity writes no index):
 //! - `by_status`: `gsi1pk` = `{status}#{account}`, sort `sk`: an account's orders by status, newest first.
@@ -17,14 +20,19 @@
 //! - `open_by_age`: `open_pk` = `OPEN`, `open_sk` = `{created_at}#{ulid}`, projects `sku`: every open
 //!   auto-back-order order of every account, oldest first, for the scheduled close (which closes
 //!   each in one transaction, without reading it first). Removed when the order closes.
+//! - `by_vendor`: `gsi3pk` = `{status}#{len(account)}:{account}#{vendor}`, sort `sk`: a vendor's
+//!   orders in a status, newest first (what a buyer sends as one purchase order). Moved on close.
+//!
+//! The contribution items of an order share the prefix `CONTRIB#{ulid}#`, so its audit trail pages
+//! with one key-condition query however many sales fed it (no item grows with the sales).
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 
-use crate::domain::{BackorderPolicy, OrderStatus, Replenishment, SkuState};
+use crate::domain::{BackorderPolicy, OrderStatus, ReceiptStatus, Replenishment, SkuState};
 use crate::error::StoreError;
-use crate::ids::{AccountId, AdjustmentId, ReplenishmentId, SaleId, Sku, VendorId};
+use crate::ids::{AccountId, AdjustmentId, ReceiptId, ReplenishmentId, RequestId, SaleId, Sku, VendorId};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -34,10 +42,12 @@ pub const GSI1PK: &str = "gsi1pk";
 pub const GSI2PK: &str = "gsi2pk";
 pub const OPEN_PK: &str = "open_pk";
 pub const OPEN_SK: &str = "open_sk";
+pub const GSI3PK: &str = "gsi3pk";
 
 pub const INDEX_BY_STATUS: &str = "by_status";
 pub const INDEX_BY_SKU: &str = "by_sku";
 pub const INDEX_OPEN_BY_AGE: &str = "open_by_age";
+pub const INDEX_BY_VENDOR: &str = "by_vendor";
 pub const OPEN_PARTITION: &str = "OPEN";
 
 pub const AUTO_BACKORDER: &str = "auto_backorder";
@@ -65,6 +75,17 @@ pub const TAGS: &str = "tags";
 pub const CREATED_AT: &str = "created_at";
 pub const UPDATED_AT: &str = "updated_at";
 pub const CLOSED_AT: &str = "closed_at";
+pub const RECEIVED: &str = "received";
+pub const RECEIPT_STATUS: &str = "receipt_status";
+pub const RECEIVED_AFTER: &str = "received_after";
+pub const ALLOW_OVER_RECEIPT: &str = "allow_over_receipt";
+pub const SALE_ID: &str = "sale_id";
+pub const UNITS: &str = "units";
+pub const TAKEN_BACK: &str = "taken_back";
+pub const CANCELLED_AT: &str = "cancelled_at";
+pub const CANCEL_DONE: &str = "cancel_done";
+pub const CANCEL_RESULT: &str = "cancel_result";
+pub const CANCEL_LINES: &str = "cancel_lines";
 
 pub const SETTINGS_SK: &str = "SETTINGS";
 const VENDOR_PREFIX: &str = "VENDOR#";
@@ -73,6 +94,9 @@ const SALE_PREFIX: &str = "SALE#";
 const SALE_PART_PREFIX: &str = "SALEPART#";
 pub const ORDER_PREFIX: &str = "ORDER#";
 const ADJUSTMENT_PREFIX: &str = "ADJ#";
+const CONTRIBUTION_PREFIX: &str = "CONTRIB#";
+const RECEIPT_PREFIX: &str = "RCPT#";
+const REQUEST_PREFIX: &str = "REQ#";
 
 pub fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -123,6 +147,39 @@ pub fn adjustment_key(account: &AccountId, adjustment: &AdjustmentId) -> Item {
 
 pub fn order_key(account: &AccountId, rid: &ReplenishmentId) -> Item {
     key(account, order_sk(rid.as_str()))
+}
+
+pub fn order_key_str(account: &AccountId, rid: &str) -> Item {
+    key(account, order_sk(rid))
+}
+
+/// What a sale added to an order. Order ids are fixed-width ULIDs, so the prefix of one order's
+/// contributions is never the prefix of another's.
+pub fn contribution_prefix(rid: &str) -> String {
+    format!("{CONTRIBUTION_PREFIX}{rid}#")
+}
+
+pub fn contribution_key(account: &AccountId, rid: &str, sale: &SaleId) -> Item {
+    key(account, format!("{}{sale}", contribution_prefix(rid)))
+}
+
+/// The sale id of a contribution's sort key.
+pub fn sale_of_contribution(sk: &str, rid: &str) -> Option<String> {
+    sk.strip_prefix(&contribution_prefix(rid)).map(str::to_owned)
+}
+
+pub fn receipt_key(account: &AccountId, rid: &ReplenishmentId, receipt: &ReceiptId) -> Item {
+    key(account, format!("{RECEIPT_PREFIX}{rid}#{receipt}"))
+}
+
+pub fn request_key(account: &AccountId, request: &RequestId) -> Item {
+    key(account, format!("{REQUEST_PREFIX}{request}"))
+}
+
+/// `by_vendor` partition of a vendor's orders in a status; the length prefix keeps (account,
+/// vendor) pairs distinct.
+pub fn vendor_partition(account: &AccountId, vendor: &str, status: OrderStatus) -> String {
+    format!("{}#{}:{}#{}", status.as_str(), account.as_str().len(), account, vendor)
 }
 
 /// `by_status` partition of an account's orders in a status.
@@ -270,7 +327,7 @@ pub fn sale_of_sort_key(sk: &str) -> bool {
     sk.starts_with(SALE_PREFIX)
 }
 
-/// A new open auto-back-order order.
+/// A new open order: an auto-back-order one (raised by a sale) or a regular one.
 pub struct NewOrder<'a> {
     pub account: &'a AccountId,
     pub rid: &'a ReplenishmentId,
@@ -278,6 +335,8 @@ pub struct NewOrder<'a> {
     pub vendor_id: Option<&'a VendorId>,
     pub quantity: i64,
     pub now: &'a str,
+    /// Raised by a sale: tagged, and listed for the scheduled close.
+    pub auto: bool,
 }
 
 pub fn new_order_item(o: &NewOrder<'_>) -> Item {
@@ -289,9 +348,16 @@ pub fn new_order_item(o: &NewOrder<'_>) -> Item {
     }
     item.insert(QUANTITY.to_owned(), n(o.quantity));
     item.insert(STATUS.to_owned(), s(OrderStatus::Open.as_str()));
+    let tags = if o.auto {
+        vec![s(crate::domain::AUTO_BACKORDER_TAG)]
+    } else {
+        Vec::new()
+    };
+    item.insert(TAGS.to_owned(), AttributeValue::L(tags));
+    item.insert(RECEIVED.to_owned(), n(0));
     item.insert(
-        TAGS.to_owned(),
-        AttributeValue::L(vec![s(crate::domain::AUTO_BACKORDER_TAG)]),
+        RECEIPT_STATUS.to_owned(),
+        s(ReceiptStatus::NotReceived.as_str()),
     );
     item.insert(CREATED_AT.to_owned(), s(o.now));
     item.insert(UPDATED_AT.to_owned(), s(o.now));
@@ -300,8 +366,16 @@ pub fn new_order_item(o: &NewOrder<'_>) -> Item {
         s(status_partition(o.account, OrderStatus::Open)),
     );
     item.insert(GSI2PK.to_owned(), s(sku_partition(o.account, o.sku)));
-    item.insert(OPEN_PK.to_owned(), s(OPEN_PARTITION));
-    item.insert(OPEN_SK.to_owned(), s(open_sort_key(o.now, o.rid.as_str())));
+    if let Some(v) = o.vendor_id {
+        item.insert(
+            GSI3PK.to_owned(),
+            s(vendor_partition(o.account, v.as_str(), OrderStatus::Open)),
+        );
+    }
+    if o.auto {
+        item.insert(OPEN_PK.to_owned(), s(OPEN_PARTITION));
+        item.insert(OPEN_SK.to_owned(), s(open_sort_key(o.now, o.rid.as_str())));
+    }
     item
 }
 
@@ -312,13 +386,23 @@ pub fn order_from_item(item: &Item) -> Result<Replenishment, StoreError> {
         key: r.str(SK).unwrap_or_default().to_owned(),
         problem: format!("unknown status {status_raw}"),
     })?;
+    let quantity = r.i64(QUANTITY)?;
+    let received = r.opt_i64(RECEIVED)?.unwrap_or(0);
     Ok(Replenishment {
         replenishment_id: r.str(RID)?.to_owned(),
         sku: r.str(SKU_ATTR)?.to_owned(),
         vendor_id: r.opt_str(VENDOR_ID)?.map(str::to_owned),
-        quantity: r.i64(QUANTITY)?,
+        quantity,
         status,
         tags: r.str_list(TAGS)?,
+        received,
+        receipt_status: match r.opt_str(RECEIPT_STATUS)? {
+            Some(raw) => ReceiptStatus::parse(raw).ok_or_else(|| StoreError::Malformed {
+                key: r.str(SK).unwrap_or_default().to_owned(),
+                problem: format!("unknown receipt_status {raw}"),
+            })?,
+            None => ReceiptStatus::of(quantity, received),
+        },
         created_at: r.str(CREATED_AT)?.to_owned(),
         updated_at: r.str(UPDATED_AT)?.to_owned(),
         closed_at: r.opt_str(CLOSED_AT)?.map(str::to_owned),
@@ -353,6 +437,7 @@ mod tests {
             vendor_id: Some(&vendor),
             quantity: 3,
             now: "2026-11-29T00:00:00.000Z",
+            auto: true,
         });
         let order = order_from_item(&item).unwrap();
         assert_eq!(order.replenishment_id, rid.as_str());

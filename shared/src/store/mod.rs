@@ -1,6 +1,9 @@
 //! The DynamoDB adapter. Every request the service makes is here; item layout is in [`items`].
 
 pub mod items;
+mod lifecycle;
+
+pub use lifecycle::{CancelPart, Contribution, ContributionPage, StoredReceipt};
 
 use std::collections::HashMap;
 
@@ -14,10 +17,13 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 
 use crate::domain::{
-    BackorderPolicy, LinePlan, OrderAction, OrderStatus, Replenishment, SaleLineResult, SaleResult,
+    BackorderPolicy, LinePlan, OrderAction, OrderStatus, Replenishment, SaleLineResult,
+    SaleResult, SaleStatus,
 };
 use crate::error::StoreError;
-use crate::ids::{AccountId, AdjustmentId, ReplenishmentId, SaleId, Sku, VendorId};
+use crate::ids::{
+    AccountId, AdjustmentId, ReplenishmentId, SaleId, Sku, VendorId,
+};
 use items::*;
 
 /// Most keys one `BatchGetItem` takes.
@@ -34,8 +40,7 @@ pub struct Store {
 #[derive(Debug, Clone)]
 pub struct StoredSale {
     pub fingerprint: String,
-    /// `finalized`, or `finalizing` while a sale in parts is incomplete.
-    pub finalized: bool,
+    pub status: SaleStatus,
     /// The whole response, for a sale finalized in one transaction.
     pub result_json: Option<String>,
     /// For a sale in parts: how many parts, how many are applied, and what the response needs.
@@ -44,6 +49,18 @@ pub struct StoredSale {
     pub fulfillment_id: Option<String>,
     pub customer: Option<String>,
     pub channel: Option<String>,
+    /// Parts of a cancellation applied (a cancellation has as many parts as the sale).
+    pub cancel_done: u32,
+    /// The cancellation's answer, for a sale finalized in one transaction.
+    pub cancel_result: Option<String>,
+    pub cancelled_at: Option<String>,
+    pub created_at: Option<String>,
+}
+
+impl StoredSale {
+    pub fn finalized(&self) -> bool {
+        self.status == SaleStatus::Finalized
+    }
 }
 
 /// A stock adjustment made with an `adjustment_id`, as recorded.
@@ -69,15 +86,24 @@ fn stored_sale(item: &Item) -> Result<StoredSale, StoreError> {
     let r = Reader::new(item);
     let parts = r.opt_i64(PARTS)?.unwrap_or(1);
     let done = r.opt_i64(DONE)?.unwrap_or(1);
+    let status_raw = r.str(STATUS)?;
+    let status = SaleStatus::parse(status_raw).ok_or_else(|| StoreError::Malformed {
+        key: r.str(SK).unwrap_or_default().to_owned(),
+        problem: format!("unknown sale status {status_raw}"),
+    })?;
     Ok(StoredSale {
         fingerprint: r.str(FINGERPRINT)?.to_owned(),
-        finalized: r.str(STATUS)? == "finalized",
+        status,
         result_json: r.opt_str(RESULT)?.map(str::to_owned),
         parts: u32::try_from(parts).unwrap_or(1),
         done: u32::try_from(done).unwrap_or(0),
         fulfillment_id: r.opt_str(FULFILLMENT_ID)?.map(str::to_owned),
         customer: r.opt_str(CUSTOMER)?.map(str::to_owned),
         channel: r.opt_str(CHANNEL)?.map(str::to_owned),
+        cancel_done: u32::try_from(r.opt_i64(CANCEL_DONE)?.unwrap_or(0)).unwrap_or(0),
+        cancel_result: r.opt_str(CANCEL_RESULT)?.map(str::to_owned),
+        cancelled_at: r.opt_str(CANCELLED_AT)?.map(str::to_owned),
+        created_at: r.opt_str(CREATED_AT)?.map(str::to_owned),
     })
 }
 
@@ -111,10 +137,37 @@ pub struct OrderPage {
     pub next: Option<String>,
 }
 
+/// What closing an order writes besides the order: its SKU's `open_rid` (auto-back-order orders
+/// only) and its vendor's index partition.
+#[derive(Debug, Clone)]
+pub struct OrderRef {
+    pub rid: ReplenishmentId,
+    pub sku: Sku,
+    pub vendor_id: Option<String>,
+    /// An auto-back-order order, which its SKU points at while open.
+    pub auto: bool,
+}
+
+impl OrderRef {
+    fn of(order: &Replenishment) -> Result<Self, StoreError> {
+        let bad = |problem: &str| StoreError::Malformed {
+            key: order_sk(&order.replenishment_id),
+            problem: problem.to_owned(),
+        };
+        Ok(OrderRef {
+            rid: ReplenishmentId::parse(order.replenishment_id.clone(), RID)
+                .map_err(|_| bad("invalid order id"))?,
+            sku: Sku::parse(order.sku.clone(), SKU_ATTR).map_err(|_| bad("invalid sku"))?,
+            vendor_id: order.vendor_id.clone(),
+            auto: order.is_auto_backorder(),
+        })
+    }
+}
+
 /// One page of open orders across accounts, for the scheduled close.
 #[derive(Debug)]
 pub struct OpenOrderPage {
-    pub orders: Vec<(AccountId, ReplenishmentId, Sku)>,
+    pub orders: Vec<(AccountId, OrderRef)>,
     pub next: Option<Item>,
 }
 
@@ -705,7 +758,7 @@ impl Store {
                 .put(self.put_new(part)?)
                 .build(),
         );
-        self.push_line_writes(&mut writes, account, plans, now)?;
+        self.push_line_writes(&mut writes, account, sale, plans, now)?;
         self.transact(writes).await
     }
 
@@ -738,7 +791,7 @@ impl Store {
                 .put(self.put_new(sale_item)?)
                 .build(),
         );
-        self.push_line_writes(&mut writes, account, plans, now)?;
+        self.push_line_writes(&mut writes, account, sale, plans, now)?;
 
         self.transact(writes).await
     }
@@ -756,11 +809,13 @@ impl Store {
             .map_err(classify_transaction_error)
     }
 
-    /// Each line's stock change, and its order's find-or-create.
+    /// Each line's stock change, its order's find-or-create, and the sale's contribution to that
+    /// order (the audit trail).
     fn push_line_writes(
         &self,
         writes: &mut Vec<TransactWriteItem>,
         account: &AccountId,
+        sale: &SaleId,
         plans: &[LinePlan],
         now: &str,
     ) -> Result<(), StoreError> {
@@ -796,6 +851,7 @@ impl Store {
                         vendor_id: plan.before.vendor_id.as_ref(),
                         quantity: plan.backordered,
                         now,
+                        auto: true,
                     });
                     writes.push(
                         TransactWriteItem::builder()
@@ -803,6 +859,19 @@ impl Store {
                             .build(),
                     );
                 }
+            }
+            if let Some(rid) = plan.order.order_id() {
+                // Unconditional: the sale record's condition already makes the sale apply once.
+                let mut item = contribution_key(account, rid.as_str(), sale);
+                item.insert(SALE_ID.to_owned(), s(sale.as_str()));
+                item.insert(UNITS.to_owned(), n(plan.backordered));
+                item.insert(CREATED_AT.to_owned(), s(now));
+                let put = Put::builder()
+                    .table_name(&self.table)
+                    .set_item(Some(item))
+                    .build()
+                    .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
+                writes.push(TransactWriteItem::builder().put(put).build());
             }
         }
         Ok(())
@@ -875,13 +944,10 @@ impl Store {
         if order.status == OrderStatus::Closed {
             return Ok(CloseOutcome::AlreadyClosed(order));
         }
-        let sku = Sku::parse(order.sku.clone(), SKU_ATTR).map_err(|_| StoreError::Malformed {
-            key: order_sk(rid.as_str()),
-            problem: "invalid sku".to_owned(),
-        })?;
+        let order_ref = OrderRef::of(&order)?;
         Ok(
             match self
-                .close_open_order(account, rid, &sku, Some(order.quantity), now)
+                .close_open_order(account, &order_ref, Some(order.quantity), now)
                 .await?
             {
                 CloseTx::Committed => CloseOutcome::Closed(Replenishment {
@@ -897,29 +963,27 @@ impl Store {
         )
     }
 
-    /// The close transaction of an order known to be open, of a known SKU: the order goes
-    /// `open -> closed` (conditional on `open`) and the SKU's `open_rid` is released (conditional
-    /// on pointing at it), atomically.
+    /// The close transaction of an order known to be open: the order goes `open -> closed`
+    /// (conditional on `open`) and, for an auto-back-order order, the SKU's `open_rid` is released
+    /// (conditional on pointing at it), atomically.
     pub async fn close_open_order(
         &self,
         account: &AccountId,
-        rid: &ReplenishmentId,
-        sku: &Sku,
+        order: &OrderRef,
         expected_quantity: Option<i64>,
         now: &str,
     ) -> Result<CloseTx, StoreError> {
+        let rid = &order.rid;
         // With the quantity read, a sale adding units in between fails the close, which re-reads:
         // the closed order it returns then has its final quantity.
         let (condition, quantity) = match expected_quantity {
             Some(q) => ("#st = :open AND #q = :q", Some(q)),
             None => ("#st = :open", None),
         };
+        let mut set = "SET #st = :closed, #ca = :now, #u = :now, #g1 = :g1".to_owned();
         let mut close = Update::builder()
             .table_name(&self.table)
             .set_key(Some(order_key(account, rid)))
-            .update_expression(
-                "SET #st = :closed, #ca = :now, #u = :now, #g1 = :g1 REMOVE #opk, #osk",
-            )
             .condition_expression(condition)
             .expression_attribute_names("#st", STATUS)
             .expression_attribute_names("#ca", CLOSED_AT)
@@ -936,10 +1000,45 @@ impl Store {
                 .expression_attribute_names("#q", QUANTITY)
                 .expression_attribute_values(":q", n(q));
         }
+        if let Some(vendor) = &order.vendor_id {
+            set.push_str(", #g3 = :g3");
+            close = close
+                .expression_attribute_names("#g3", GSI3PK)
+                .expression_attribute_values(
+                    ":g3",
+                    s(vendor_partition(account, vendor, OrderStatus::Closed)),
+                );
+        }
         let close = close
+            .update_expression(format!("{set} REMOVE #opk, #osk"))
             .build()
             .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
-        let release = Update::builder()
+        let mut writes = vec![TransactWriteItem::builder().update(close).build()];
+        if order.auto {
+            writes.push(
+                TransactWriteItem::builder()
+                    .update(self.release_sku(account, order, now)?)
+                    .build(),
+            );
+        }
+        match self.transact(writes).await {
+            Ok(()) => Ok(CloseTx::Committed),
+            Err(CommitError::Store(e)) => Err(e),
+            // The first item's condition: the order is not open (or not at the quantity read).
+            Err(CommitError::SaleExists) => Ok(CloseTx::NotOpen),
+            Err(CommitError::Contended(reason)) => Ok(CloseTx::Contended(reason)),
+        }
+    }
+
+    /// Releases an auto-back-order order's SKU (`open_rid`), conditional on pointing at it.
+    fn release_sku(
+        &self,
+        account: &AccountId,
+        order: &OrderRef,
+        now: &str,
+    ) -> Result<Update, StoreError> {
+        let (rid, sku) = (&order.rid, &order.sku);
+        Update::builder()
             .table_name(&self.table)
             .set_key(Some(sku_key(account, sku)))
             .update_expression("REMOVE #open SET #u = :now ADD #ver :one")
@@ -951,18 +1050,7 @@ impl Store {
             .expression_attribute_values(":now", s(now))
             .expression_attribute_values(":one", n(1))
             .build()
-            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
-        let writes = vec![
-            TransactWriteItem::builder().update(close).build(),
-            TransactWriteItem::builder().update(release).build(),
-        ];
-        match self.transact(writes).await {
-            Ok(()) => Ok(CloseTx::Committed),
-            Err(CommitError::Store(e)) => Err(e),
-            // The first item's condition: the order is not open (or not at the quantity read).
-            Err(CommitError::SaleExists) => Ok(CloseTx::NotOpen),
-            Err(CommitError::Contended(reason)) => Ok(CloseTx::Contended(reason)),
-        }
+            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))
     }
 
     /// One page of an account's orders, newest first, optionally of one status and/or SKU.
@@ -1168,8 +1256,8 @@ impl Store {
     }
 }
 
-/// (account, order, SKU) of an `open_by_age` index entry.
-fn open_index_entry(item: &Item) -> Result<(AccountId, ReplenishmentId, Sku), StoreError> {
+/// The account and order of an `open_by_age` index entry (which lists auto-back-order orders only).
+fn open_index_entry(item: &Item) -> Result<(AccountId, OrderRef), StoreError> {
     let r = Reader::new(item);
     let bad = |problem: &str| StoreError::Malformed {
         key: r.str(SK).unwrap_or_default().to_owned(),
@@ -1182,7 +1270,16 @@ fn open_index_entry(item: &Item) -> Result<(AccountId, ReplenishmentId, Sku), St
         .ok_or_else(|| bad("not an order"))?;
     let rid = ReplenishmentId::parse(rid, RID).map_err(|_| bad("bad order id"))?;
     let sku = Sku::parse(r.str(SKU_ATTR)?, SKU_ATTR).map_err(|_| bad("bad sku"))?;
-    Ok((account, rid, sku))
+    let vendor_id = r.opt_str(VENDOR_ID)?.map(str::to_owned);
+    Ok((
+        account,
+        OrderRef {
+            rid,
+            sku,
+            vendor_id,
+            auto: true,
+        },
+    ))
 }
 
 fn last_rid(key: Option<&Item>) -> Option<String> {
