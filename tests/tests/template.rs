@@ -48,7 +48,44 @@ fn every_function_binary_is_a_workspace_binary_with_a_unique_name() {
             assert!(binaries.insert(binary));
         }
     }
-    assert_eq!(binaries.len(), 5);
+    assert_eq!(binaries.len(), 6);
+}
+
+/// order-events reads the table's stream: both images, and only order items (the filter's prefix
+/// is the store's). Local tables are created without a stream (local/src/table.rs ignores it).
+#[test]
+fn the_table_streams_order_changes_to_order_events() {
+    use backorder::store::items::{ORDER_PREFIX, SK};
+    let t = template().unwrap();
+    let props = table_properties(&t).unwrap();
+    assert_eq!(
+        props["StreamSpecification"]["StreamViewType"].as_str(),
+        Some("NEW_AND_OLD_IMAGES")
+    );
+    let function = &t["Resources"]["OrderEventsFunction"];
+    assert_eq!(
+        function["Metadata"]["BuildProperties"]["Binary"].as_str(),
+        Some("order-events")
+    );
+    let properties = &function["Properties"];
+    assert!(properties["Environment"]["Variables"]
+        .get("EVENT_BUS_NAME")
+        .is_some());
+    let stream = &properties["Events"]["TableStream"]["Properties"];
+    assert_eq!(
+        stream["FunctionResponseTypes"][0].as_str(),
+        Some("ReportBatchItemFailures")
+    );
+    let pattern: serde_json::Value = serde_json::from_str(
+        stream["FilterCriteria"]["Filters"][0]["Pattern"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        pattern,
+        serde_json::json!({"dynamodb": {"Keys": {SK: {"S": [{"prefix": ORDER_PREFIX}]}}}})
+    );
 }
 
 #[test]
