@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Regenerates events/: API Gateway HTTP API v2 requests for every route, edited from
 `sam local generate-event apigateway http-api-proxy`, the scheduled event from
-`sam local generate-event cloudwatch scheduled-event`, and the direct close payload.
+`sam local generate-event cloudwatch scheduled-event`, the direct close payload, and DynamoDB stream
+batches of order items for order-events, edited from `sam local generate-event dynamodb update`.
 
 Usage: scripts/generate-events.py [path/to/sam]   (default .tools/venv-sam/bin/sam; `make events`)
 """
@@ -79,8 +80,89 @@ def write(name, event):
         f.write("\n")
 
 
+# order-events: stream records of order items (the table streams NEW_AND_OLD_IMAGES), each file a
+# batch of one record; batch.json holds them all, in stream order, with records that publish nothing.
+STREAM_RID = "01JDQ7Z8X9K2M3N4P5Q6R7S8T9"
+STREAM_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/backorder-Table-EXAMPLE/stream/2026-11-29T00:00:00.000"
+
+
+def attr(v):
+    if isinstance(v, bool):
+        return {"BOOL": v}
+    if isinstance(v, int):
+        return {"N": str(v)}
+    if isinstance(v, list):
+        return {"L": [attr(x) for x in v]}
+    return {"S": v}
+
+
+def order_image(status, quantity=3, received=None, receipt_status=None, updated_at="2026-11-29T10:00:00.000Z"):
+    item = {
+        "pk": ACCOUNT, "sk": "ORDER#" + STREAM_RID, "rid": STREAM_RID, "sku": "CHAIR-1", "vendor_id": "acme",
+        "quantity": quantity, "status": status, "tags": ["auto_backorder"],
+        "created_at": "2026-11-29T10:00:00.000Z", "updated_at": updated_at,
+        "gsi1pk": f"{status}#{ACCOUNT}", "gsi2pk": f"{len(ACCOUNT)}:{ACCOUNT}#CHAIR-1",
+    }
+    if status == "open":
+        item.update(open_pk="OPEN", open_sk="2026-11-29T10:00:00.000Z#" + STREAM_RID)
+    else:
+        item["closed_at"] = "2026-11-29T12:00:00.000Z"
+    if received is not None:
+        item["received"] = received
+    if receipt_status is not None:
+        item["receipt_status"] = receipt_status
+    return {k: attr(v) for k, v in item.items()}
+
+
+def stream_record(template, event_id, seq, name, keys, old=None, new=None):
+    r = json.loads(json.dumps(template))
+    r["eventID"] = event_id
+    r["eventName"] = name
+    r["eventSourceARN"] = STREAM_ARN
+    d = r["dynamodb"]
+    d["Keys"] = {k: attr(v) for k, v in keys.items()}
+    d.pop("NewImage", None)
+    d.pop("OldImage", None)
+    if new is not None:
+        d["NewImage"] = new
+    if old is not None:
+        d["OldImage"] = old
+    d["ApproximateCreationDateTime"] = 1796032800
+    d["SequenceNumber"] = seq
+    d["SizeBytes"] = len(json.dumps(keys)) + len(json.dumps(new or {})) + len(json.dumps(old or {}))
+    d["StreamViewType"] = "NEW_AND_OLD_IMAGES"
+    return r
+
+
+def order_events():
+    base = generate("dynamodb", "update")["Records"]
+    insert, modify, remove = (next(r for r in base if r["eventName"] == n) for n in ("INSERT", "MODIFY", "REMOVE"))
+    order_keys = {"pk": ACCOUNT, "sk": "ORDER#" + STREAM_RID}
+    open_order = order_image("open")
+    bigger = order_image("open", quantity=5, updated_at="2026-11-29T11:00:00.000Z")
+    closed = order_image("closed", quantity=5, updated_at="2026-11-29T12:00:00.000Z")
+    partial = order_image("closed", quantity=5, received=2, receipt_status="partially_received", updated_at="2026-11-29T13:00:00.000Z")
+    received = order_image("closed", quantity=5, received=5, receipt_status="received", updated_at="2026-11-29T14:00:00.000Z")
+    sku_keys = {"pk": ACCOUNT, "sk": "SKU#CHAIR-1"}
+    sku = {k: attr(v) for k, v in {"pk": ACCOUNT, "sk": "SKU#CHAIR-1", "on_hand": -3, "ver": 2, "policy": "backorder"}.items()}
+    seq = lambda n: f"44215845000000000174504{n:05d}"
+    records = {
+        "insert-open": stream_record(insert, "e0000000000000000000000000000001", seq(1), "INSERT", order_keys, new=open_order),
+        "modify-quantity": stream_record(modify, "e0000000000000000000000000000002", seq(2), "MODIFY", order_keys, old=open_order, new=bigger),
+        "modify-closed": stream_record(modify, "e0000000000000000000000000000003", seq(3), "MODIFY", order_keys, old=bigger, new=closed),
+        "modify-partially-received": stream_record(modify, "e0000000000000000000000000000004", seq(4), "MODIFY", order_keys, old=closed, new=partial),
+        "modify-received": stream_record(modify, "e0000000000000000000000000000005", seq(5), "MODIFY", order_keys, old=partial, new=received),
+        "non-order": stream_record(insert, "e0000000000000000000000000000006", seq(6), "INSERT", sku_keys, new=sku),
+        "remove": stream_record(remove, "e0000000000000000000000000000007", seq(7), "REMOVE", order_keys, old=received),
+    }
+    for name in ("insert-open", "modify-closed", "modify-received", "non-order"):
+        write("order-events/" + name, {"Records": [records[name]]})
+    write("order-events/batch", {"Records": list(records.values())})
+    return 5
+
+
 for name, method, route, params, query, body in ROUTES:
     write(name, http_event(method, route, params, query, body))
 write("replenishment-close/scheduled", generate("cloudwatch", "scheduled-event"))
 write("replenishment-close/direct", {"account_id": ACCOUNT, "replenishment_id": RID})
-print("wrote", len(ROUTES) + 2, "events")
+print("wrote", len(ROUTES) + 2 + order_events(), "events")
