@@ -2,6 +2,7 @@
 //! that counts DynamoDB requests, and calls through the same API Gateway routing as the local
 //! server. Run through `make test`, which starts DynamoDB Local.
 
+pub mod eventbridge;
 pub mod faults;
 pub mod runtime_api;
 

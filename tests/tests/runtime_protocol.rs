@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 
+use backorder_tests::eventbridge::EventBridge;
 use backorder_tests::runtime_api::{Invocation, RuntimeApi};
 use backorder_tests::{endpoint, TestApp};
 use serde_json::{json, Value};
@@ -269,6 +270,85 @@ async fn every_binary_speaks_the_runtime_protocol() {
     for f in [&settings, &inventory, &sales, &reads, &close] {
         assert_eq!(f.api.init_error(), None);
     }
+}
+
+/// The order-events binary with EventBridge pointed at the recorder: a stream batch publishes its
+/// transitions, a refused entry is reported as a batch item failure, a non-stream event is an
+/// `InvalidInput` error. No DynamoDB: it only reads the events it is given.
+#[tokio::test(flavor = "multi_thread")]
+async fn order_events_binary_speaks_the_runtime_protocol() {
+    let bus = EventBridge::start().await;
+    let api = RuntimeApi::start().await;
+    let child = Command::new(binary("order-events"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", "order-events")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "local")
+        .env("AWS_SECRET_ACCESS_KEY", "local")
+        .env("AWS_ENDPOINT_URL_EVENTBRIDGE", bus.endpoint())
+        .env("EVENT_BUS_NAME", "orders-bus")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let function = Function { api, child };
+    let batch = event("order-events/batch", None);
+    match function.api.invoke(batch.clone()).await {
+        Invocation::Response(v) => assert_eq!(v, json!({"batchItemFailures": []})),
+        other => panic!("{other:?}"),
+    }
+    let published: Vec<(String, String)> = bus
+        .accepted()
+        .iter()
+        .map(|e| (e.detail_type.clone(), e.event_bus_name.clone()))
+        .collect();
+    assert_eq!(
+        published,
+        [
+            "ReplenishmentOpened",
+            "ReplenishmentClosed",
+            "ReplenishmentReceived"
+        ]
+        .map(|t| (t.to_owned(), "orders-bus".to_owned()))
+    );
+    // The close's entry refused every time: its record is the one to retry from.
+    bus.refuse(|e| e.detail_type == "ReplenishmentClosed");
+    let closed_seq = event("order-events/modify-closed", None)["Records"][0]["dynamodb"]
+        ["SequenceNumber"]
+        .clone();
+    match function.api.invoke(batch).await {
+        Invocation::Response(v) => assert_eq!(
+            v,
+            json!({"batchItemFailures": [{"itemIdentifier": closed_seq}]})
+        ),
+        other => panic!("{other:?}"),
+    }
+    match function.api.invoke(json!({"ping": 1})).await {
+        Invocation::Error { error_type, .. } => assert_eq!(error_type, "InvalidInput"),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(function.api.init_error(), None);
+
+    // Without EVENT_BUS_NAME it does not start, and says why.
+    let api = RuntimeApi::start().await;
+    let out = Command::new(binary("order-events"))
+        .env_clear()
+        .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
+        .env("AWS_REGION", "us-east-1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("EVENT_BUS_NAME"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// A function started without its configuration reports an init error naming the variable.
