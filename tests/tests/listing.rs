@@ -114,6 +114,8 @@ async fn filters_order_and_pages() {
             "quantity",
             "status",
             "tags",
+            "received",
+            "receipt_status",
             "created_at",
             "updated_at",
             "closed_at"

@@ -90,7 +90,9 @@ fn the_table_streams_order_changes_to_order_events() {
 
 #[test]
 fn the_table_has_the_indexes_the_store_queries() {
-    use backorder::store::items::{INDEX_BY_SKU, INDEX_BY_STATUS, INDEX_OPEN_BY_AGE};
+    use backorder::store::items::{
+        INDEX_BY_SKU, INDEX_BY_STATUS, INDEX_BY_VENDOR, INDEX_OPEN_BY_AGE,
+    };
     let t = template().unwrap();
     let props = table_properties(&t).unwrap();
     let names: BTreeSet<&str> = props["GlobalSecondaryIndexes"]
@@ -101,7 +103,7 @@ fn the_table_has_the_indexes_the_store_queries() {
         .collect();
     assert_eq!(
         names,
-        BTreeSet::from([INDEX_BY_STATUS, INDEX_BY_SKU, INDEX_OPEN_BY_AGE])
+        BTreeSet::from([INDEX_BY_STATUS, INDEX_BY_SKU, INDEX_OPEN_BY_AGE, INDEX_BY_VENDOR])
     );
     assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
 }

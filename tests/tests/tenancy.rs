@@ -126,11 +126,17 @@ async fn every_route_of_another_account_leaves_the_owner_untouched() {
             ("POST", "/sales/{sale_id}/finalize") => {
                 Some(json!({"lines": [{"sku": "S", "quantity": 1}]}))
             }
+            ("POST", "/replenishments") => Some(json!({"sku": "S", "quantity": 1})),
+            ("POST", "/replenishments/{replenishment_id}/receipts") => {
+                Some(json!({"receipt_id": "r-1", "quantity": 1}))
+            }
             _ => None,
         };
         let r = app.call(OTHER, route.method, &path, body).await;
         assert!(r.status < 500, "{}: {}", route.key(), r.body);
-        if route.method == "GET"
+        if route.path == "/vendors/{vendor_id}/replenishments" {
+            assert_eq!(r.body["items"], json!([]), "another account's vendor view is empty");
+        } else if route.method == "GET"
             && path.matches('/').count() > 1
             && route.path != "/vendors/{vendor_id}/settings"
         {
