@@ -1,8 +1,9 @@
-//! The invariant run: thousands of sales over 20 SKUs from 16 concurrent workers, closes
-//! interleaved, every kind of fault injected (overlap and random transaction conflicts, throttling,
-//! 500s, lost responses, crashes), and every call that did not succeed redelivered with the same
-//! body until it does. A checker polls consistent snapshots during the run; afterwards every unit
-//! is accounted for exactly once.
+//! The invariant run: thousands of sales over 20 SKUs from 16 concurrent workers, a fifth of them
+//! cancelled right after, closes and receipts interleaved, every kind of fault injected (overlap
+//! and random transaction conflicts, throttling, 500s, lost responses, crashes), and every call
+//! that did not succeed redelivered with the same body until it does. A checker polls consistent
+//! snapshots during the run; afterwards every unit is accounted for exactly once: stock, orders,
+//! the audit trail and the receipts.
 //!
 //! `make soak` runs it longer: SOAK_SALES (default 20000) sales, SOAK_FAULT_RATE (default 0.10).
 
@@ -34,6 +35,8 @@ struct Stats {
     busy: AtomicU64,
     closes: AtomicU64,
     checks: AtomicU64,
+    cancels: AtomicU64,
+    receipts: AtomicU64,
 }
 
 /// Calls until the call succeeds (or fails for good), redelivering the same request after a crash
@@ -192,6 +195,45 @@ async fn run(sales: usize, rate: f64) {
         })
     };
 
+    // Receipts: each closed order with units receives them all at once, under a receipt id of
+    // its own (redeliveries reuse it).
+    let receiver = {
+        let (app, stop, stats) = (app.clone(), stop.clone(), stats.clone());
+        tokio::spawn(async move {
+            let mut received: HashMap<String, i64> = HashMap::new();
+            while !stop.load(Ordering::Relaxed) {
+                let page = deliver(
+                    &app,
+                    &stats,
+                    "GET",
+                    "/replenishments?status=closed&limit=20",
+                    None,
+                )
+                .await;
+                for o in page.body["items"].as_array().cloned().unwrap_or_default() {
+                    let rid = o["replenishment_id"].as_str().unwrap().to_owned();
+                    let q = o["quantity"].as_i64().unwrap();
+                    if q == 0 || received.contains_key(&rid) {
+                        continue;
+                    }
+                    let r = deliver(
+                        &app,
+                        &stats,
+                        "POST",
+                        &format!("/replenishments/{rid}/receipts"),
+                        Some(json!({"receipt_id": format!("rcv-{rid}"), "quantity": q})),
+                    )
+                    .await;
+                    assert_eq!(r.status, 200, "{}", r.body);
+                    stats.receipts.fetch_add(1, Ordering::Relaxed);
+                    received.insert(rid, q);
+                }
+                tokio::time::sleep(Duration::from_millis(25)).await;
+            }
+            received
+        })
+    };
+
     // The sales: 1-3 lines of random SKUs (duplicates allowed), 1-4 units each.
     let bodies: Vec<(String, Value)> = (0..sales)
         .map(|n| {
@@ -201,7 +243,7 @@ async fn run(sales: usize, rate: f64) {
             (format!("sale-{n:06}"), json!({"customer": "c", "channel": "soak", "lines": lines}))
         })
         .collect();
-    let replies: Vec<(Value, Reply)> = futures::stream::iter(bodies)
+    let replies: Vec<(Value, Reply, Option<Reply>)> = futures::stream::iter(bodies)
         .map(|(id, body)| {
             let (app, stats) = (app.clone(), stats.clone());
             async move {
@@ -214,7 +256,16 @@ async fn run(sales: usize, rate: f64) {
                 )
                 .await;
                 assert_eq!(r.status, 200, "{id}: {}", r.body);
-                (body, r)
+                let cancelled = if fastrand::u8(0..5) == 0 {
+                    let c =
+                        deliver(&app, &stats, "POST", &format!("/sales/{id}/cancel"), None).await;
+                    assert_eq!(c.status, 200, "{id}: {}", c.body);
+                    stats.cancels.fetch_add(1, Ordering::Relaxed);
+                    Some(c)
+                } else {
+                    None
+                };
+                (body, r, cancelled)
             }
         })
         .buffer_unordered(WORKERS)
@@ -222,16 +273,19 @@ async fn run(sales: usize, rate: f64) {
         .await;
     stop.store(true, Ordering::Relaxed);
     closer.await.unwrap();
+    let received = receiver.await.unwrap();
     let mut violations = checker.await.unwrap();
     faults.set(FaultConfig::default());
     let elapsed = started.elapsed();
 
     // Afterwards, on a fault-free path.
-    let mut sold: HashMap<String, i64> = HashMap::new();
+    // What the answers say: units sold and restored per SKU, units put in and taken back out of
+    // each order.
+    let mut net_sold: HashMap<String, i64> = HashMap::new();
     let mut by_order: HashMap<String, i64> = HashMap::new();
-    for (body, reply) in &replies {
+    for (body, reply, cancelled) in &replies {
         for l in body["lines"].as_array().unwrap() {
-            *sold
+            *net_sold
                 .entry(l["sku"].as_str().unwrap().to_owned())
                 .or_default() += l["quantity"].as_i64().unwrap();
         }
@@ -240,24 +294,70 @@ async fn run(sales: usize, rate: f64) {
                 *by_order.entry(rid.to_owned()).or_default() += l["backordered"].as_i64().unwrap();
             }
         }
+        for l in cancelled
+            .iter()
+            .flat_map(|c| c.body["lines"].as_array().unwrap())
+        {
+            *net_sold
+                .entry(l["sku"].as_str().unwrap().to_owned())
+                .or_default() -= l["restored"].as_i64().unwrap();
+            let (b, t, n) = (&l["backordered"], &l["taken_back"], &l["not_taken_back"]);
+            if b.as_i64().unwrap() != t.as_i64().unwrap() + n.as_i64().unwrap() {
+                violations.push(format!(
+                    "cancelled line {l}: taken back + not taken back != back-ordered"
+                ));
+            }
+            if let Some(rid) = l["replenishment_id"].as_str() {
+                *by_order.entry(rid.to_owned()).or_default() -= t.as_i64().unwrap();
+            }
+        }
     }
     let orders = app.items_with_prefix("ORDER#").await;
+    let n = |item: &HashMap<String, AttributeValue>, k: &str| -> i64 {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .map_or(0, |v| v.parse().unwrap())
+    };
     for i in 0..SKUS {
         let sku = format!("SKU-{i:02}");
         let final_level = app.on_hand(A, &sku).await;
-        let expected = initial(i) - sold.get(&sku).copied().unwrap_or(0);
+        let sku_received: i64 = orders
+            .iter()
+            .filter(|o| s(o, "sku").as_deref() == Some(&sku))
+            .map(|o| received.get(&s(o, "rid").unwrap()).copied().unwrap_or(0))
+            .sum();
+        let expected = initial(i) - net_sold.get(&sku).copied().unwrap_or(0) + sku_received;
         if final_level != expected {
             violations.push(format!("{sku}: on_hand {final_level}, expected {expected}"));
         }
-        let total: i64 = orders
-            .iter()
-            .filter(|o| s(o, "sku").as_deref() == Some(&sku))
-            .map(|o| o["quantity"].as_n().unwrap().parse::<i64>().unwrap())
-            .sum();
-        let telescoped = (-final_level).max(0) - (-initial(i)).max(0);
-        if total != telescoped {
+    }
+    // The audit trail: per order, what its contributions say is left equals its quantity.
+    let contributions = app.items_with_prefix("CONTRIB#").await;
+    let mut trail: HashMap<String, i64> = HashMap::new();
+    for c in &contributions {
+        let sk = s(c, "sk").unwrap();
+        let rid = sk
+            .trim_start_matches("CONTRIB#")
+            .split('#')
+            .next()
+            .unwrap()
+            .to_owned();
+        *trail.entry(rid).or_default() += n(c, "units") - n(c, "taken_back");
+    }
+    for o in &orders {
+        let rid = s(o, "rid").unwrap();
+        if trail.get(&rid).copied().unwrap_or(0) != n(o, "quantity") {
             violations.push(format!(
-                "{sku}: orders hold {total}, uncovered units {telescoped}"
+                "order {rid}: quantity {}, audit trail {:?}",
+                n(o, "quantity"),
+                trail.get(&rid)
+            ));
+        }
+        if n(o, "received") != received.get(&rid).copied().unwrap_or(0) {
+            violations.push(format!(
+                "order {rid}: received {}, receipts {:?}",
+                n(o, "received"),
+                received.get(&rid)
             ));
         }
     }
@@ -288,9 +388,11 @@ async fn run(sales: usize, rate: f64) {
 
     let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
     println!(
-        "invariant run: {sales} sales, {} orders ({} closes) in {:.1}s; calls {}, redeliveries {} (crashes {}, 503s {}); {}; snapshot checks {}; violations = {}",
+        "invariant run: {sales} sales ({} cancelled), {} orders ({} closes, {} receipts) in {:.1}s; calls {}, redeliveries {} (crashes {}, 503s {}); {}; snapshot checks {}; violations = {}",
+        g(&stats.cancels),
         orders.len(),
         g(&stats.closes),
+        g(&stats.receipts),
         elapsed.as_secs_f64(),
         g(&stats.attempts),
         g(&stats.redeliveries),
@@ -306,6 +408,7 @@ async fn run(sales: usize, rate: f64) {
             && faults.counts.lost_responses.load(Ordering::Relaxed) > 0
     );
     assert!(g(&stats.closes) > 0 && g(&stats.checks) > 0);
+    assert!(g(&stats.cancels) > 0 && g(&stats.receipts) > 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -12,7 +12,8 @@ async fn setup(app: &TestApp) {
 }
 
 async fn order(app: &TestApp, rid: &str) -> Value {
-    app.ok(A, "GET", &format!("/replenishments/{rid}"), None).await
+    app.ok(A, "GET", &format!("/replenishments/{rid}"), None)
+        .await
 }
 
 async fn close(app: &TestApp, rid: &str) -> Value {
@@ -26,8 +27,13 @@ async fn cancel(app: &TestApp, sale: &str) -> backorder_tests::Reply {
 }
 
 async fn receive(app: &TestApp, rid: &str, body: Value) -> backorder_tests::Reply {
-    app.call(A, "POST", &format!("/replenishments/{rid}/receipts"), Some(body))
-        .await
+    app.call(
+        A,
+        "POST",
+        &format!("/replenishments/{rid}/receipts"),
+        Some(body),
+    )
+    .await
 }
 
 /// Every contribution of an order, paging with `limit`.
@@ -61,14 +67,22 @@ async fn the_audit_trail_pages_through_every_sale_that_fed_an_order() {
         assert_eq!(reply.status, 200, "{}", reply.body);
     }
     // A covered sale feeds no order.
-    app.ok(A, "POST", "/skus/X/inventory/adjustments", Some(json!({"delta": 100})))
-        .await;
+    app.ok(
+        A,
+        "POST",
+        "/skus/X/inventory/adjustments",
+        Some(json!({"delta": 100})),
+    )
+    .await;
     assert_eq!(app.finalize(A, "covered", &[("X", 1)]).await.status, 200);
     let orders = app.orders(A, "").await;
     assert_eq!(orders.len(), 1);
     let rid = orders[0]["replenishment_id"].as_str().unwrap();
     let trail = audit(&app, rid, 3).await;
-    let ids: Vec<&str> = trail.iter().map(|c| c["sale_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = trail
+        .iter()
+        .map(|c| c["sale_id"].as_str().unwrap())
+        .collect();
     assert_eq!(
         ids,
         (0..7).map(|i| format!("sale-{i}")).collect::<Vec<_>>(),
@@ -83,21 +97,44 @@ async fn the_audit_trail_pages_through_every_sale_that_fed_an_order() {
     assert_eq!(audit(&app, rid, 100).await, trail);
 
     let missing = app
-        .call(A, "GET", "/replenishments/01ARZ3NDEKTSV4RRFFQ69G5FAV/sales", None)
+        .call(
+            A,
+            "GET",
+            "/replenishments/01ARZ3NDEKTSV4RRFFQ69G5FAV/sales",
+            None,
+        )
         .await;
-    assert_eq!((missing.status, missing.code()), (404, "replenishment_not_found"));
+    assert_eq!(
+        (missing.status, missing.code()),
+        (404, "replenishment_not_found")
+    );
     let bad = app
-        .call(A, "GET", &format!("/replenishments/{rid}/sales?limit=0"), None)
+        .call(
+            A,
+            "GET",
+            &format!("/replenishments/{rid}/sales?limit=0"),
+            None,
+        )
         .await;
     assert_eq!(bad.status, 400);
     assert!(bad.message().contains("limit"));
     let bad = app
-        .call(A, "GET", &format!("/replenishments/{rid}/sales?status=open"), None)
+        .call(
+            A,
+            "GET",
+            &format!("/replenishments/{rid}/sales?status=open"),
+            None,
+        )
         .await;
     assert_eq!(bad.status, 400);
     // Another account sees nothing of it.
     let other = app
-        .call("other", "GET", &format!("/replenishments/{rid}/sales"), None)
+        .call(
+            "other",
+            "GET",
+            &format!("/replenishments/{rid}/sales"),
+            None,
+        )
         .await;
     assert_eq!(other.status, 404);
 }
@@ -107,10 +144,18 @@ async fn cancelling_gives_units_back_and_takes_them_out_of_the_open_order() {
     let app = TestApp::new().await;
     setup(&app).await;
     app.sku(A, "Y", "backorder", None, 10).await;
-    app.ok(A, "POST", "/skus/X/inventory/adjustments", Some(json!({"delta": 2})))
-        .await;
+    app.ok(
+        A,
+        "POST",
+        "/skus/X/inventory/adjustments",
+        Some(json!({"delta": 2})),
+    )
+    .await;
     // X: 2 on hand, sale of 5 -> -3, 3 back-ordered. Y: covered.
-    assert_eq!(app.finalize(A, "s1", &[("X", 5), ("Y", 4)]).await.status, 200);
+    assert_eq!(
+        app.finalize(A, "s1", &[("X", 5), ("Y", 4)]).await.status,
+        200
+    );
     assert_eq!(app.finalize(A, "s2", &[("X", 2)]).await.status, 200);
     let rid = app.orders(A, "").await[0]["replenishment_id"]
         .as_str()
@@ -123,12 +168,21 @@ async fn cancelling_gives_units_back_and_takes_them_out_of_the_open_order() {
     assert_eq!(first.body["status"], "cancelled");
     assert_eq!(first.body["not_taken_back"], 0);
     let x = &first.body["lines"].as_array().unwrap()[0];
-    assert_eq!((x["sku"].as_str(), x["restored"].as_i64()), (Some("X"), Some(5)));
-    assert_eq!((x["taken_back"].as_i64(), x["not_taken_back"].as_i64()), (Some(3), Some(0)));
+    assert_eq!(
+        (x["sku"].as_str(), x["restored"].as_i64()),
+        (Some("X"), Some(5))
+    );
+    assert_eq!(
+        (x["taken_back"].as_i64(), x["not_taken_back"].as_i64()),
+        (Some(3), Some(0))
+    );
     assert_eq!(app.on_hand(A, "X").await, 0, "2 - 5 - 2 + 5");
     assert_eq!(app.on_hand(A, "Y").await, 10);
     let o = order(&app, &rid).await;
-    assert_eq!((o["quantity"].as_i64(), o["status"].as_str()), (Some(2), Some("open")));
+    assert_eq!(
+        (o["quantity"].as_i64(), o["status"].as_str()),
+        (Some(2), Some("open"))
+    );
     let trail = audit(&app, &rid, 10).await;
     assert_eq!(trail[0]["sale_id"], "s1");
     assert_eq!(trail[0]["taken_back"], 3);
@@ -141,17 +195,30 @@ async fn cancelling_gives_units_back_and_takes_them_out_of_the_open_order() {
     assert_eq!(app.snapshot().await, before);
     // A cancelled sale cannot be finalized again; GET shows it cancelled.
     let refinalize = app.finalize(A, "s1", &[("X", 5), ("Y", 4)]).await;
-    assert_eq!((refinalize.status, refinalize.code()), (409, "sale_cancelled"));
-    assert_eq!(app.ok(A, "GET", "/sales/s1", None).await["status"], "cancelled");
+    assert_eq!(
+        (refinalize.status, refinalize.code()),
+        (409, "sale_cancelled")
+    );
+    assert_eq!(
+        app.ok(A, "GET", "/sales/s1", None).await["status"],
+        "cancelled"
+    );
     assert_eq!(app.snapshot().await, before);
 
     // The order reaches zero and stays open, still the SKU's open order.
     assert_eq!(cancel(&app, "s2").await.status, 200);
     let o = order(&app, &rid).await;
-    assert_eq!((o["quantity"].as_i64(), o["status"].as_str()), (Some(0), Some("open")));
+    assert_eq!(
+        (o["quantity"].as_i64(), o["status"].as_str()),
+        (Some(0), Some("open"))
+    );
     assert_eq!(app.on_hand(A, "X").await, 2);
     assert_eq!(app.finalize(A, "s3", &[("X", 3)]).await.status, 200);
-    assert_eq!(order(&app, &rid).await["quantity"], 1, "the next sale adds to it");
+    assert_eq!(
+        order(&app, &rid).await["quantity"],
+        1,
+        "the next sale adds to it"
+    );
 
     // Not found; a body is rejected.
     let none = cancel(&app, "nope").await;
@@ -180,9 +247,16 @@ async fn units_in_a_closed_order_stay_there_and_the_answer_says_so() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     assert_eq!(reply.body["not_taken_back"], 4);
     let line = &reply.body["lines"][0];
-    assert_eq!((line["taken_back"].as_i64(), line["not_taken_back"].as_i64()), (Some(0), Some(4)));
+    assert_eq!(
+        (line["taken_back"].as_i64(), line["not_taken_back"].as_i64()),
+        (Some(0), Some(4))
+    );
     assert_eq!(line["replenishment_id"], rid.as_str());
-    assert_eq!(order(&app, &rid).await["quantity"], 4, "a closed order keeps its units");
+    assert_eq!(
+        order(&app, &rid).await["quantity"],
+        4,
+        "a closed order keeps its units"
+    );
     assert_eq!(app.on_hand(A, "X").await, 0);
     assert_eq!(audit(&app, &rid, 10).await[0]["taken_back"], 0);
 }
@@ -220,7 +294,9 @@ async fn a_sale_in_parts_cancels_in_parts() {
     assert_eq!(reply.status, 200, "{}", reply.body);
     let out = reply.body["lines"].as_array().unwrap();
     assert_eq!(out.len(), 70);
-    assert!(out.iter().all(|l| l["taken_back"] == 2 && l["restored"] == 3));
+    assert!(out
+        .iter()
+        .all(|l| l["taken_back"] == 2 && l["restored"] == 3));
     for n in &names {
         assert_eq!(app.on_hand(A, n).await, 1, "{n}");
     }
@@ -248,13 +324,22 @@ async fn receipts_move_the_order_through_its_statuses_exactly_once() {
 
     let r1 = receive(&app, &rid, json!({"receipt_id": "r1", "quantity": 4})).await;
     assert_eq!(r1.status, 200, "{}", r1.body);
-    assert_eq!((r1.body["received"].as_i64(), r1.body["receipt_status"].as_str()), (Some(4), Some("partially_received")));
+    assert_eq!(
+        (
+            r1.body["received"].as_i64(),
+            r1.body["receipt_status"].as_str()
+        ),
+        (Some(4), Some("partially_received"))
+    );
     assert_eq!(app.on_hand(A, "X").await, -6);
 
     // The same receipt again: nothing changes.
     let before = app.snapshot().await;
     let again = receive(&app, &rid, json!({"receipt_id": "r1", "quantity": 4})).await;
-    assert_eq!((again.status, again.body["received"].as_i64()), (200, Some(4)));
+    assert_eq!(
+        (again.status, again.body["received"].as_i64()),
+        (200, Some(4))
+    );
     let reuse = receive(&app, &rid, json!({"receipt_id": "r1", "quantity": 5})).await;
     assert_eq!((reuse.status, reuse.code()), (409, "receipt_conflict"));
     // More than outstanding (6) without permission.
@@ -271,13 +356,27 @@ async fn receipts_move_the_order_through_its_statuses_exactly_once() {
         let reply = receive(&app, &rid, bad.clone()).await;
         assert_eq!(reply.status, 422, "{bad}: {}", reply.body);
     }
-    let none = receive(&app, "01ARZ3NDEKTSV4RRFFQ69G5FAV", json!({"receipt_id": "r9", "quantity": 1})).await;
+    let none = receive(
+        &app,
+        "01ARZ3NDEKTSV4RRFFQ69G5FAV",
+        json!({"receipt_id": "r9", "quantity": 1}),
+    )
+    .await;
     assert_eq!(none.status, 404);
-    assert_eq!(app.snapshot().await, before, "refused receipts change nothing");
+    assert_eq!(
+        app.snapshot().await,
+        before,
+        "refused receipts change nothing"
+    );
 
     let r2 = receive(&app, &rid, json!({"receipt_id": "r2", "quantity": 6})).await;
     assert_eq!(r2.body["receipt_status"], "received");
-    let r3 = receive(&app, &rid, json!({"receipt_id": "r3", "quantity": 2, "allow_over_receipt": true})).await;
+    let r3 = receive(
+        &app,
+        &rid,
+        json!({"receipt_id": "r3", "quantity": 2, "allow_over_receipt": true}),
+    )
+    .await;
     assert_eq!((r3.status, r3.body["received"].as_i64()), (200, Some(12)));
     assert_eq!(r3.body["receipt_status"], "received");
     assert_eq!(app.on_hand(A, "X").await, 2, "-10 + 12");
@@ -298,7 +397,12 @@ async fn concurrent_receipts_each_count_once() {
         let rid = rid.clone();
         let app = &app;
         async move {
-            receive(app, &rid, json!({"receipt_id": format!("r{}", i % 4), "quantity": 5})).await
+            receive(
+                app,
+                &rid,
+                json!({"receipt_id": format!("r{}", i % 4), "quantity": 5}),
+            )
+            .await
         }
     });
     for reply in futures::future::join_all(calls).await {
@@ -337,7 +441,10 @@ async fn regular_orders_are_never_merged_into_and_close_and_receive_like_the_oth
     assert_eq!(app.finalize(A, "s1", &[("X", 3)]).await.status, 200);
     let orders = app.orders(A, "").await;
     assert_eq!(orders.len(), 2);
-    let auto = orders.iter().find(|o| o["replenishment_id"] != rid.as_str()).unwrap();
+    let auto = orders
+        .iter()
+        .find(|o| o["replenishment_id"] != rid.as_str())
+        .unwrap();
     assert_eq!(auto["tags"], json!(["auto_backorder"]));
     assert_eq!(auto["quantity"], 3);
     assert_eq!(order(&app, &rid).await["quantity"], 12, "never merged into");
@@ -369,7 +476,12 @@ async fn a_vendor_lists_its_open_orders_as_one_purchase_order() {
     let app = &app;
     let list = |vendor: &str, q: &str| {
         let target = format!("/vendors/{vendor}/replenishments{q}");
-        async move { app.ok(A, "GET", &target, None).await["items"].as_array().unwrap().clone() }
+        async move {
+            app.ok(A, "GET", &target, None).await["items"]
+                .as_array()
+                .unwrap()
+                .clone()
+        }
     };
     let v = list("V", "").await;
     let mut skus: Vec<&str> = v.iter().map(|o| o["sku"].as_str().unwrap()).collect();
@@ -378,11 +490,18 @@ async fn a_vendor_lists_its_open_orders_as_one_purchase_order() {
     assert_eq!(list("W", "?status=open").await.len(), 1);
     assert!(list("nobody", "").await.is_empty());
     // Paging.
-    let page = app.ok(A, "GET", "/vendors/V/replenishments?limit=1", None).await;
+    let page = app
+        .ok(A, "GET", "/vendors/V/replenishments?limit=1", None)
+        .await;
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     let next = page["next_cursor"].as_str().unwrap();
     let page2 = app
-        .ok(A, "GET", &format!("/vendors/V/replenishments?limit=1&cursor={next}"), None)
+        .ok(
+            A,
+            "GET",
+            &format!("/vendors/V/replenishments?limit=1&cursor={next}"),
+            None,
+        )
         .await;
     assert_eq!(page2["items"].as_array().unwrap().len(), 1);
     assert_ne!(page2["items"][0], page["items"][0]);
@@ -393,7 +512,9 @@ async fn a_vendor_lists_its_open_orders_as_one_purchase_order() {
     let closed = list("V", "?status=closed").await;
     assert_eq!(closed.len(), 1);
     assert_eq!(closed[0]["sku"], "X");
-    let bad = app.call(A, "GET", "/vendors/V/replenishments?status=done", None).await;
+    let bad = app
+        .call(A, "GET", "/vendors/V/replenishments?status=done", None)
+        .await;
     assert_eq!(bad.status, 400);
     assert!(bad.message().contains("status"));
     assert!(app
