@@ -715,13 +715,22 @@ mod tests {
     #[test]
     fn receipts_move_the_status_and_refuse_over_receipt() {
         let closed = order(OrderStatus::Closed, 10, 0);
-        assert_eq!(receive(&closed, 4, false), Ok((4, ReceiptStatus::PartiallyReceived)));
-        assert_eq!(receive(&closed, 10, false), Ok((10, ReceiptStatus::Received)));
+        assert_eq!(
+            receive(&closed, 4, false),
+            Ok((4, ReceiptStatus::PartiallyReceived))
+        );
+        assert_eq!(
+            receive(&closed, 10, false),
+            Ok((10, ReceiptStatus::Received))
+        );
         assert_eq!(
             receive(&closed, 11, false),
             Err(ReceiptRefusal::OverReceipt { outstanding: 10 })
         );
-        assert_eq!(receive(&closed, 11, true), Ok((11, ReceiptStatus::Received)));
+        assert_eq!(
+            receive(&closed, 11, true),
+            Ok((11, ReceiptStatus::Received))
+        );
         let part = order(OrderStatus::Closed, 10, 7);
         assert_eq!(
             receive(&part, 4, false),
@@ -746,7 +755,11 @@ mod tests {
         assert_eq!(ReceiptStatus::of(5, 5), ReceiptStatus::Received);
         assert_eq!(ReceiptStatus::of(5, 9), ReceiptStatus::Received);
         assert_eq!(ReceiptStatus::of(0, 0), ReceiptStatus::NotReceived);
-        for s in [ReceiptStatus::NotReceived, ReceiptStatus::PartiallyReceived, ReceiptStatus::Received] {
+        for s in [
+            ReceiptStatus::NotReceived,
+            ReceiptStatus::PartiallyReceived,
+            ReceiptStatus::Received,
+        ] {
             assert_eq!(ReceiptStatus::parse(s.as_str()), Some(s));
         }
     }
@@ -763,14 +776,23 @@ mod tests {
 
     #[test]
     fn cancelling_takes_back_from_open_orders_only() {
-        let open = Some(FedOrder { open: true, quantity: 7 });
+        let open = Some(FedOrder {
+            open: true,
+            quantity: 7,
+        });
         let c = plan_cancel_line(&line(3, Some("R")), open);
         assert_eq!((c.restored, c.taken_back, c.not_taken_back), (5, 3, 0));
-        let closed = Some(FedOrder { open: false, quantity: 7 });
+        let closed = Some(FedOrder {
+            open: false,
+            quantity: 7,
+        });
         let c = plan_cancel_line(&line(3, Some("R")), closed);
         assert_eq!((c.restored, c.taken_back, c.not_taken_back), (5, 0, 3));
         // Never below zero.
-        let low = Some(FedOrder { open: true, quantity: 2 });
+        let low = Some(FedOrder {
+            open: true,
+            quantity: 2,
+        });
         let c = plan_cancel_line(&line(3, Some("R")), low);
         assert_eq!((c.taken_back, c.not_taken_back), (2, 1));
         // Nothing back-ordered: stock only.

@@ -730,7 +730,11 @@ pub async fn cancel_sale(
         let plans: Vec<CancelLine> = lines
             .iter()
             .map(|l| {
-                let order = l.replenishment_id.as_ref().and_then(|r| fed.get(r)).copied();
+                let order = l
+                    .replenishment_id
+                    .as_ref()
+                    .and_then(|r| fed.get(r))
+                    .copied();
                 plan_cancel_line(l, order)
             })
             .collect();
@@ -783,7 +787,10 @@ pub async fn cancel_sale(
     }
 }
 
-fn parse_stored<T: serde::de::DeserializeOwned>(sale_id: &SaleId, json: &str) -> Result<T, ApiError> {
+fn parse_stored<T: serde::de::DeserializeOwned>(
+    sale_id: &SaleId,
+    json: &str,
+) -> Result<T, ApiError> {
     serde_json::from_str(json).map_err(|e| {
         ApiError::Internal(StoreError::Malformed {
             key: sale_id.to_string(),
@@ -821,9 +828,13 @@ async fn finish_cancel(
     let body = match &sale.cancel_result {
         Some(body) => body.clone(),
         None => {
-            let missing: Vec<u32> = (0..sale.parts).filter(|k| !written.contains_key(k)).collect();
+            let missing: Vec<u32> = (0..sale.parts)
+                .filter(|k| !written.contains_key(k))
+                .collect();
             if !missing.is_empty() {
-                let answers = store.cancel_part_answers(account, sale_id, &missing).await?;
+                let answers = store
+                    .cancel_part_answers(account, sale_id, &missing)
+                    .await?;
                 for (k, json) in missing.iter().zip(answers) {
                     written.insert(*k, parse_stored(sale_id, &json)?);
                 }
@@ -881,8 +892,8 @@ pub async fn receive_units(
             }
             return Ok((order, false));
         }
-        let (received_after, receipt_status) =
-            receive(&order, quantity, allow_over_receipt).map_err(|refusal| match refusal {
+        let (received_after, receipt_status) = receive(&order, quantity, allow_over_receipt)
+            .map_err(|refusal| match refusal {
                 ReceiptRefusal::OrderOpen => ApiError::Conflict {
                     code: "replenishment_open",
                     message: format!(
@@ -988,19 +999,27 @@ pub async fn create_regular_order(
                 return Ok((order, false));
             }
         }
-        let sku = store.sku(account, &new.sku).await?.ok_or_else(|| ApiError::Unprocessable {
-            code: "unknown_sku",
-            message: format!("sku {} is not a known SKU", new.sku),
-        })?;
+        let sku = store
+            .sku(account, &new.sku)
+            .await?
+            .ok_or_else(|| ApiError::Unprocessable {
+                code: "unknown_sku",
+                message: format!("sku {} is not a known SKU", new.sku),
+            })?;
         let vendor = new.vendor_id.clone().or(sku.state.vendor_id);
         let rid = ReplenishmentId::generate();
         let now = now_rfc3339();
-        let request = new
-            .request_id
-            .as_ref()
-            .map(|r| (r, fingerprint.as_str()));
+        let request = new.request_id.as_ref().map(|r| (r, fingerprint.as_str()));
         match store
-            .create_regular_order(account, &rid, &new.sku, vendor.as_ref(), new.quantity, request, &now)
+            .create_regular_order(
+                account,
+                &rid,
+                &new.sku,
+                vendor.as_ref(),
+                new.quantity,
+                request,
+                &now,
+            )
             .await
         {
             Ok(()) => {

@@ -103,7 +103,12 @@ fn the_table_has_the_indexes_the_store_queries() {
         .collect();
     assert_eq!(
         names,
-        BTreeSet::from([INDEX_BY_STATUS, INDEX_BY_SKU, INDEX_OPEN_BY_AGE, INDEX_BY_VENDOR])
+        BTreeSet::from([
+            INDEX_BY_STATUS,
+            INDEX_BY_SKU,
+            INDEX_OPEN_BY_AGE,
+            INDEX_BY_VENDOR
+        ])
     );
     assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));
 }

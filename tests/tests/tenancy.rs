@@ -135,7 +135,11 @@ async fn every_route_of_another_account_leaves_the_owner_untouched() {
         let r = app.call(OTHER, route.method, &path, body).await;
         assert!(r.status < 500, "{}: {}", route.key(), r.body);
         if route.path == "/vendors/{vendor_id}/replenishments" {
-            assert_eq!(r.body["items"], json!([]), "another account's vendor view is empty");
+            assert_eq!(
+                r.body["items"],
+                json!([]),
+                "another account's vendor view is empty"
+            );
         } else if route.method == "GET"
             && path.matches('/').count() > 1
             && route.path != "/vendors/{vendor_id}/settings"

@@ -9,16 +9,16 @@
 
 use std::time::{Duration, Instant};
 
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use backorder::http::{self, json_body, path_param, raw_json_response, Fields, REQUEST_BUDGET};
 use backorder::ids::{AccountId, SaleId};
 use backorder::requests::{queued_sale, sale_request};
-use backorder::runtime::{http_api_response, http_request, is_http_api_event};
 use backorder::routes::{self, Route};
+use backorder::runtime::{http_api_response, http_request, is_http_api_event};
 use backorder::service::{cancel_sale, finalize_sale, sale_body};
 use backorder::{telemetry, ApiError, Config, Store};
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use serde_json::Value;
 use lambda_http::{Body, Request, Response};
+use serde_json::Value;
 
 pub async fn handle(store: &Store, req: Request) -> Response<Body> {
     http::serve(routes::SALE_FINALIZE, req, |route, account, req| {
@@ -106,8 +106,9 @@ pub async fn handle_event(
         let req = http_request(map).map_err(InvalidInvocation)?;
         return Ok(http_api_response(Box::pin(handle(store, req)).await));
     }
-    let batch: SqsEvent = serde_json::from_value(Value::Object(map))
-        .map_err(|e| InvalidInvocation(format!("neither an HTTP API event nor an SQS batch: {e}")))?;
+    let batch: SqsEvent = serde_json::from_value(Value::Object(map)).map_err(|e| {
+        InvalidInvocation(format!("neither an HTTP API event nor an SQS batch: {e}"))
+    })?;
     let response = Box::pin(handle_sqs(store, batch, deadline)).await;
     Ok(serde_json::to_value(response).unwrap_or_default())
 }
@@ -155,7 +156,9 @@ pub async fn handle_sqs(store: &Store, batch: SqsEvent, deadline: Instant) -> Sq
                 "queued sale finalized"
             ),
             Err(e) => {
-                stats.messages_failed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                stats
+                    .messages_failed
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let level_error = matches!(e, ApiError::Internal(_));
                 if level_error {
                     tracing::error!(message_id = %id, code = e.code(), error = %e, "queued sale failed");

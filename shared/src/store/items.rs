@@ -32,7 +32,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::domain::{BackorderPolicy, OrderStatus, ReceiptStatus, Replenishment, SkuState};
 use crate::error::StoreError;
-use crate::ids::{AccountId, AdjustmentId, ReceiptId, ReplenishmentId, RequestId, SaleId, Sku, VendorId};
+use crate::ids::{
+    AccountId, AdjustmentId, ReceiptId, ReplenishmentId, RequestId, SaleId, Sku, VendorId,
+};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -165,7 +167,8 @@ pub fn contribution_key(account: &AccountId, rid: &str, sale: &SaleId) -> Item {
 
 /// The sale id of a contribution's sort key.
 pub fn sale_of_contribution(sk: &str, rid: &str) -> Option<String> {
-    sk.strip_prefix(&contribution_prefix(rid)).map(str::to_owned)
+    sk.strip_prefix(&contribution_prefix(rid))
+        .map(str::to_owned)
 }
 
 pub fn receipt_key(account: &AccountId, rid: &ReplenishmentId, receipt: &ReceiptId) -> Item {
@@ -179,7 +182,13 @@ pub fn request_key(account: &AccountId, request: &RequestId) -> Item {
 /// `by_vendor` partition of a vendor's orders in a status; the length prefix keeps (account,
 /// vendor) pairs distinct.
 pub fn vendor_partition(account: &AccountId, vendor: &str, status: OrderStatus) -> String {
-    format!("{}#{}:{}#{}", status.as_str(), account.as_str().len(), account, vendor)
+    format!(
+        "{}#{}:{}#{}",
+        status.as_str(),
+        account.as_str().len(),
+        account,
+        vendor
+    )
 }
 
 /// `by_status` partition of an account's orders in a status.

@@ -9,9 +9,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::items::*;
 use super::{dynamo_error, last_rid, CommitError, OrderPage, Store};
-use crate::domain::{
-    CancelLine, FedOrder, OrderStatus, ReceiptStatus, Replenishment, SaleStatus,
-};
+use crate::domain::{CancelLine, FedOrder, OrderStatus, ReceiptStatus, Replenishment, SaleStatus};
 use crate::error::StoreError;
 use crate::ids::{AccountId, ReceiptId, ReplenishmentId, RequestId, SaleId, Sku, VendorId};
 
@@ -59,7 +57,9 @@ pub struct CancelPart<'a> {
     pub answer: &'a str,
 }
 
-fn update(u: aws_sdk_dynamodb::types::builders::UpdateBuilder) -> Result<TransactWriteItem, StoreError> {
+fn update(
+    u: aws_sdk_dynamodb::types::builders::UpdateBuilder,
+) -> Result<TransactWriteItem, StoreError> {
     Ok(TransactWriteItem::builder()
         .update(
             u.build()
@@ -170,7 +170,8 @@ impl Store {
             .expression_attribute_values(":st", s(status.as_str()))
             .expression_attribute_values(":next", n(part.k + 1))
             .expression_attribute_values(":now", s(now));
-        let mut set = "SET #st = :st, #cd = :next, #ca = if_not_exists(#ca, :now), #u = :now".to_owned();
+        let mut set =
+            "SET #st = :st, #cd = :next, #ca = if_not_exists(#ca, :now), #u = :now".to_owned();
         header = if part.k == 0 {
             header
                 .condition_expression("#st = :finalized")
@@ -202,10 +203,11 @@ impl Store {
             )?);
         }
         for line in lines {
-            let sku = Sku::parse(line.sku.clone(), SKU_ATTR).map_err(|_| StoreError::Malformed {
-                key: sale.to_string(),
-                problem: format!("invalid sku {}", line.sku),
-            })?;
+            let sku =
+                Sku::parse(line.sku.clone(), SKU_ATTR).map_err(|_| StoreError::Malformed {
+                    key: sale.to_string(),
+                    problem: format!("invalid sku {}", line.sku),
+                })?;
             writes.push(update(
                 Update::builder()
                     .table_name(&self.table)
@@ -270,7 +272,11 @@ impl Store {
         ks: &[u32],
     ) -> Result<Vec<String>, StoreError> {
         let items = self
-            .batch_get(ks.iter().map(|k| sale_part_key(account, sale, *k)).collect())
+            .batch_get(
+                ks.iter()
+                    .map(|k| sale_part_key(account, sale, *k))
+                    .collect(),
+            )
             .await?;
         let mut by_key: HashMap<String, String> = HashMap::new();
         for item in &items {
@@ -351,10 +357,7 @@ impl Store {
             AttributeValue::Bool(done.allow_over_receipt),
         );
         record.insert(RECEIVED_AFTER.to_owned(), n(done.received_after));
-        record.insert(
-            RECEIPT_STATUS.to_owned(),
-            s(done.receipt_status.as_str()),
-        );
+        record.insert(RECEIPT_STATUS.to_owned(), s(done.receipt_status.as_str()));
         record.insert(CREATED_AT.to_owned(), s(now));
         let seen = if order.received == 0 {
             "#st = :closed AND (attribute_not_exists(#rcv) OR #rcv = :seen)"
@@ -407,7 +410,10 @@ impl Store {
         match self.get(request_key(account, request)).await? {
             Some(item) => {
                 let r = Reader::new(&item);
-                Ok(Some((r.str(RID)?.to_owned(), r.str(FINGERPRINT)?.to_owned())))
+                Ok(Some((
+                    r.str(RID)?.to_owned(),
+                    r.str(FINGERPRINT)?.to_owned(),
+                )))
             }
             None => Ok(None),
         }
@@ -448,7 +454,11 @@ impl Store {
             now,
             auto: false,
         });
-        writes.push(TransactWriteItem::builder().put(self.put_new(item)?).build());
+        writes.push(
+            TransactWriteItem::builder()
+                .put(self.put_new(item)?)
+                .build(),
+        );
         self.transact(writes).await
     }
 

@@ -17,13 +17,11 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_dynamodb::Client;
 
 use crate::domain::{
-    BackorderPolicy, LinePlan, OrderAction, OrderStatus, Replenishment, SaleLineResult,
-    SaleResult, SaleStatus,
+    BackorderPolicy, LinePlan, OrderAction, OrderStatus, Replenishment, SaleLineResult, SaleResult,
+    SaleStatus,
 };
 use crate::error::StoreError;
-use crate::ids::{
-    AccountId, AdjustmentId, ReplenishmentId, SaleId, Sku, VendorId,
-};
+use crate::ids::{AccountId, AdjustmentId, ReplenishmentId, SaleId, Sku, VendorId};
 use items::*;
 
 /// Most keys one `BatchGetItem` takes.
