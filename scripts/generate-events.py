@@ -39,6 +39,13 @@ ROUTES = [
     ("replenishments/list-replenishments", "GET", "/replenishments", {}, {"status": "open", "limit": "10"}, None),
     ("replenishments/get-replenishment", "GET", "/replenishments/{replenishment_id}", {"replenishment_id": RID}, None, None),
     ("replenishment-close/post-close", "POST", "/replenishments/{replenishment_id}/close", {"replenishment_id": RID}, None, None),
+    ("sale-finalize/post-cancel", "POST", "/sales/{sale_id}/cancel", {"sale_id": "S-1001"}, None, None),
+    ("replenishments/post-replenishment", "POST", "/replenishments", {}, None,
+     {"sku": "CHAIR-1", "quantity": 6, "request_id": "po-2026-11-29-1"}),
+    ("replenishments/list-sales", "GET", "/replenishments/{replenishment_id}/sales", {"replenishment_id": RID}, {"limit": "10"}, None),
+    ("replenishments/post-receipt", "POST", "/replenishments/{replenishment_id}/receipts", {"replenishment_id": RID}, None,
+     {"receipt_id": "dock-7", "quantity": 3}),
+    ("replenishments/list-vendor-replenishments", "GET", "/vendors/{vendor_id}/replenishments", {"vendor_id": "acme"}, {"status": "open"}, None),
 ]
 
 
@@ -161,8 +168,29 @@ def order_events():
     return 5
 
 
+def sqs_batch():
+    """Sales from the queue: two good messages around one that can never succeed."""
+    base = generate("sqs", "receive-message")["Records"][0]
+    bodies = [
+        {"sale_id": "Q-1", "customer": "c-7", "channel": "marketplace", "lines": [{"sku": "CHAIR-1", "quantity": 2}]},
+        {"sale_id": "Q-2", "lines": [{"sku": "CHAIR-1", "quantity": 0}]},
+        {"sale_id": "Q-3", "channel": "marketplace", "lines": [{"sku": "CHAIR-1", "quantity": 1}]},
+    ]
+    records = []
+    for i, body in enumerate(bodies, 1):
+        r = json.loads(json.dumps(base))
+        r["messageId"] = f"00000000-0000-4000-8000-00000000000{i}"
+        r["body"] = json.dumps(body)
+        r["messageAttributes"] = {"account_id": {"stringValue": ACCOUNT, "stringListValues": [], "binaryListValues": [], "dataType": "String"}}
+        r.pop("md5OfMessageAttributes", None)
+        r.pop("md5OfBody", None)
+        records.append(r)
+    write("sale-finalize/sqs-batch", {"Records": records})
+
+
+sqs_batch()
 for name, method, route, params, query, body in ROUTES:
     write(name, http_event(method, route, params, query, body))
 write("replenishment-close/scheduled", generate("cloudwatch", "scheduled-event"))
 write("replenishment-close/direct", {"account_id": ACCOUNT, "replenishment_id": RID})
-print("wrote", len(ROUTES) + 2 + order_events(), "events")
+print("wrote", len(ROUTES) + 3 + order_events(), "events")

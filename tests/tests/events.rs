@@ -227,3 +227,71 @@ async fn default_route_key_routes_by_path() {
     let (status, body) = json_of(fn_settings::handle(&app.store, req).await);
     assert_eq!((status, body), (200, json!({"auto_backorder": false})));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_lifecycle_from_its_event_files() {
+    let app = TestApp::new().await;
+    let store = &app.store;
+    app.enable_account("acct-events", true).await;
+    app.sku("acct-events", "CHAIR-1", "backorder", Some("acme"), 1)
+        .await;
+    let call = |status: u16, resp: Response<Body>| {
+        let (got, body) = json_of(resp);
+        assert_eq!(got, status, "{body}");
+        body
+    };
+    let sale = call(
+        200,
+        fn_sale_finalize::handle(store, request("sale-finalize/post-finalize", None)).await,
+    );
+    let rid = sale["lines"][0]["replenishment_id"].as_str().unwrap();
+    let trail = call(
+        200,
+        fn_replenishments::handle(store, request("replenishments/list-sales", Some(rid))).await,
+    );
+    assert_eq!(trail["items"][0]["sale_id"], "S-1001");
+    assert_eq!(trail["items"][0]["units"], 3);
+    let vendor = call(
+        200,
+        fn_replenishments::handle(
+            store,
+            request("replenishments/list-vendor-replenishments", None),
+        )
+        .await,
+    );
+    assert_eq!(vendor["items"][0]["replenishment_id"], rid);
+    let cancelled = call(
+        200,
+        fn_sale_finalize::handle(store, request("sale-finalize/post-cancel", None)).await,
+    );
+    assert_eq!(cancelled["lines"][0]["taken_back"], 3);
+    assert_eq!(app.on_hand("acct-events", "CHAIR-1").await, 1);
+
+    let regular = call(
+        201,
+        fn_replenishments::handle(store, request("replenishments/post-replenishment", None)).await,
+    );
+    assert_eq!(regular["tags"], json!([]));
+    let again = call(
+        200,
+        fn_replenishments::handle(store, request("replenishments/post-replenishment", None)).await,
+    );
+    assert_eq!(again, regular);
+    let manual = regular["replenishment_id"].as_str().unwrap();
+    call(
+        200,
+        fn_replenishment_close::handle_http(
+            store,
+            request("replenishment-close/post-close", Some(manual)),
+        )
+        .await,
+    );
+    let received = call(
+        200,
+        fn_replenishments::handle(store, request("replenishments/post-receipt", Some(manual)))
+            .await,
+    );
+    assert_eq!(received["received"], 3);
+    assert_eq!(received["receipt_status"], "partially_received");
+    assert_eq!(app.on_hand("acct-events", "CHAIR-1").await, 4);
+}
