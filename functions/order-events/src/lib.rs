@@ -42,9 +42,10 @@ use aws_lambda_events::dynamodb::EventRecord;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use backorder::config::ConfigError;
-use backorder::domain::{OrderStatus, AUTO_BACKORDER_TAG};
+use backorder::domain::{OrderStatus, ReceiptStatus, AUTO_BACKORDER_TAG};
 use backorder::store::items::{
-    ORDER_PREFIX, PK, QUANTITY, RID, SK, SKU_ATTR, STATUS, TAGS, UPDATED_AT, VENDOR_ID,
+    ORDER_PREFIX, PK, QUANTITY, RECEIPT_STATUS, RECEIVED, RID, SK, SKU_ATTR, STATUS, TAGS,
+    UPDATED_AT, VENDOR_ID,
 };
 use lambda_runtime::Diagnostic;
 use serde::{Deserialize, Serialize};
@@ -57,13 +58,6 @@ pub const SOURCE: &str = "backorder";
 pub const MAX_ENTRIES_PER_REQUEST: usize = 10;
 /// `PutEvents` takes at most 256 KB of entries per request (see [`entry_size`]).
 pub const MAX_REQUEST_BYTES: usize = 256 * 1024;
-
-/// Order attributes of the receipt tracking (same names as the item layout in
-/// `backorder::store::items`).
-const RECEIVED: &str = "received";
-const RECEIPT_STATUS: &str = "receipt_status";
-const NOT_RECEIVED: &str = "not_received";
-const RECEIPT_STATUSES: [&str; 3] = [NOT_RECEIVED, "partially_received", "received"];
 
 /// The kinds of event, by their EventBridge `detail-type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -200,18 +194,15 @@ impl<'a> Image<'a> {
     }
 
     /// `receipt_status`, absent meaning `not_received`.
-    fn receipt_status(&self) -> Result<&'static str, Malformed> {
+    fn receipt_status(&self) -> Result<ReceiptStatus, Malformed> {
         match self.opt_str(RECEIPT_STATUS)? {
-            None => Ok(NOT_RECEIVED),
-            Some(raw) => RECEIPT_STATUSES
-                .into_iter()
-                .find(|s| *s == raw)
-                .ok_or_else(|| {
-                    malformed(format!(
-                        "{}.{RECEIPT_STATUS} is not a known status",
-                        self.name
-                    ))
-                }),
+            None => Ok(ReceiptStatus::NotReceived),
+            Some(raw) => ReceiptStatus::parse(raw).ok_or_else(|| {
+                malformed(format!(
+                    "{}.{RECEIPT_STATUS} is not a known status",
+                    self.name
+                ))
+            }),
         }
     }
 }
@@ -226,7 +217,7 @@ struct OrderImage {
     received: i64,
     auto_backorder: bool,
     status: OrderStatus,
-    receipt_status: &'static str,
+    receipt_status: ReceiptStatus,
     updated_at: String,
 }
 
@@ -316,7 +307,9 @@ pub fn events_for_record(record: &EventRecord) -> Result<Vec<OrderEvent>, Malfor
             if old_status == OrderStatus::Open && new.status == OrderStatus::Closed {
                 kinds.push(DetailType::ReplenishmentClosed);
             }
-            if new.receipt_status == "received" && old_receipt != "received" {
+            if new.receipt_status == ReceiptStatus::Received
+                && old_receipt != ReceiptStatus::Received
+            {
                 kinds.push(DetailType::ReplenishmentReceived);
             }
             (new, kinds)
@@ -337,7 +330,7 @@ pub fn events_for_record(record: &EventRecord) -> Result<Vec<OrderEvent>, Malfor
                 received: order.received,
                 auto_backorder: order.auto_backorder,
                 status: order.status.as_str().to_owned(),
-                receipt_status: order.receipt_status.to_owned(),
+                receipt_status: order.receipt_status.as_str().to_owned(),
                 at: order.updated_at.clone(),
             },
         })
