@@ -524,3 +524,37 @@ async fn a_vendor_lists_its_open_orders_as_one_purchase_order() {
         .unwrap()
         .is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_scheduled_close_leaves_an_emptied_order_open_until_a_sale_refills_it() {
+    use std::time::{Duration, Instant};
+    let app = TestApp::new().await;
+    setup(&app).await;
+    assert_eq!(app.finalize(A, "s1", &[("X", 2)]).await.status, 200);
+    assert_eq!(cancel(&app, "s1").await.status, 200);
+    let rid = app.orders(A, "").await[0]["replenishment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let far = Instant::now() + Duration::from_secs(60);
+    let close_due = || {
+        backorder::service::close_due_orders(
+            &app.store,
+            Duration::ZERO,
+            far,
+            Duration::from_secs(1),
+        )
+    };
+    let run = close_due().await.unwrap();
+    assert_eq!(
+        (run.closed, run.remaining),
+        (0, 1),
+        "nothing to order: left open"
+    );
+    assert_eq!(order(&app, &rid).await["status"], "open");
+    assert_eq!(app.finalize(A, "s2", &[("X", 1)]).await.status, 200);
+    assert_eq!(order(&app, &rid).await["quantity"], 1);
+    let run = close_due().await.unwrap();
+    assert_eq!((run.closed, run.remaining), (1, 0));
+    assert_eq!(order(&app, &rid).await["status"], "closed");
+}

@@ -973,10 +973,12 @@ impl Store {
     ) -> Result<CloseTx, StoreError> {
         let rid = &order.rid;
         // With the quantity read, a sale adding units in between fails the close, which re-reads:
-        // the closed order it returns then has its final quantity.
+        // the closed order it returns then has its final quantity. Without it (the scheduled
+        // close), an order whose sales were all cancelled (quantity 0) is left open: there is
+        // nothing to order, and the next shortfall of its SKU adds to it.
         let (condition, quantity) = match expected_quantity {
-            Some(q) => ("#st = :open AND #q = :q", Some(q)),
-            None => ("#st = :open", None),
+            Some(q) => ("#st = :open AND #q = :q", q),
+            None => ("#st = :open AND #q > :q", 0),
         };
         let mut set = "SET #st = :closed, #ca = :now, #u = :now, #g1 = :g1".to_owned();
         let mut close = Update::builder()
@@ -993,11 +995,9 @@ impl Store {
             .expression_attribute_values(":open", s(OrderStatus::Open.as_str()))
             .expression_attribute_values(":now", s(now))
             .expression_attribute_values(":g1", s(status_partition(account, OrderStatus::Closed)));
-        if let Some(q) = quantity {
-            close = close
-                .expression_attribute_names("#q", QUANTITY)
-                .expression_attribute_values(":q", n(q));
-        }
+        close = close
+            .expression_attribute_names("#q", QUANTITY)
+            .expression_attribute_values(":q", n(quantity));
         if let Some(vendor) = &order.vendor_id {
             set.push_str(", #g3 = :g3");
             close = close
