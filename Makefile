@@ -63,7 +63,7 @@ deploy: build ## deploy with sam (asks for the JWT issuer and audience the first
 
 bench: ## benchmarks (release): requests and write units per sale, a hot SKU, CPU time, cold start, size, memory; writes BENCHMARKS.md and bench.json
 	scripts/dynamodb-local.sh install
-	$(CARGO) build --release --bins -p backorder-bench -p fn-settings -p fn-inventory -p fn-sale-finalize -p fn-replenishments -p fn-replenishment-close
+	$(CARGO) build --release --bins -p backorder-bench -p fn-settings -p fn-inventory -p fn-sale-finalize -p fn-replenishments -p fn-replenishment-close -p fn-order-events
 	scripts/with-dynamodb.sh target/release/backorder-bench
 
 clean: ## remove build output (keeps installed tools)

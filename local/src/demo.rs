@@ -128,6 +128,38 @@ pub async fn run(addr: SocketAddr) -> Result<(), Error> {
         return Err("the third sale did not open a new order".into());
     }
 
+    println!("\n8. The first order's audit trail: the sales that fed it");
+    let trail = api
+        .call("GET", &format!("/replenishments/{order_1}/sales"), None)
+        .await?;
+    for c in trail["items"].as_array().cloned().unwrap_or_default() {
+        println!("     {} added {}", c["sale_id"], c["units"]);
+    }
+
+    println!("\n9. The first order arrives: receive its 5 units (stock goes up by 5)");
+    let received = api
+        .call(
+            "POST",
+            &format!("/replenishments/{order_1}/receipts"),
+            Some(json!({"receipt_id": "dock-1", "quantity": 5})),
+        )
+        .await?;
+    println!(
+        "     received {}, receipt_status {}",
+        received["received"], received["receipt_status"]
+    );
+
+    println!(
+        "\n10. The third sale is cancelled: its 4 units go back to stock and out of the open order"
+    );
+    let cancelled = api.call("POST", "/sales/S-1003/cancel", None).await?;
+    println!(
+        "     restored {}, taken back {}, left in closed orders {}",
+        cancelled["lines"][0]["restored"],
+        cancelled["lines"][0]["taken_back"],
+        cancelled["not_taken_back"]
+    );
+
     let inventory = api.call("GET", "/skus/CHAIR-1/inventory", None).await?;
     let orders = api.call("GET", "/replenishments", None).await?;
     println!(
@@ -135,16 +167,17 @@ pub async fn run(addr: SocketAddr) -> Result<(), Error> {
         inventory["on_hand"]
     );
     println!(
-        "{:<28} {:<9} {:<7} {:>8}  {:<16} vendor",
-        "replenishment_id", "sku", "status", "quantity", "tags"
+        "{:<28} {:<9} {:<7} {:>8} {:>8}  {:<16} vendor",
+        "replenishment_id", "sku", "status", "quantity", "received", "tags"
     );
     for o in orders["items"].as_array().cloned().unwrap_or_default() {
         println!(
-            "{:<28} {:<9} {:<7} {:>8}  {:<16} {}",
+            "{:<28} {:<9} {:<7} {:>8} {:>8}  {:<16} {}",
             o["replenishment_id"].as_str().unwrap_or_default(),
             o["sku"].as_str().unwrap_or_default(),
             o["status"].as_str().unwrap_or_default(),
             o["quantity"].as_i64().unwrap_or_default(),
+            o["received"].as_i64().unwrap_or_default(),
             o["tags"]
                 .as_array()
                 .map(|t| t
@@ -156,6 +189,13 @@ pub async fn run(addr: SocketAddr) -> Result<(), Error> {
             o["vendor_id"].as_str().unwrap_or("-"),
         );
     }
-    println!("\ndemo finished: 3 + 2 units went to the first order, 4 to the second.");
+    if inventory["on_hand"] != json!(-2) {
+        return Err(format!(
+            "expected on_hand -2 (-2 -3 -2 -4 +5 +4), got {}",
+            inventory["on_hand"]
+        )
+        .into());
+    }
+    println!("\ndemo finished: 3 + 2 units went to the first order (received), 4 to the second (cancelled, now 0).");
     Ok(())
 }

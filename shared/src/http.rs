@@ -287,7 +287,6 @@ pub fn int_in_range(v: &Value, min: i64, max: i64) -> Option<i64> {
     (min..=max).contains(&i).then_some(i)
 }
 
-/// A JSON response.
 /// Whether a body is absent or only whitespace (routes that take no body accept it, and `{}`).
 pub fn body_is_blank(body: &Body) -> bool {
     match body {
@@ -298,6 +297,7 @@ pub fn body_is_blank(body: &Body) -> bool {
     }
 }
 
+/// A JSON response.
 pub fn json_response(status: u16, body: &impl Serialize) -> Response<Body> {
     let text = serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned());
     raw_json_response(status, text)

@@ -33,6 +33,8 @@ pub fn now_rfc3339() -> String {
 /// sale in parts) + per line its SKU, at most one order and that order's contribution record. A
 /// cancellation's parts are the sale's parts, with the same three items per line.
 pub const LINES_PER_TRANSACTION: usize = 32;
+/// The part size of sales in parts started before the size was recorded on the sale.
+const LEGACY_PART_LINES: usize = 49;
 /// A finalize stops retrying contention after this long (503), so that with one SDK operation
 /// timeout (6 s) on top it still answers within the Lambda timeout (15 s).
 pub const FINALIZE_BUDGET: Duration = Duration::from_secs(8);
@@ -63,15 +65,20 @@ fn conflict(sale_id: &SaleId) -> ApiError {
 
 fn unknown_sku(request: &SaleRequest, lines: &[SaleLine], ctx: &SaleContext) -> Option<ApiError> {
     let missing = lines.iter().find(|l| !ctx.skus.contains_key(&l.sku))?;
+    Some(unknown_sku_error(request, &missing.sku))
+}
+
+/// 422 naming the first line of the request with `sku`.
+fn unknown_sku_error(request: &SaleRequest, sku: &Sku) -> ApiError {
     let index = request
         .lines
         .iter()
-        .position(|l| l.sku == missing.sku)
+        .position(|l| &l.sku == sku)
         .unwrap_or_default();
-    Some(ApiError::Unprocessable {
+    ApiError::Unprocessable {
         code: "unknown_sku",
-        message: format!("lines[{index}].sku {} is not a known SKU", missing.sku),
-    })
+        message: format!("lines[{index}].sku {sku} is not a known SKU"),
+    }
 }
 
 /// Plans `lines` against what `ctx` read, reading the vendor settings the lines rely on (one
@@ -131,8 +138,8 @@ fn record_sale(plans: &[LinePlan], lines: usize) {
     }
 }
 
-fn to_json(sale_id: &SaleId, result: &SaleResult) -> Result<String, ApiError> {
-    serde_json::to_string(result).map_err(|e| {
+fn to_json(sale_id: &SaleId, value: &impl serde::Serialize) -> Result<String, ApiError> {
+    serde_json::to_string(value).map_err(|e| {
         ApiError::Internal(StoreError::Malformed {
             key: sale_id.to_string(),
             problem: e.to_string(),
@@ -221,7 +228,7 @@ pub async fn finalize_sale(
     .into())
 }
 
-/// A sale larger than one transaction: part k (lines k*49..) is written with the sale header
+/// A sale larger than one transaction: part k (lines k*32..) is written with the sale header
 /// advancing `done` from k to k+1, so each part applies exactly once whatever is redelivered,
 /// and a crash between parts leaves the sale `finalizing` until a redelivery completes it.
 async fn finalize_in_parts(
@@ -236,9 +243,12 @@ async fn finalize_in_parts(
     // covers: a redelivery listing the same lines in another order resumes the same parts.
     let mut sorted = merged.to_vec();
     sorted.sort_by(|a, b| a.sku.cmp(&b.sku));
-    let chunks: Vec<&[SaleLine]> = sorted.chunks(LINES_PER_TRANSACTION).collect();
+    // The part size is recorded on the sale, so a sale resumed by a build with another size is
+    // cut as it was started (sales started before it was recorded used 49).
+    let mut part_lines = LINES_PER_TRANSACTION;
+    let mut chunks: Vec<&[SaleLine]> = sorted.chunks(part_lines).collect();
     let mut checked_skus = false;
-    let parts = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
+    let mut parts = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
     let mut written: HashMap<u32, Vec<SaleLineResult>> = HashMap::new();
     let mut next = 0u32;
     let mut attempts = 0u32;
@@ -254,12 +264,35 @@ async fn finalize_in_parts(
             .map(|l| l.sku.clone())
             .collect();
         let ctx = store.sale_context(account, sale_id, &part_skus).await?;
+        if let Some(sale) = &ctx.sale {
+            let stored_lines = sale.part_lines.unwrap_or(LEGACY_PART_LINES);
+            if sale.fingerprint == fingerprint
+                && sale.result_json.is_none()
+                && stored_lines != part_lines
+            {
+                part_lines = stored_lines;
+                chunks = sorted.chunks(part_lines).collect();
+                parts = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
+                next = 0;
+                continue;
+            }
+        }
         let (done, fulfillment_id) = match &ctx.sale {
             None => (0, None),
-            Some(sale) if sale.fingerprint != fingerprint || sale.parts != parts => {
-                return Err(conflict(sale_id))
-            }
+            Some(sale) if sale.fingerprint != fingerprint => return Err(conflict(sale_id)),
             Some(sale) if is_cancelled(sale) => return Err(cancelled(sale_id)),
+            // Finalized in one transaction by a build that took more lines per transaction: a replay.
+            Some(sale) if sale.result_json.is_some() => {
+                return Ok(Finalized {
+                    body: sale_body(store, account, sale_id, sale).await?,
+                    replayed: true,
+                    attempts,
+                    lines: merged.len(),
+                    parts: 1,
+                    backordered: 0,
+                })
+            }
+            Some(sale) if sale.parts != parts => return Err(conflict(sale_id)),
             Some(sale) => (sale.done, sale.fulfillment_id.clone()),
         };
         if done >= parts {
@@ -276,15 +309,7 @@ async fn finalize_in_parts(
             let all: Vec<_> = sorted.iter().map(|l| l.sku.clone()).collect();
             let missing = store.missing_skus(account, &all).await?;
             if let Some(line) = merged.iter().find(|l| missing.contains(&l.sku)) {
-                let index = request
-                    .lines
-                    .iter()
-                    .position(|l| l.sku == line.sku)
-                    .unwrap_or_default();
-                return Err(ApiError::Unprocessable {
-                    code: "unknown_sku",
-                    message: format!("lines[{index}].sku {} is not a known SKU", line.sku),
-                });
+                return Err(unknown_sku_error(request, &line.sku));
             }
             checked_skus = true;
         }
@@ -302,6 +327,7 @@ async fn finalize_in_parts(
         let shared = SaleParts {
             fingerprint: &fingerprint,
             parts,
+            part_lines,
             fulfillment_id: &fulfillment_id,
             customer: request.customer.as_deref(),
             channel: request.channel.as_deref(),
@@ -334,6 +360,7 @@ async fn finalize_in_parts(
                         result_json: None,
                         parts,
                         done: parts,
+                        part_lines: Some(part_lines),
                         fulfillment_id: Some(fulfillment_id),
                         customer: request.customer.clone(),
                         channel: request.channel.clone(),
@@ -401,12 +428,7 @@ pub async fn sale_body(
         return Ok(body);
     }
     // A cancelled sale shows what it was, with its status: the cancellation has its own answer.
-    let mut result: SaleResult = serde_json::from_str(&body).map_err(|e| {
-        ApiError::Internal(StoreError::Malformed {
-            key: sale_id.to_string(),
-            problem: e.to_string(),
-        })
-    })?;
+    let mut result: SaleResult = parse_stored(sale_id, &body)?;
     result.status = sale.status.as_str().to_owned();
     to_json(sale_id, &result)
 }
@@ -716,6 +738,17 @@ pub async fn cancel_sale(
                 .pop()
                 .unwrap_or_default(),
         };
+        if lines.len() > LINES_PER_TRANSACTION {
+            // Only a sale finalized by a build that took 49 lines per transaction: its cancellation
+            // would not fit one transaction (100 items). Refuse, changing nothing, rather than fail.
+            return Err(ApiError::Conflict {
+                code: "sale_not_cancellable",
+                message: format!(
+                    "sale_id {sale_id} was finalized with more than {LINES_PER_TRANSACTION} SKUs per \
+                     transaction (by an earlier version) and cannot be cancelled here"
+                ),
+            });
+        }
         let rids: Vec<ReplenishmentId> = lines
             .iter()
             .filter(|l| l.backordered > 0)
@@ -741,16 +774,13 @@ pub async fn cancel_sale(
         let now = now_rfc3339();
         let cancelled_at = sale.cancelled_at.clone().unwrap_or_else(|| now.clone());
         let answer = if in_parts {
-            serde_json::to_string(&plans)
+            to_json(sale_id, &plans)?
         } else {
-            serde_json::to_string(&cancel_result(sale_id, &cancelled_at, plans.clone()))
-        }
-        .map_err(|e| {
-            ApiError::Internal(StoreError::Malformed {
-                key: sale_id.to_string(),
-                problem: e.to_string(),
-            })
-        })?;
+            to_json(
+                sale_id,
+                &cancel_result(sale_id, &cancelled_at, plans.clone()),
+            )?
+        };
         let part = CancelPart {
             k,
             parts: sale.parts,
@@ -843,7 +873,7 @@ async fn finish_cancel(
                 .flat_map(|k| written.remove(&k).unwrap_or_default())
                 .collect();
             let at = sale.cancelled_at.clone().unwrap_or_default();
-            to_json_value(sale_id, &cancel_result(sale_id, &at, lines))?
+            to_json(sale_id, &cancel_result(sale_id, &at, lines))?
         }
     };
     Ok(Cancelled {
@@ -851,15 +881,6 @@ async fn finish_cancel(
         replayed,
         taken_back,
         not_taken_back,
-    })
-}
-
-fn to_json_value(sale_id: &SaleId, value: &impl serde::Serialize) -> Result<String, ApiError> {
-    serde_json::to_string(value).map_err(|e| {
-        ApiError::Internal(StoreError::Malformed {
-            key: sale_id.to_string(),
-            problem: e.to_string(),
-        })
     })
 }
 

@@ -295,3 +295,136 @@ async fn an_unknown_sku_in_a_later_part_changes_nothing() {
     assert!(r.message().contains("ZZZ-MISSING"));
     assert_eq!(app.snapshot().await, before);
 }
+
+/// Sales written by a build that put 49 lines in a transaction (before the part size was recorded
+/// on the sale): a redelivery resumes them cut as they were started, or replays them.
+#[tokio::test(flavor = "multi_thread")]
+async fn sales_started_with_49_lines_per_part_resume_as_they_were_cut() {
+    use backorder::domain::{plan_line, SaleLine, SaleRequest, SaleResult};
+    use backorder::ids::{ReplenishmentId, SaleId};
+    use backorder::store::SaleParts;
+    let app = TestApp::new().await;
+    // Back-ordering off: the old part 0 (49 lines) fits one transaction of this build's items.
+    app.enable_account(A, false).await;
+    let account = AccountId::parse(A, "a").unwrap();
+    let names = skus(&app, "L", 60).await;
+    let request = SaleRequest {
+        customer: Some("big-buyer".into()),
+        channel: Some("b2b".into()),
+        lines: names
+            .iter()
+            .map(|n| SaleLine {
+                sku: Sku::parse(n.clone(), "sku").unwrap(),
+                quantity: 2,
+            })
+            .collect(),
+    };
+    // Part 0 as the old build wrote it: the first 49 lines in SKU order, 2 parts.
+    let sale = SaleId::parse("legacy", "s").unwrap();
+    let first: Vec<SaleLine> = request.lines[..49].to_vec();
+    let skus: Vec<Sku> = first.iter().map(|l| l.sku.clone()).collect();
+    let ctx = app
+        .store
+        .sale_context(&account, &sale, &skus)
+        .await
+        .unwrap();
+    let plans: Vec<_> = first
+        .iter()
+        .map(|l| plan_line(l, &ctx.skus[&l.sku].state, false, ReplenishmentId::generate))
+        .collect();
+    let results = SaleResult::finalized(&sale, &request, String::new(), &plans).lines;
+    let fingerprint = request.fingerprint();
+    let header = SaleParts {
+        fingerprint: &fingerprint,
+        parts: 2,
+        part_lines: 49,
+        fulfillment_id: "01JDLEGACY0000000000000000",
+        customer: request.customer.as_deref(),
+        channel: request.channel.as_deref(),
+    };
+    app.store
+        .commit_sale_part(
+            &account,
+            &sale,
+            header,
+            0,
+            &plans,
+            &results,
+            "2026-01-01T00:00:00.000Z",
+        )
+        .await
+        .unwrap();
+    app.client
+        .update_item()
+        .table_name(&app.table)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(A.into()))
+        .key(
+            "sk",
+            aws_sdk_dynamodb::types::AttributeValue::S("SALE#legacy".into()),
+        )
+        .update_expression("REMOVE part_lines")
+        .send()
+        .await
+        .unwrap();
+    let lines: Vec<Value> = names
+        .iter()
+        .map(|n| json!({"sku": n, "quantity": 2}))
+        .collect();
+    let body = json!({"customer": "big-buyer", "channel": "b2b", "lines": lines});
+    let done = finalize(&app, "legacy", &body).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    assert_eq!(done.body["status"], "finalized");
+    assert_eq!(done.body["lines"].as_array().unwrap().len(), 60);
+    for n in &names {
+        assert_eq!(app.on_hand(A, n).await, -1, "{n}: each line applied once");
+    }
+    assert_eq!(finalize(&app, "legacy", &body).await.body, done.body);
+
+    // A 40-line sale the old build finalized in one transaction: a retry replays it.
+    let forty: Vec<Value> = names[..40]
+        .iter()
+        .map(|n| json!({"sku": n, "quantity": 1}))
+        .collect();
+    let forty = json!({"lines": forty});
+    let old_lines: Vec<Value> = names[..40]
+        .iter()
+        .map(|n| json!({"sku": n, "quantity": 1, "on_hand_after": -2, "backordered": 0, "replenishment_id": null}))
+        .collect();
+    let stored = json!({"sale_id": "old-40", "status": "finalized", "customer": null, "channel": null,
+        "fulfillment": {"fulfillment_id": "01JDLEGACY0000000000000001", "status": "raised"}, "lines": old_lines});
+
+    let request = SaleRequest {
+        customer: None,
+        channel: None,
+        lines: names[..40]
+            .iter()
+            .map(|n| SaleLine {
+                sku: Sku::parse(n.clone(), "sku").unwrap(),
+                quantity: 1,
+            })
+            .collect(),
+    };
+    let s = |v: &str| aws_sdk_dynamodb::types::AttributeValue::S(v.into());
+    app.client
+        .put_item()
+        .table_name(&app.table)
+        .item("pk", s(A))
+        .item("sk", s("SALE#old-40"))
+        .item("fingerprint", s(&request.fingerprint()))
+        .item("status", s("finalized"))
+        .item("result", s(&stored.to_string()))
+        .send()
+        .await
+        .unwrap();
+    let before = app.snapshot().await;
+    let replay = finalize(&app, "old-40", &forty).await;
+    assert_eq!((replay.status, &replay.body), (200, &stored));
+    assert_eq!(app.snapshot().await, before);
+    // Its cancellation would not fit one transaction: refused, nothing changed.
+    let cancel = app.call(A, "POST", "/sales/old-40/cancel", None).await;
+    assert_eq!(
+        (cancel.status, cancel.code()),
+        (409, "sale_not_cancellable")
+    );
+    assert_eq!(app.snapshot().await, before);
+}

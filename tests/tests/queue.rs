@@ -193,3 +193,19 @@ async fn redelivering_the_failures_under_faults_finalizes_each_sale_once() {
     assert_eq!(app.items_with_prefix("SALE#").await.len(), 60);
     assert!(faults.counts.injected() > 0);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sale_cancelled_before_its_redelivery_is_done_not_dead_lettered() {
+    let app = TestApp::new().await;
+    setup(&app).await;
+    let body = json!({"sale_id": "S-1", "lines": [{"sku": "CHAIR-1", "quantity": 3}]}).to_string();
+    let message = [("m1".to_owned(), Some(A), body)];
+    assert!(deliver(&app, batch(&message), far()).await.is_empty());
+    let cancelled = app.call(A, "POST", "/sales/S-1/cancel", None).await;
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    let before = app.snapshot().await;
+    // SQS delivers the message again (at least once): nothing to do, and not a failure.
+    assert!(deliver(&app, batch(&message), far()).await.is_empty());
+    assert_eq!(app.snapshot().await, before);
+    assert_eq!(app.on_hand(A, "CHAIR-1").await, 1);
+}

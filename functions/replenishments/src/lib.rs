@@ -52,10 +52,7 @@ async fn dispatch(
             let page = store
                 .list_orders(&account, status, sku.as_ref(), limit, after.as_deref())
                 .await?;
-            Ok(json_response(
-                200,
-                &json!({ "items": page.items, "next_cursor": page.next.map(|n| encode_cursor(&n)) }),
-            ))
+            Ok(page_response(&page.items, page.next.as_deref()))
         }
         ("GET", "/replenishments/{replenishment_id}") => {
             let rid = path_param(&req, "replenishment_id", ReplenishmentId::parse)?;
@@ -79,10 +76,7 @@ async fn dispatch(
             let page = store
                 .contributions(&account, &rid, limit, after.as_deref())
                 .await?;
-            Ok(json_response(
-                200,
-                &json!({ "items": page.items, "next_cursor": page.next.map(|n| encode_cursor(&n)) }),
-            ))
+            Ok(page_response(&page.items, page.next.as_deref()))
         }
         ("POST", "/replenishments/{replenishment_id}/receipts") => {
             let rid = path_param(&req, "replenishment_id", ReplenishmentId::parse)?;
@@ -109,13 +103,18 @@ async fn dispatch(
             let page = store
                 .vendor_orders(&account, &vendor, status, limit, after.as_deref())
                 .await?;
-            Ok(json_response(
-                200,
-                &json!({ "items": page.items, "next_cursor": page.next.map(|n| encode_cursor(&n)) }),
-            ))
+            Ok(page_response(&page.items, page.next.as_deref()))
         }
         _ => Err(http::no_route()),
     }
+}
+
+/// `{"items", "next_cursor"}`: one page of a listing.
+fn page_response(items: &impl serde::Serialize, next: Option<&str>) -> Response<Body> {
+    json_response(
+        200,
+        &json!({ "items": items, "next_cursor": next.map(encode_cursor) }),
+    )
 }
 
 fn order_not_found(rid: &ReplenishmentId) -> ApiError {

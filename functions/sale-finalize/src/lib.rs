@@ -191,6 +191,13 @@ async fn finalize_message(
         return Err(ApiError::invalid_field("body", "must be a JSON object"));
     };
     let (sale_id, request) = queued_sale(Fields::new(map, ""))?;
-    let done = finalize_sale(store, &account, &sale_id, &request).await?;
-    Ok((account, sale_id, done.replayed))
+    match finalize_sale(store, &account, &sale_id, &request).await {
+        Ok(done) => Ok((account, sale_id, done.replayed)),
+        // This very sale (same body) was finalized, then cancelled: the message's work is done.
+        Err(ApiError::Conflict {
+            code: "sale_cancelled",
+            ..
+        }) => Ok((account, sale_id, true)),
+        Err(e) => Err(e),
+    }
 }

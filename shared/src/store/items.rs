@@ -20,8 +20,9 @@
 //! - `open_by_age`: `open_pk` = `OPEN`, `open_sk` = `{created_at}#{ulid}`, projects `sku`: every open
 //!   auto-back-order order of every account, oldest first, for the scheduled close (which closes
 //!   each in one transaction, without reading it first). Removed when the order closes.
-//! - `by_vendor`: `gsi3pk` = `{status}#{len(account)}:{account}#{vendor}`, sort `sk`: a vendor's
-//!   orders in a status, newest first (what a buyer sends as one purchase order). Moved on close.
+//! - `by_vendor`: `gsi3pk` = `{len(account)}:{account}#{vendor}`, sort `sk`, projects `status`: a
+//!   vendor's orders, newest first, filtered by status (the open ones are what a buyer sends as one
+//!   purchase order).
 //!
 //! The contribution items of an order share the prefix `CONTRIB#{ulid}#`, so its audit trail pages
 //! with one key-condition query however many sales fed it (no item grows with the sales).
@@ -61,6 +62,7 @@ pub const VENDOR_ID: &str = "vendor_id";
 pub const OPEN_RID: &str = "open_rid";
 pub const FINGERPRINT: &str = "fingerprint";
 pub const PARTS: &str = "parts";
+pub const PART_LINES: &str = "part_lines";
 pub const DONE: &str = "done";
 pub const FULFILLMENT_ID: &str = "fulfillment_id";
 pub const CUSTOMER: &str = "customer";
@@ -179,16 +181,10 @@ pub fn request_key(account: &AccountId, request: &RequestId) -> Item {
     key(account, format!("{REQUEST_PREFIX}{request}"))
 }
 
-/// `by_vendor` partition of a vendor's orders in a status; the length prefix keeps (account,
-/// vendor) pairs distinct.
-pub fn vendor_partition(account: &AccountId, vendor: &str, status: OrderStatus) -> String {
-    format!(
-        "{}#{}:{}#{}",
-        status.as_str(),
-        account.as_str().len(),
-        account,
-        vendor
-    )
+/// `by_vendor` partition of a vendor's orders; the length prefix keeps (account, vendor) pairs
+/// distinct. Set once when the order is created (it never moves, so a close writes no index).
+pub fn vendor_partition(account: &AccountId, vendor: &str) -> String {
+    format!("{}:{}#{}", account.as_str().len(), account, vendor)
 }
 
 /// `by_status` partition of an account's orders in a status.
@@ -378,7 +374,7 @@ pub fn new_order_item(o: &NewOrder<'_>) -> Item {
     if let Some(v) = o.vendor_id {
         item.insert(
             GSI3PK.to_owned(),
-            s(vendor_partition(o.account, v.as_str(), OrderStatus::Open)),
+            s(vendor_partition(o.account, v.as_str())),
         );
     }
     if o.auto {

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::items::*;
-use super::{dynamo_error, last_rid, CommitError, OrderPage, Store};
+use super::{dynamo_error, CommitError, OrderPage, OrderRef, Store};
 use crate::domain::{CancelLine, FedOrder, OrderStatus, ReceiptStatus, Replenishment, SaleStatus};
 use crate::error::StoreError;
 use crate::ids::{AccountId, ReceiptId, ReplenishmentId, RequestId, SaleId, Sku, VendorId};
@@ -271,27 +271,7 @@ impl Store {
         sale: &SaleId,
         ks: &[u32],
     ) -> Result<Vec<String>, StoreError> {
-        let items = self
-            .batch_get(
-                ks.iter()
-                    .map(|k| sale_part_key(account, sale, *k))
-                    .collect(),
-            )
-            .await?;
-        let mut by_key: HashMap<String, String> = HashMap::new();
-        for item in &items {
-            let r = Reader::new(item);
-            by_key.insert(r.str(SK)?.to_owned(), r.str(CANCEL_LINES)?.to_owned());
-        }
-        ks.iter()
-            .map(|k| {
-                let sk = sale_part_sort_key(sale, *k);
-                by_key.remove(&sk).ok_or_else(|| StoreError::Malformed {
-                    key: sk,
-                    problem: "cancelled part without its answer".into(),
-                })
-            })
-            .collect()
+        self.sale_part_attrs(account, sale, ks, CANCEL_LINES).await
     }
 
     /// The receipt recorded as `receipt` on the order (if any) and the order, in one read.
@@ -340,16 +320,7 @@ impl Store {
         done: &StoredReceipt,
         now: &str,
     ) -> Result<(), CommitError> {
-        let rid = ReplenishmentId::parse(order.replenishment_id.clone(), RID).map_err(|_| {
-            StoreError::Malformed {
-                key: order_sk(&order.replenishment_id),
-                problem: "invalid order id".into(),
-            }
-        })?;
-        let sku = Sku::parse(order.sku.clone(), SKU_ATTR).map_err(|_| StoreError::Malformed {
-            key: order_sk(&order.replenishment_id),
-            problem: "invalid sku".into(),
-        })?;
+        let OrderRef { rid, sku, .. } = OrderRef::of(order)?;
         let mut record = receipt_key(account, &rid, receipt);
         record.insert(QUANTITY.to_owned(), n(done.quantity));
         record.insert(
@@ -471,28 +442,15 @@ impl Store {
         limit: usize,
         after: Option<&str>,
     ) -> Result<OrderPage, StoreError> {
-        let partition = vendor_partition(account, vendor.as_str(), status);
-        let mut q = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(INDEX_BY_VENDOR)
-            .key_condition_expression("#g = :g")
-            .expression_attribute_names("#g", GSI3PK)
-            .expression_attribute_values(":g", s(partition.clone()))
-            .scan_index_forward(false)
-            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(100));
-        if let Some(rid) = after {
-            q = q
-                .exclusive_start_key(GSI3PK, s(partition))
-                .exclusive_start_key(PK, s(account.as_str()))
-                .exclusive_start_key(SK, s(order_sk(rid)));
-        }
-        let out = q.send().await.map_err(|e| dynamo_error("Query", e))?;
-        let next = last_rid(out.last_evaluated_key());
-        let items = self
-            .orders_by_keys(out.items.unwrap_or_default(), Some(status))
-            .await?;
-        Ok(OrderPage { items, next })
+        self.list_filtered(
+            INDEX_BY_VENDOR,
+            GSI3PK,
+            vendor_partition(account, vendor.as_str()),
+            account,
+            Some(status),
+            limit,
+            after,
+        )
+        .await
     }
 }

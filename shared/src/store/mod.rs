@@ -44,6 +44,8 @@ pub struct StoredSale {
     /// For a sale in parts: how many parts, how many are applied, and what the response needs.
     pub parts: u32,
     pub done: u32,
+    /// Lines per part of a sale in parts (absent on sales started before it was recorded).
+    pub part_lines: Option<usize>,
     pub fulfillment_id: Option<String>,
     pub customer: Option<String>,
     pub channel: Option<String>,
@@ -75,6 +77,8 @@ pub struct StoredAdjustment {
 pub struct SaleParts<'a> {
     pub fingerprint: &'a str,
     pub parts: u32,
+    /// Lines per part, recorded so that a resume cuts the parts the same way.
+    pub part_lines: usize,
     pub fulfillment_id: &'a str,
     pub customer: Option<&'a str>,
     pub channel: Option<&'a str>,
@@ -99,6 +103,7 @@ fn stored_sale(item: &Item) -> Result<StoredSale, StoreError> {
         customer: r.opt_str(CUSTOMER)?.map(str::to_owned),
         channel: r.opt_str(CHANNEL)?.map(str::to_owned),
         cancel_done: u32::try_from(r.opt_i64(CANCEL_DONE)?.unwrap_or(0)).unwrap_or(0),
+        part_lines: r.opt_i64(PART_LINES)?.and_then(|v| usize::try_from(v).ok()),
         cancel_result: r.opt_str(CANCEL_RESULT)?.map(str::to_owned),
         cancelled_at: r.opt_str(CANCELLED_AT)?.map(str::to_owned),
         created_at: r.opt_str(CREATED_AT)?.map(str::to_owned),
@@ -136,18 +141,17 @@ pub struct OrderPage {
 }
 
 /// What closing an order writes besides the order: its SKU's `open_rid` (auto-back-order orders
-/// only) and its vendor's index partition.
+/// only).
 #[derive(Debug, Clone)]
 pub struct OrderRef {
     pub rid: ReplenishmentId,
     pub sku: Sku,
-    pub vendor_id: Option<String>,
     /// An auto-back-order order, which its SKU points at while open.
     pub auto: bool,
 }
 
 impl OrderRef {
-    fn of(order: &Replenishment) -> Result<Self, StoreError> {
+    pub fn of(order: &Replenishment) -> Result<Self, StoreError> {
         let bad = |problem: &str| StoreError::Malformed {
             key: order_sk(&order.replenishment_id),
             problem: problem.to_owned(),
@@ -156,7 +160,6 @@ impl OrderRef {
             rid: ReplenishmentId::parse(order.replenishment_id.clone(), RID)
                 .map_err(|_| bad("invalid order id"))?,
             sku: Sku::parse(order.sku.clone(), SKU_ATTR).map_err(|_| bad("invalid sku"))?,
-            vendor_id: order.vendor_id.clone(),
             auto: order.is_auto_backorder(),
         })
     }
@@ -660,6 +663,26 @@ impl Store {
         sale: &SaleId,
         ks: &[u32],
     ) -> Result<Vec<Vec<SaleLineResult>>, StoreError> {
+        let texts = self.sale_part_attrs(account, sale, ks, LINES).await?;
+        ks.iter()
+            .zip(texts)
+            .map(|(k, text)| {
+                serde_json::from_str(&text).map_err(|e| StoreError::Malformed {
+                    key: sale_part_sort_key(sale, *k),
+                    problem: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    /// One string attribute of parts `ks` of a sale in parts, in the order asked (batched reads).
+    async fn sale_part_attrs(
+        &self,
+        account: &AccountId,
+        sale: &SaleId,
+        ks: &[u32],
+        attr: &str,
+    ) -> Result<Vec<String>, StoreError> {
         let items = self
             .batch_get(
                 ks.iter()
@@ -678,14 +701,9 @@ impl Store {
                     .get(sk.as_str())
                     .ok_or_else(|| StoreError::Malformed {
                         key: sk.clone(),
-                        problem: "sale part missing".into(),
+                        problem: format!("sale part missing (reading {attr})"),
                     })?;
-                serde_json::from_str(Reader::new(item).str(LINES)?).map_err(|e| {
-                    StoreError::Malformed {
-                        key: sk.clone(),
-                        problem: e.to_string(),
-                    }
-                })
+                Ok(Reader::new(item).str(attr)?.to_owned())
             })
             .collect()
     }
@@ -706,12 +724,13 @@ impl Store {
     ) -> Result<(), CommitError> {
         let last = k + 1 == header.parts;
         let status = if last { "finalized" } else { "finalizing" };
-        let mut writes = Vec::with_capacity(2 + plans.len() * 2);
+        let mut writes = Vec::with_capacity(2 + plans.len() * 3);
         if k == 0 {
             let mut item = sale_key(account, sale);
             item.insert(FINGERPRINT.to_owned(), s(header.fingerprint));
             item.insert(STATUS.to_owned(), s(status));
             item.insert(PARTS.to_owned(), n(header.parts));
+            item.insert(PART_LINES.to_owned(), n(header.part_lines));
             item.insert(DONE.to_owned(), n(1));
             item.insert(FULFILLMENT_ID.to_owned(), s(header.fulfillment_id));
             if let Some(c) = header.customer {
@@ -783,7 +802,7 @@ impl Store {
         sale_item.insert(RESULT.to_owned(), s(result_json));
         sale_item.insert(CREATED_AT.to_owned(), s(now));
 
-        let mut writes = Vec::with_capacity(1 + plans.len() * 2);
+        let mut writes = Vec::with_capacity(1 + plans.len() * 3);
         writes.push(
             TransactWriteItem::builder()
                 .put(self.put_new(sale_item)?)
@@ -980,8 +999,7 @@ impl Store {
             Some(q) => ("#st = :open AND #q = :q", q),
             None => ("#st = :open AND #q > :q", 0),
         };
-        let mut set = "SET #st = :closed, #ca = :now, #u = :now, #g1 = :g1".to_owned();
-        let mut close = Update::builder()
+        let close = Update::builder()
             .table_name(&self.table)
             .set_key(Some(order_key(account, rid)))
             .condition_expression(condition)
@@ -994,21 +1012,12 @@ impl Store {
             .expression_attribute_values(":closed", s(OrderStatus::Closed.as_str()))
             .expression_attribute_values(":open", s(OrderStatus::Open.as_str()))
             .expression_attribute_values(":now", s(now))
-            .expression_attribute_values(":g1", s(status_partition(account, OrderStatus::Closed)));
-        close = close
+            .expression_attribute_values(":g1", s(status_partition(account, OrderStatus::Closed)))
             .expression_attribute_names("#q", QUANTITY)
-            .expression_attribute_values(":q", n(quantity));
-        if let Some(vendor) = &order.vendor_id {
-            set.push_str(", #g3 = :g3");
-            close = close
-                .expression_attribute_names("#g3", GSI3PK)
-                .expression_attribute_values(
-                    ":g3",
-                    s(vendor_partition(account, vendor, OrderStatus::Closed)),
-                );
-        }
-        let close = close
-            .update_expression(format!("{set} REMOVE #opk, #osk"))
+            .expression_attribute_values(":q", n(quantity))
+            .update_expression(
+                "SET #st = :closed, #ca = :now, #u = :now, #g1 = :g1 REMOVE #opk, #osk",
+            )
             .build()
             .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
         let mut writes = vec![TransactWriteItem::builder().update(close).build()];
@@ -1117,47 +1126,73 @@ impl Store {
                 Ok(OrderPage { items, next })
             }
             (status, Some(sku)) => {
-                let partition = sku_partition(account, sku);
-                let mut keys = Vec::new();
-                let mut start = after.map(str::to_owned);
-                let mut next = None;
-                // A status filter may skip items: page on until the limit is met, a bounded number of times.
-                for _ in 0..10 {
-                    let remaining = limit_i32 - i32::try_from(keys.len()).unwrap_or(0);
-                    let mut q = self
-                        .client
-                        .query()
-                        .table_name(&self.table)
-                        .index_name(INDEX_BY_SKU)
-                        .key_condition_expression("#g = :g")
-                        .expression_attribute_names("#g", GSI2PK)
-                        .expression_attribute_values(":g", s(partition.clone()))
-                        .scan_index_forward(false)
-                        .limit(remaining);
-                    if let Some(st) = status {
-                        q = q
-                            .filter_expression("#st = :st")
-                            .expression_attribute_names("#st", STATUS)
-                            .expression_attribute_values(":st", s(st.as_str()));
-                    }
-                    if let Some(rid) = &start {
-                        q = q
-                            .exclusive_start_key(GSI2PK, s(partition.clone()))
-                            .exclusive_start_key(PK, s(account.as_str()))
-                            .exclusive_start_key(SK, s(order_sk(rid)));
-                    }
-                    let out = q.send().await.map_err(|e| dynamo_error("Query", e))?;
-                    next = last_rid(out.last_evaluated_key());
-                    keys.extend(out.items.unwrap_or_default());
-                    if next.is_none() || keys.len() >= limit {
-                        break;
-                    }
-                    start = next.clone();
-                }
-                let items = self.orders_by_keys(keys, status).await?;
-                Ok(OrderPage { items, next })
+                self.list_filtered(
+                    INDEX_BY_SKU,
+                    GSI2PK,
+                    sku_partition(account, sku),
+                    account,
+                    status,
+                    limit,
+                    after,
+                )
+                .await
             }
         }
+    }
+
+    /// One page of the orders of an index partition projecting `status` (`by_sku`, `by_vendor`),
+    /// newest first, optionally of one status (a filter: pages on until `limit` is met, a bounded
+    /// number of times).
+    #[allow(clippy::too_many_arguments)]
+    async fn list_filtered(
+        &self,
+        index: &str,
+        partition_attr: &str,
+        partition: String,
+        account: &AccountId,
+        status: Option<OrderStatus>,
+        limit: usize,
+        after: Option<&str>,
+    ) -> Result<OrderPage, StoreError> {
+        let limit_i32 = i32::try_from(limit.clamp(1, 1000)).unwrap_or(100);
+        let mut keys = Vec::new();
+        let mut start = after.map(str::to_owned);
+        let mut next = None;
+        // A status filter may skip items: page on until the limit is met, a bounded number of times.
+        for _ in 0..10 {
+            let remaining = limit_i32 - i32::try_from(keys.len()).unwrap_or(0);
+            let mut q = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#g = :g")
+                .expression_attribute_names("#g", partition_attr)
+                .expression_attribute_values(":g", s(partition.clone()))
+                .scan_index_forward(false)
+                .limit(remaining);
+            if let Some(st) = status {
+                q = q
+                    .filter_expression("#st = :st")
+                    .expression_attribute_names("#st", STATUS)
+                    .expression_attribute_values(":st", s(st.as_str()));
+            }
+            if let Some(rid) = &start {
+                q = q
+                    .exclusive_start_key(partition_attr, s(partition.clone()))
+                    .exclusive_start_key(PK, s(account.as_str()))
+                    .exclusive_start_key(SK, s(order_sk(rid)));
+            }
+            let out = q.send().await.map_err(|e| dynamo_error("Query", e))?;
+            next = last_rid(out.last_evaluated_key());
+            keys.extend(out.items.unwrap_or_default());
+            if next.is_none() || keys.len() >= limit {
+                break;
+            }
+            start = next.clone();
+        }
+        let items = self.orders_by_keys(keys, status).await?;
+        Ok(OrderPage { items, next })
     }
 
     /// Fetches orders by index keys, newest first. An order whose status changed since the
@@ -1268,13 +1303,11 @@ fn open_index_entry(item: &Item) -> Result<(AccountId, OrderRef), StoreError> {
         .ok_or_else(|| bad("not an order"))?;
     let rid = ReplenishmentId::parse(rid, RID).map_err(|_| bad("bad order id"))?;
     let sku = Sku::parse(r.str(SKU_ATTR)?, SKU_ATTR).map_err(|_| bad("bad sku"))?;
-    let vendor_id = r.opt_str(VENDOR_ID)?.map(str::to_owned);
     Ok((
         account,
         OrderRef {
             rid,
             sku,
-            vendor_id,
             auto: true,
         },
     ))
