@@ -1,0 +1,319 @@
+//! End to end, no hand-made images: a workload of real requests changes orders in DynamoDB Local
+//! with its stream on, the stream is read back with the DynamoDB Streams API, handed to the
+//! order-events handler as Lambda would (filtered to order items, in batches), and what reaches
+//! EventBridge (a recorder speaking `PutEvents`) is exactly one event per change.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::{Duration, Instant};
+
+use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
+use aws_sdk_dynamodbstreams::types::{AttributeValue, ShardIteratorType};
+use backorder_tests::eventbridge::EventBridge;
+use backorder_tests::{endpoint, TestApp};
+use fn_order_events::{handle, Publisher};
+use serde_json::{json, Map, Value};
+
+const A: &str = "acct";
+
+fn to_json(v: &AttributeValue) -> Value {
+    match v {
+        AttributeValue::S(s) => json!({ "S": s }),
+        AttributeValue::N(n) => json!({ "N": n }),
+        AttributeValue::Bool(b) => json!({ "BOOL": b }),
+        AttributeValue::Null(_) => json!({ "NULL": true }),
+        AttributeValue::L(l) => json!({ "L": l.iter().map(to_json).collect::<Vec<_>>() }),
+        AttributeValue::M(m) => json!({ "M": image(m) }),
+        AttributeValue::Ss(ss) => json!({ "SS": ss }),
+        AttributeValue::Ns(ns) => json!({ "NS": ns }),
+        other => panic!("attribute type not used by the table: {other:?}"),
+    }
+}
+
+fn image(item: &HashMap<String, AttributeValue>) -> Map<String, Value> {
+    item.iter().map(|(k, v)| (k.clone(), to_json(v))).collect()
+}
+
+/// Every record of the table's stream, as Lambda's DynamoDB event records, in stream order.
+async fn stream_records(app: &TestApp) -> Vec<Value> {
+    let arn = app
+        .client
+        .describe_table()
+        .table_name(&app.table)
+        .send()
+        .await
+        .unwrap()
+        .table
+        .unwrap()
+        .latest_stream_arn
+        .expect("the stream is on");
+    let conf = aws_sdk_dynamodbstreams::Config::builder()
+        .behavior_version(aws_sdk_dynamodbstreams::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodbstreams::config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_dynamodbstreams::config::Credentials::new(
+            "local", "local", None, None, "test",
+        ))
+        .endpoint_url(endpoint())
+        .build();
+    let streams = aws_sdk_dynamodbstreams::Client::from_conf(conf);
+    let shards = streams
+        .describe_stream()
+        .stream_arn(&arn)
+        .send()
+        .await
+        .unwrap()
+        .stream_description
+        .unwrap()
+        .shards
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for shard in shards {
+        let mut iterator = streams
+            .get_shard_iterator()
+            .stream_arn(&arn)
+            .shard_id(shard.shard_id.unwrap())
+            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+            .send()
+            .await
+            .unwrap()
+            .shard_iterator;
+        while let Some(it) = iterator {
+            let page = streams
+                .get_records()
+                .shard_iterator(it)
+                .send()
+                .await
+                .unwrap();
+            let records = page.records.unwrap_or_default();
+            if records.is_empty() {
+                break;
+            }
+            for r in records {
+                let d = r.dynamodb.unwrap();
+                let mut change = Map::new();
+                change.insert(
+                    "Keys".into(),
+                    Value::Object(image(&d.keys.unwrap_or_default())),
+                );
+                if let Some(new) = &d.new_image {
+                    change.insert("NewImage".into(), Value::Object(image(new)));
+                }
+                if let Some(old) = &d.old_image {
+                    change.insert("OldImage".into(), Value::Object(image(old)));
+                }
+                change.insert("SequenceNumber".into(), json!(d.sequence_number.unwrap()));
+                change.insert("SizeBytes".into(), json!(d.size_bytes.unwrap_or(1)));
+                change.insert("StreamViewType".into(), json!("NEW_AND_OLD_IMAGES"));
+                out.push(json!({
+                    "eventID": r.event_id.unwrap(),
+                    "eventName": r.event_name.unwrap().as_str(),
+                    "eventVersion": "1.1",
+                    "eventSource": "aws:dynamodb",
+                    "awsRegion": "us-east-1",
+                    "eventSourceARN": arn,
+                    "dynamodb": change,
+                }));
+            }
+            iterator = page.next_shard_iterator;
+        }
+    }
+    out
+}
+
+/// The event source mapping's filter: order items only (`dynamodb.Keys.sk.S` prefix `ORDER#`).
+fn order_records(records: &[Value]) -> Vec<Value> {
+    records
+        .iter()
+        .filter(|r| {
+            r["dynamodb"]["Keys"]["sk"]["S"]
+                .as_str()
+                .is_some_and(|sk| sk.starts_with("ORDER#"))
+        })
+        .cloned()
+        .collect()
+}
+
+async fn publish_all(bus: &EventBridge, records: &[Value]) {
+    let mut publisher = Publisher::new(bus.client(), "orders");
+    publisher.backoff = Duration::from_millis(1);
+    for chunk in records.chunks(100) {
+        let out = handle(
+            &publisher,
+            json!({ "Records": chunk }),
+            Instant::now() + Duration::from_secs(60),
+        )
+        .await
+        .unwrap();
+        let out = serde_json::to_value(out).unwrap();
+        assert_eq!(out["batchItemFailures"], json!([]));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_order_change_made_by_the_service_publishes_exactly_one_event() {
+    let app = TestApp::new().await;
+    app.client
+        .update_table()
+        .table_name(&app.table)
+        .stream_specification(
+            StreamSpecification::builder()
+                .stream_enabled(true)
+                .stream_view_type(StreamViewType::NewAndOldImages)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+
+    // The workload: two SKUs back-ordered, an order topped up, closed, received in two receipts;
+    // a second order opened and emptied by a cancellation; a regular order created, closed and
+    // received in one go; retries of everything along the way.
+    app.enable_account(A, true).await;
+    app.sku(A, "X", "backorder", Some("V"), 0).await;
+    app.sku(A, "Y", "backorder", None, 0).await;
+    for (sale, sku, q) in [("s1", "X", 3), ("s2", "X", 2), ("s3", "Y", 4)] {
+        for _ in 0..2 {
+            assert_eq!(app.finalize(A, sale, &[(sku, q)]).await.status, 200);
+        }
+    }
+    let orders = app.orders(A, "").await;
+    let rid_of = |sku: &str| {
+        orders.iter().find(|o| o["sku"] == sku).unwrap()["replenishment_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (x, y) = (rid_of("X"), rid_of("Y"));
+    for _ in 0..2 {
+        app.ok(A, "POST", &format!("/replenishments/{x}/close"), None)
+            .await;
+    }
+    for (receipt, q) in [("r1", 2), ("r1", 2), ("r2", 3), ("r2", 3)] {
+        let r = app
+            .call(
+                A,
+                "POST",
+                &format!("/replenishments/{x}/receipts"),
+                Some(json!({"receipt_id": receipt, "quantity": q})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    for _ in 0..2 {
+        assert_eq!(
+            app.call(A, "POST", "/sales/s3/cancel", None).await.status,
+            200
+        );
+    }
+    let regular = app
+        .call(
+            A,
+            "POST",
+            "/replenishments",
+            Some(json!({"sku": "Y", "quantity": 7, "request_id": "po-1"})),
+        )
+        .await;
+    assert_eq!(regular.status, 201);
+    let m = regular.body["replenishment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.call(
+        A,
+        "POST",
+        "/replenishments",
+        Some(json!({"sku": "Y", "quantity": 7, "request_id": "po-1"})),
+    )
+    .await;
+    app.ok(A, "POST", &format!("/replenishments/{m}/close"), None)
+        .await;
+    let r = app
+        .call(
+            A,
+            "POST",
+            &format!("/replenishments/{m}/receipts"),
+            Some(json!({"receipt_id": "g", "quantity": 7})),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+
+    let all = stream_records(&app).await;
+    let records = order_records(&all);
+    assert!(
+        records.len() < all.len(),
+        "the stream carries other items too"
+    );
+    let bus = EventBridge::start().await;
+    publish_all(&bus, &records).await;
+    let events: Vec<(String, String, Value)> = bus
+        .accepted()
+        .iter()
+        .map(|e| {
+            let detail = e.detail.clone();
+            (
+                e.detail_type.clone(),
+                detail["replenishment_id"].as_str().unwrap().to_owned(),
+                detail,
+            )
+        })
+        .collect();
+    let mut got: BTreeMap<(String, String), usize> = BTreeMap::new();
+    for (kind, rid, _) in &events {
+        *got.entry((kind.clone(), rid.clone())).or_default() += 1;
+    }
+    let key = |k: &str, r: &str| (k.to_owned(), r.to_owned());
+    assert_eq!(
+        got,
+        BTreeMap::from([
+            (key("ReplenishmentOpened", &x), 1),
+            (key("ReplenishmentClosed", &x), 1),
+            (key("ReplenishmentReceived", &x), 1),
+            (key("ReplenishmentOpened", &y), 1),
+            (key("ReplenishmentOpened", &m), 1),
+            (key("ReplenishmentClosed", &m), 1),
+            (key("ReplenishmentReceived", &m), 1),
+        ]),
+        "{events:#?}"
+    );
+    let detail = |kind: &str, rid: &str| {
+        events
+            .iter()
+            .find(|(k, r, _)| k == kind && r == rid)
+            .unwrap()
+            .2
+            .clone()
+    };
+    let opened = detail("ReplenishmentOpened", &x);
+    assert_eq!(
+        (opened["quantity"].as_i64(), opened["vendor_id"].as_str()),
+        (Some(3), Some("V"))
+    );
+    assert_eq!(opened["auto_backorder"], true);
+    assert_eq!(opened["account_id"], A);
+    let closed = detail("ReplenishmentClosed", &x);
+    assert_eq!(closed["quantity"], 5, "the final quantity");
+    let received = detail("ReplenishmentReceived", &x);
+    assert_eq!(
+        (
+            received["received"].as_i64(),
+            received["receipt_status"].as_str()
+        ),
+        (Some(5), Some("received"))
+    );
+    assert_eq!(detail("ReplenishmentOpened", &m)["auto_backorder"], false);
+
+    // Lambda delivering the whole stream again: the same event ids, so consumers deduplicate.
+    let first: Vec<String> = bus
+        .accepted()
+        .iter()
+        .map(|e| e.event_id().to_owned())
+        .collect();
+    bus.clear();
+    publish_all(&bus, &records).await;
+    let again: Vec<String> = bus
+        .accepted()
+        .iter()
+        .map(|e| e.event_id().to_owned())
+        .collect();
+    assert_eq!(again, first);
+}
