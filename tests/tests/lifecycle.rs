@@ -447,14 +447,14 @@ async fn regular_orders_are_never_merged_into_and_close_and_receive_like_the_oth
         .unwrap();
     assert_eq!(auto["tags"], json!(["auto_backorder"]));
     assert_eq!(auto["quantity"], 3);
-    assert_eq!(order(&app, &rid).await["quantity"], 12, "never merged into");
+    assert_eq!(order(app, &rid).await["quantity"], 12, "never merged into");
 
     // Closing the regular order leaves the SKU's open auto order alone.
-    let closed = close(&app, &rid).await;
+    let closed = close(app, &rid).await;
     assert_eq!(closed["status"], "closed");
     let inv = app.ok(A, "GET", "/skus/X/inventory", None).await;
     assert_eq!(inv["open_replenishment_id"], auto["replenishment_id"]);
-    let got = receive(&app, &rid, json!({"receipt_id": "g1", "quantity": 12})).await;
+    let got = receive(app, &rid, json!({"receipt_id": "g1", "quantity": 12})).await;
     assert_eq!(got.body["receipt_status"], "received");
     assert_eq!(app.on_hand(A, "X").await, 9, "-3 + 12");
     // The scheduled close lists auto-back-order orders only: a regular order is never in its index.
@@ -507,7 +507,7 @@ async fn a_vendor_lists_its_open_orders_as_one_purchase_order() {
     assert_ne!(page2["items"][0], page["items"][0]);
     // Closing moves an order to the vendor's closed list.
     let x = v.iter().find(|o| o["sku"] == "X").unwrap();
-    close(&app, x["replenishment_id"].as_str().unwrap()).await;
+    close(app, x["replenishment_id"].as_str().unwrap()).await;
     assert_eq!(list("V", "?status=open").await.len(), 1);
     let closed = list("V", "?status=closed").await;
     assert_eq!(closed.len(), 1);
