@@ -263,6 +263,36 @@ async fn every_binary_speaks_the_runtime_protocol() {
         Invocation::Response(v) => assert_eq!(v, json!({"closed": 1, "remaining": 0})),
         other => panic!("{other:?}"),
     }
+    // sale-finalize takes SQS batches too: only the invalid message is reported failed.
+    match sales
+        .api
+        .invoke(event("sale-finalize/sqs-batch", None))
+        .await
+    {
+        Invocation::Response(v) => assert_eq!(
+            v,
+            json!({"batchItemFailures": [{"itemIdentifier": "00000000-0000-4000-8000-000000000002"}]})
+        ),
+        other => panic!("{other:?}"),
+    }
+    match sales.api.invoke(json!({"hello": "world"})).await {
+        Invocation::Error { error_type, .. } => assert_eq!(error_type, "InvalidInput"),
+        other => panic!("{other:?}"),
+    }
+    let cancelled = ok(http(
+        sales
+            .api
+            .invoke(event("sale-finalize/post-cancel", None))
+            .await,
+    ));
+    assert_eq!(cancelled["status"], "cancelled");
+    let (status, regular) = http(
+        reads
+            .api
+            .invoke(event("replenishments/post-replenishment", None))
+            .await,
+    );
+    assert_eq!((status, &regular["tags"]), (201, &json!([])));
     // An HTTP request without the claim: 401 through the real binary too.
     let mut no_claim = event("settings/get-settings", None);
     no_claim["requestContext"]["authorizer"] = json!({});
