@@ -373,14 +373,7 @@ async fn finalize_in_parts(
             Err(CommitError::SaleExists) => {}
             Err(CommitError::Contended(reason)) => {
                 tracing::debug!(part = next, %reason, "sale part contended; retrying");
-                telemetry::count(|s| &s.conflicts_retried, 1);
-                contended_in_a_row += 1;
-                if contended_in_a_row >= MAX_ATTEMPTS || started.elapsed() >= FINALIZE_BUDGET {
-                    return Err(StoreError::Contention {
-                        attempts: contended_in_a_row,
-                    }
-                    .into());
-                }
+                note_contention(&mut contended_in_a_row, started)?;
                 backoff.wait().await;
             }
             Err(CommitError::Store(e)) => return Err(e.into()),
@@ -802,19 +795,26 @@ pub async fn cancel_sale(
             Err(CommitError::SaleExists) => {}
             Err(CommitError::Contended(reason)) => {
                 tracing::debug!(part = k, %reason, "cancellation contended; retrying");
-                telemetry::count(|s| &s.conflicts_retried, 1);
-                contended_in_a_row += 1;
-                if contended_in_a_row >= MAX_ATTEMPTS || started.elapsed() >= FINALIZE_BUDGET {
-                    return Err(StoreError::Contention {
-                        attempts: contended_in_a_row,
-                    }
-                    .into());
-                }
+                note_contention(&mut contended_in_a_row, started)?;
                 backoff.wait().await;
             }
             Err(CommitError::Store(e)) => return Err(e.into()),
         }
     }
+}
+
+/// Counts a contended attempt of a loop that writes in several transactions: 503 once
+/// [`MAX_ATTEMPTS`] in a row were contended or [`FINALIZE_BUDGET`] is spent.
+fn note_contention(in_a_row: &mut u32, started: Instant) -> Result<(), ApiError> {
+    telemetry::count(|s| &s.conflicts_retried, 1);
+    *in_a_row += 1;
+    if *in_a_row >= MAX_ATTEMPTS || started.elapsed() >= FINALIZE_BUDGET {
+        return Err(StoreError::Contention {
+            attempts: *in_a_row,
+        }
+        .into());
+    }
+    Ok(())
 }
 
 fn parse_stored<T: serde::de::DeserializeOwned>(
@@ -1043,15 +1043,7 @@ pub async fn create_regular_order(
             )
             .await
         {
-            Ok(()) => {
-                let order = store.order(account, &rid).await?;
-                return order.map(|o| (o, true)).ok_or_else(|| {
-                    ApiError::Internal(StoreError::Malformed {
-                        key: rid.to_string(),
-                        problem: "created order not found".into(),
-                    })
-                });
-            }
+            Ok(order) => return Ok((order, true)),
             Err(CommitError::SaleExists) => continue,
             Err(CommitError::Contended(reason)) => {
                 tracing::debug!(%reason, "order creation contended; retrying");

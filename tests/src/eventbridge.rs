@@ -8,10 +8,7 @@ use std::sync::{Arc, Mutex};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
@@ -69,22 +66,9 @@ impl EventBridge {
             state: Arc::default(),
         };
         let served = bus.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let bus = served.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let bus = bus.clone();
-                        async move { Ok::<_, hyper::Error>(bus.handle(req).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        crate::loopback::serve(listener, move |req| {
+            let bus = served.clone();
+            async move { bus.handle(req).await }
         });
         bus
     }

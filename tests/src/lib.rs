@@ -4,6 +4,7 @@
 
 pub mod eventbridge;
 pub mod faults;
+pub mod loopback;
 pub mod runtime_api;
 
 use std::collections::{BTreeMap, HashMap};

@@ -9,10 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::{oneshot, Notify};
@@ -61,22 +58,9 @@ impl RuntimeApi {
             started: Instant::now(),
         };
         let served = api.clone();
-        tokio::spawn(async move {
-            loop {
-                let Ok((stream, _)) = listener.accept().await else {
-                    continue;
-                };
-                let api = served.clone();
-                tokio::spawn(async move {
-                    let service = service_fn(move |req| {
-                        let api = api.clone();
-                        async move { Ok::<_, hyper::Error>(api.handle(req).await) }
-                    });
-                    let _ = http1::Builder::new()
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
-                });
-            }
+        crate::loopback::serve(listener, move |req| {
+            let api = served.clone();
+            async move { api.handle(req).await }
         });
         api
     }

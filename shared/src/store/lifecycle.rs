@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::items::*;
-use super::{dynamo_error, CommitError, OrderPage, OrderRef, Store};
+use super::{CommitError, OrderPage, OrderRef, Store};
 use crate::domain::{CancelLine, FedOrder, OrderStatus, ReceiptStatus, Replenishment, SaleStatus};
 use crate::error::StoreError;
 use crate::ids::{AccountId, ReceiptId, ReplenishmentId, RequestId, SaleId, Sku, VendorId};
@@ -69,6 +69,28 @@ fn update(
 }
 
 impl Store {
+    /// Units back into an existing SKU's stock (a cancellation, a receipt), bumping its version so
+    /// that a sale planned on the old level re-reads.
+    fn add_stock(
+        &self,
+        account: &AccountId,
+        sku: &Sku,
+        units: i64,
+        now: &str,
+    ) -> aws_sdk_dynamodb::types::builders::UpdateBuilder {
+        Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(sku_key(account, sku)))
+            .update_expression("ADD #oh :q, #ver :one SET #u = :now")
+            .condition_expression("attribute_exists(#oh)")
+            .expression_attribute_names("#oh", ON_HAND)
+            .expression_attribute_names("#ver", VERSION)
+            .expression_attribute_names("#u", UPDATED_AT)
+            .expression_attribute_values(":q", n(units))
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":now", s(now))
+    }
+
     /// One page of the sales that fed an order, in sale id order.
     pub async fn contributions(
         &self,
@@ -78,23 +100,10 @@ impl Store {
         after: Option<&str>,
     ) -> Result<ContributionPage, StoreError> {
         let prefix = contribution_prefix(rid.as_str());
-        let mut q = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-            .expression_attribute_names("#pk", PK)
-            .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", s(account.as_str()))
-            .expression_attribute_values(":prefix", s(prefix.clone()))
-            .consistent_read(true)
-            .limit(i32::try_from(limit.clamp(1, 1000)).unwrap_or(100));
-        if let Some(sale) = after {
-            q = q
-                .exclusive_start_key(PK, s(account.as_str()))
-                .exclusive_start_key(SK, s(format!("{prefix}{sale}")));
-        }
-        let out = q.send().await.map_err(|e| dynamo_error("Query", e))?;
+        let after = after.map(|sale| format!("{prefix}{sale}"));
+        let out = self
+            .query_prefix(account, &prefix, true, limit, after)
+            .await?;
         let items = out
             .items()
             .iter()
@@ -208,19 +217,7 @@ impl Store {
                     key: sale.to_string(),
                     problem: format!("invalid sku {}", line.sku),
                 })?;
-            writes.push(update(
-                Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(sku_key(account, &sku)))
-                    .update_expression("ADD #oh :q, #ver :one SET #u = :now")
-                    .condition_expression("attribute_exists(#oh)")
-                    .expression_attribute_names("#oh", ON_HAND)
-                    .expression_attribute_names("#ver", VERSION)
-                    .expression_attribute_names("#u", UPDATED_AT)
-                    .expression_attribute_values(":q", n(line.restored))
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":now", s(now)),
-            )?);
+            writes.push(update(self.add_stock(account, &sku, line.restored, now))?);
             let Some(rid) = &line.replenishment_id else {
                 continue;
             };
@@ -355,19 +352,7 @@ impl Store {
                     .expression_attribute_values(":rs", s(done.receipt_status.as_str()))
                     .expression_attribute_values(":now", s(now)),
             )?,
-            update(
-                Update::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(sku_key(account, &sku)))
-                    .update_expression("ADD #oh :q, #ver :one SET #u = :now")
-                    .condition_expression("attribute_exists(#oh)")
-                    .expression_attribute_names("#oh", ON_HAND)
-                    .expression_attribute_names("#ver", VERSION)
-                    .expression_attribute_names("#u", UPDATED_AT)
-                    .expression_attribute_values(":q", n(done.quantity))
-                    .expression_attribute_values(":one", n(1))
-                    .expression_attribute_values(":now", s(now)),
-            )?,
+            update(self.add_stock(account, &sku, done.quantity, now))?,
         ];
         self.transact(writes).await
     }
@@ -392,7 +377,8 @@ impl Store {
 
     /// Creates a regular (manual) open order: no tag, not the SKU's open order, so sales never
     /// merge into it. With a `request_id`, its record is written in the same transaction
-    /// (conditional on not existing), so a retry cannot create a second order.
+    /// (conditional on not existing), so a retry cannot create a second order. Answers the order
+    /// as written.
     #[allow(clippy::too_many_arguments)]
     pub async fn create_regular_order(
         &self,
@@ -403,7 +389,7 @@ impl Store {
         quantity: i64,
         request: Option<(&RequestId, &str)>,
         now: &str,
-    ) -> Result<(), CommitError> {
+    ) -> Result<Replenishment, CommitError> {
         let mut writes = Vec::with_capacity(2);
         if let Some((request, fingerprint)) = request {
             let mut record = request_key(account, request);
@@ -425,12 +411,13 @@ impl Store {
             now,
             auto: false,
         });
+        let order = order_from_item(&item)?;
         writes.push(
             TransactWriteItem::builder()
                 .put(self.put_new(item)?)
                 .build(),
         );
-        self.transact(writes).await
+        self.transact(writes).await.map(|()| order)
     }
 
     /// One page of a vendor's orders in a status, newest first.

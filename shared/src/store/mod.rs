@@ -1069,27 +1069,12 @@ impl Store {
         limit: usize,
         after: Option<&str>,
     ) -> Result<OrderPage, StoreError> {
-        let limit_i32 = i32::try_from(limit.clamp(1, 1000)).unwrap_or(100);
+        let limit_i32 = page_limit(limit);
         match (status, sku) {
             (None, None) => {
-                let mut q = self
-                    .client
-                    .query()
-                    .table_name(&self.table)
-                    .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
-                    .expression_attribute_names("#pk", PK)
-                    .expression_attribute_names("#sk", SK)
-                    .expression_attribute_values(":pk", s(account.as_str()))
-                    .expression_attribute_values(":prefix", s(ORDER_PREFIX))
-                    .scan_index_forward(false)
-                    .consistent_read(true)
-                    .limit(limit_i32);
-                if let Some(rid) = after {
-                    q = q
-                        .exclusive_start_key(PK, s(account.as_str()))
-                        .exclusive_start_key(SK, s(order_sk(rid)));
-                }
-                let out = q.send().await.map_err(|e| dynamo_error("Query", e))?;
+                let out = self
+                    .query_prefix(account, ORDER_PREFIX, false, limit, after.map(order_sk))
+                    .await?;
                 let items = out
                     .items()
                     .iter()
@@ -1140,6 +1125,36 @@ impl Store {
         }
     }
 
+    /// One page of an account's items whose sort key starts with `prefix` (strongly consistent),
+    /// in sort key order (`forward`) or reverse, after the sort key `after`.
+    async fn query_prefix(
+        &self,
+        account: &AccountId,
+        prefix: &str,
+        forward: bool,
+        limit: usize,
+        after: Option<String>,
+    ) -> Result<aws_sdk_dynamodb::operation::query::QueryOutput, StoreError> {
+        let mut q = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+            .expression_attribute_names("#pk", PK)
+            .expression_attribute_names("#sk", SK)
+            .expression_attribute_values(":pk", s(account.as_str()))
+            .expression_attribute_values(":prefix", s(prefix))
+            .scan_index_forward(forward)
+            .consistent_read(true)
+            .limit(page_limit(limit));
+        if let Some(sk) = after {
+            q = q
+                .exclusive_start_key(PK, s(account.as_str()))
+                .exclusive_start_key(SK, s(sk));
+        }
+        q.send().await.map_err(|e| dynamo_error("Query", e))
+    }
+
     /// One page of the orders of an index partition projecting `status` (`by_sku`, `by_vendor`),
     /// newest first, optionally of one status (a filter: pages on until `limit` is met, a bounded
     /// number of times).
@@ -1154,7 +1169,7 @@ impl Store {
         limit: usize,
         after: Option<&str>,
     ) -> Result<OrderPage, StoreError> {
-        let limit_i32 = i32::try_from(limit.clamp(1, 1000)).unwrap_or(100);
+        let limit_i32 = page_limit(limit);
         let mut keys = Vec::new();
         let mut start = after.map(str::to_owned);
         let mut next = None;
@@ -1311,6 +1326,11 @@ fn open_index_entry(item: &Item) -> Result<(AccountId, OrderRef), StoreError> {
             auto: true,
         },
     ))
+}
+
+/// A query's `Limit` for a page of `limit` items (1..=1000).
+fn page_limit(limit: usize) -> i32 {
+    i32::try_from(limit.clamp(1, 1000)).unwrap_or(100)
 }
 
 fn last_rid(key: Option<&Item>) -> Option<String> {
