@@ -167,31 +167,49 @@ pub async fn finalize_sale(
     let mut backoff = Backoff::new();
     let started = Instant::now();
 
-    for attempt in 1..=MAX_ATTEMPTS {
-        let ctx = store.sale_context(account, sale_id, &skus).await?;
-        if let Some(sale) = &ctx.sale {
-            if sale.fingerprint != fingerprint {
-                return Err(conflict(sale_id));
-            }
-            if is_cancelled(sale) {
-                return Err(cancelled(sale_id));
-            }
-            let body = sale_body(store, account, sale_id, sale).await?;
-            return Ok(Finalized {
-                body,
-                replayed: true,
-                attempts: attempt,
-                lines: merged.len(),
-                parts: 1,
-                backordered: 0,
-            });
+    // A transaction cancelled only by conflicts or throttling evaluated none of its conditions
+    // against what was read, so it is sent again as it was, without a new read; its conditions
+    // still decide. A failed condition (a SKU or order changed, or the sale exists) re-reads.
+    // A resend costs one request, not two, and does not use up an attempt: each attempt may send
+    // its transaction up to RESENDS + 1 times.
+    const RESENDS: u32 = 2;
+    let mut resend: Option<(Vec<LinePlan>, SaleResult, String)> = None;
+    let (mut attempt, mut resends) = (0, 0);
+    while attempt < MAX_ATTEMPTS {
+        if resend.is_none() {
+            attempt += 1;
+            resends = 0;
         }
-        if let Some(err) = unknown_sku(request, &merged, &ctx) {
-            return Err(err);
-        }
-        let plans = plan_lines(store, account, &ctx, &merged).await?;
-        let now = now_rfc3339();
-        let result = SaleResult::finalized(sale_id, request, ulid::Ulid::new().to_string(), &plans);
+        let (plans, result, now) = match resend.take() {
+            Some(planned) => planned,
+            None => {
+                let ctx = store.sale_context(account, sale_id, &skus).await?;
+                if let Some(sale) = &ctx.sale {
+                    if sale.fingerprint != fingerprint {
+                        return Err(conflict(sale_id));
+                    }
+                    if is_cancelled(sale) {
+                        return Err(cancelled(sale_id));
+                    }
+                    let body = sale_body(store, account, sale_id, sale).await?;
+                    return Ok(Finalized {
+                        body,
+                        replayed: true,
+                        attempts: attempt,
+                        lines: merged.len(),
+                        parts: 1,
+                        backordered: 0,
+                    });
+                }
+                if let Some(err) = unknown_sku(request, &merged, &ctx) {
+                    return Err(err);
+                }
+                let plans = plan_lines(store, account, &ctx, &merged).await?;
+                let result =
+                    SaleResult::finalized(sale_id, request, ulid::Ulid::new().to_string(), &plans);
+                (plans, result, now_rfc3339())
+            }
+        };
         match store
             .commit_sale(account, sale_id, &fingerprint, &plans, &result, &now)
             .await
@@ -216,6 +234,10 @@ pub async fn finalize_sale(
                 telemetry::count(|s| &s.conflicts_retried, 1);
                 if started.elapsed() >= FINALIZE_BUDGET {
                     break;
+                }
+                if !crate::store::condition_failed(&reason) && resends < RESENDS {
+                    resends += 1;
+                    resend = Some((plans, result, now));
                 }
                 backoff.wait().await;
             }

@@ -128,6 +128,7 @@ impl Faults {
 pub struct Invocation {
     crash_before: Option<usize>,
     conflicts_from: Option<usize>,
+    conflicts_until: Option<usize>,
     requests: AtomicUsize,
     crashed: AtomicBool,
     notify: tokio::sync::Notify,
@@ -146,6 +147,15 @@ impl Invocation {
     pub fn conflicts_from(n: usize) -> Self {
         Invocation {
             conflicts_from: Some(n),
+            ..Default::default()
+        }
+    }
+
+    /// The transactions among the invocation's requests `from..until` conflict, later ones do not.
+    pub fn conflicts_between(from: usize, until: usize) -> Self {
+        Invocation {
+            conflicts_from: Some(from),
+            conflicts_until: Some(until),
             ..Default::default()
         }
     }
@@ -345,7 +355,8 @@ impl HttpConnector for FaultyConnector {
                 inv.crash();
                 return HttpConnectorFuture::new(std::future::pending());
             }
-            forced_conflict = inv.conflicts_from.is_some_and(|from| n >= from);
+            forced_conflict = inv.conflicts_from.is_some_and(|from| n >= from)
+                && inv.conflicts_until.is_none_or(|until| n < until);
         }
         if config.black_hole {
             return HttpConnectorFuture::new(std::future::pending());

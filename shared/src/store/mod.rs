@@ -1340,6 +1340,12 @@ fn last_rid(key: Option<&Item>) -> Option<String> {
     }
 }
 
+/// Whether a [`CommitError::Contended`] reason names a failed condition (something changed since
+/// it was read), rather than only conflicts or throttling (nothing was evaluated).
+pub fn condition_failed(reason: &str) -> bool {
+    reason.split(',').any(|r| r == "ConditionalCheckFailed")
+}
+
 /// Sorts a failed transaction into "the sale exists", "contended, retry" and real failures.
 fn classify_transaction_error(err: SdkError<TransactWriteItemsError, HttpResponse>) -> CommitError {
     if let Some(service) = err.as_service_error() {
