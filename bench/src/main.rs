@@ -376,22 +376,37 @@ fn cpu_time() -> Value {
                 spent.as_secs_f64() * 1000.0
             }
         };
-        let mut out = BTreeMap::new();
-        let mut base = Vec::new();
-        for _ in 0..50 {
-            base.push(measure(RawRequest::new("GET", "/settings").header("x-account-id", account)).await);
-        }
-        let base = median(base);
-        out.insert("baseline_get_settings_ms".to_owned(), json!(base));
-        for lines in [1usize, 10, 100] {
+        // Rounds interleave the cases, so drift on this shared machine hits them all alike; the first
+        // rounds warm DynamoDB Local's JIT and the connection pool and are not counted.
+        const WARMUP: usize = 20;
+        const ROUNDS: usize = 120;
+        let cases = [1usize, 10, 100];
+        let mut bodies = Vec::new();
+        for lines in cases {
             let names: Vec<String> = (0..lines).map(|i| format!("cpu-{lines}-{i}")).collect();
             make_skus(&store, &acct(account), &names, -1).await;
-            let body = json!({"lines": names.iter().map(|n| json!({"sku": n, "quantity": 1})).collect::<Vec<_>>()});
-            let mut v = Vec::new();
-            for run in 0..30 {
-                let req = RawRequest::new("POST", &format!("/sales/cpu-{lines}-{run}/finalize")).header("x-account-id", account).json(&body);
-                v.push(measure(req).await);
+            bodies.push(json!({"lines": names.iter().map(|n| json!({"sku": n, "quantity": 1})).collect::<Vec<_>>()}));
+        }
+        let mut base = Vec::new();
+        let mut finalize: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
+        for round in 0..WARMUP + ROUNDS {
+            let b = measure(RawRequest::new("GET", "/settings").header("x-account-id", account)).await;
+            let mut f = Vec::new();
+            for (lines, body) in cases.iter().zip(&bodies) {
+                let req = RawRequest::new("POST", &format!("/sales/cpu-{lines}-{round}/finalize")).header("x-account-id", account).json(body);
+                f.push(measure(req).await);
             }
+            if round >= WARMUP {
+                base.push(b);
+                for (v, x) in finalize.iter_mut().zip(f) {
+                    v.push(x);
+                }
+            }
+        }
+        let base = median(base);
+        let mut out = BTreeMap::new();
+        out.insert("baseline_get_settings_ms".to_owned(), json!(base));
+        for (lines, v) in cases.iter().zip(finalize) {
             let m = median(v);
             println!("  {lines:>3} lines: {m:.3} ms CPU per finalize ({:.1}x GET /settings at {base:.3} ms)", m / base);
             out.insert(format!("finalize_{lines}_lines_ms"), json!(m));
@@ -409,8 +424,18 @@ fn release_binary(name: &str) -> PathBuf {
 }
 
 async fn spawn(bin: &Path, api: &RuntimeApi, table: &str) -> tokio::process::Child {
+    spawn_with(bin, api, table, &[]).await
+}
+
+async fn spawn_with(
+    bin: &Path,
+    api: &RuntimeApi,
+    table: &str,
+    extra: &[(&str, &str)],
+) -> tokio::process::Child {
     tokio::process::Command::new(bin)
         .env_clear()
+        .envs(extra.iter().copied())
         .env("AWS_LAMBDA_RUNTIME_API", api.addr.to_string())
         .env("AWS_LAMBDA_FUNCTION_NAME", "bench")
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
@@ -439,15 +464,83 @@ fn settings_event() -> Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// Median time from exec to the first `next` (init) and to the first response, over 15 starts.
+async fn starts(bin: &str, env: &[(&str, &str)], table: &str, event: &Value) -> (f64, f64) {
+    let path = release_binary(bin);
+    let (mut to_next, mut to_response) = (Vec::new(), Vec::new());
+    for _ in 0..15 {
+        let api = RuntimeApi::start().await;
+        let t0 = Instant::now();
+        let mut child = spawn_with(&path, &api, table, env).await;
+        while api.time_to_first_next().is_none() {
+            tokio::time::sleep(Duration::from_micros(200)).await;
+        }
+        to_next.push(t0.elapsed().as_secs_f64() * 1000.0);
+        let outcome = api.invoke(event.clone()).await;
+        assert!(
+            matches!(outcome, Invocation::Response(_)),
+            "{bin}: {outcome:?}"
+        );
+        to_response.push(t0.elapsed().as_secs_f64() * 1000.0);
+        child.kill().await.ok();
+    }
+    (median(to_next), median(to_response))
+}
+
+/// The TLS and warm-up experiments of `init-probe` (src/bin/init_probe.rs): name, environment.
+const PROBES: [(&str, &[(&str, &str)]); 9] = [
+    (
+        "native roots, aws-lc (the SDK's default)",
+        &[("PROBE_ROOTS", "native")],
+    ),
+    (
+        "Mozilla roots compiled in, aws-lc",
+        &[("PROBE_ROOTS", "mozilla")],
+    ),
+    (
+        "Mozilla roots compiled in, ring (the functions' setup)",
+        &[("PROBE_ROOTS", "mozilla"), ("PROBE_CRYPTO", "ring")],
+    ),
+    (
+        "Amazon roots compiled in, aws-lc",
+        &[("PROBE_ROOTS", "amazon")],
+    ),
+    (
+        "Amazon roots compiled in, ring",
+        &[("PROBE_ROOTS", "amazon"), ("PROBE_CRYPTO", "ring")],
+    ),
+    (
+        "Mozilla roots, aws-lc, RNG seeded at init",
+        &[("PROBE_ROOTS", "mozilla"), ("PROBE_RANDOM", "1")],
+    ),
+    (
+        "Mozilla roots, ring, RNG seeded at init",
+        &[
+            ("PROBE_ROOTS", "mozilla"),
+            ("PROBE_CRYPTO", "ring"),
+            ("PROBE_RANDOM", "1"),
+        ],
+    ),
+    (
+        "native roots, aws-lc, connection warmed at init",
+        &[("PROBE_ROOTS", "native"), ("PROBE_WARM", "1")],
+    ),
+    (
+        "Mozilla roots, ring, connection warmed at init",
+        &[
+            ("PROBE_ROOTS", "mozilla"),
+            ("PROBE_CRYPTO", "ring"),
+            ("PROBE_WARM", "1"),
+        ],
+    ),
+];
+
 async fn cold_start(table: &str) -> Value {
     let mut rows = BTreeMap::new();
-    let event_for = |bin: &str| {
-        if bin == "hello-bootstrap" {
-            json!({"ping": 1})
-        } else {
-            settings_event()
-        }
-    };
+    // Functions that are not `settings` answer a settings event with a 404 route error: still a
+    // full request.
+    let settings = settings_event();
+    let ping = json!({"ping": 1});
     for bin in [
         "hello-bootstrap",
         "settings",
@@ -456,28 +549,15 @@ async fn cold_start(table: &str) -> Value {
         "replenishments",
         "replenishment-close",
     ] {
-        let path = release_binary(bin);
-        let (mut to_next, mut to_response) = (Vec::new(), Vec::new());
-        for _ in 0..15 {
-            let api = RuntimeApi::start().await;
-            let t0 = Instant::now();
-            let mut child = spawn(&path, &api, table).await;
-            while api.time_to_first_next().is_none() {
-                tokio::time::sleep(Duration::from_micros(200)).await;
-            }
-            to_next.push(t0.elapsed().as_secs_f64() * 1000.0);
-            // Functions that are not `settings` answer a settings event with a 404 route error: still a full request.
-            let outcome = api.invoke(event_for(bin)).await;
-            assert!(
-                matches!(outcome, Invocation::Response(_)),
-                "{bin}: {outcome:?}"
-            );
-            to_response.push(t0.elapsed().as_secs_f64() * 1000.0);
-            child.kill().await.ok();
-        }
+        let event = if bin == "hello-bootstrap" {
+            &ping
+        } else {
+            &settings
+        };
+        let (init, first) = starts(bin, &[], table, event).await;
         rows.insert(
             bin.to_owned(),
-            json!({"init_ms": median(to_next), "first_response_ms": median(to_response)}),
+            json!({"init_ms": init, "first_response_ms": first}),
         );
     }
     let hello = rows["hello-bootstrap"]["init_ms"].as_f64().unwrap();
@@ -490,7 +570,20 @@ async fn cold_start(table: &str) -> Value {
             row["first_response_ms"].as_f64().unwrap()
         );
     }
-    json!(rows)
+    // The experiments run beside a fresh hello-world figure, since minutes have passed.
+    let (hello_now, hello_first) = starts("hello-bootstrap", &[], table, &ping).await;
+    let mut probes = Vec::new();
+    for (name, env) in PROBES {
+        let (init, first) = starts("init-probe", env, table, &ping).await;
+        println!(
+            "  probe: {name:<48} init {init:>6.2} ms ({:.2}x hello), first response {first:>6.2} ms ({:.2}x)",
+            init / hello_now,
+            first / hello_first
+        );
+        probes.push(json!({"variant": name, "init_ms": init, "init_vs_hello": init / hello_now,
+                           "first_response_ms": first, "first_response_vs_hello": first / hello_first}));
+    }
+    json!({"functions": rows, "experiments": {"hello_init_ms": hello_now, "hello_first_response_ms": hello_first, "rows": probes}})
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -572,6 +665,22 @@ fn main() -> Result<(), Error> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    // `BENCH_ONLY=cpu|cold|hot|units` runs one section and prints it, leaving the reports alone.
+    if let Ok(only) = std::env::var("BENCH_ONLY") {
+        let r = match only.as_str() {
+            "units" => rt.block_on(requests_and_units()),
+            "hot" => rt.block_on(hot_sku()),
+            "cpu" => cpu_time(),
+            "cold" => {
+                let client = backorder_local::client::local_client(&endpoint());
+                let table = rt.block_on(new_table(&client));
+                rt.block_on(cold_start(&table))
+            }
+            other => return Err(format!("BENCH_ONLY={other}: use units, hot, cpu or cold").into()),
+        };
+        println!("{}", serde_json::to_string_pretty(&r)?);
+        return Ok(());
+    }
     println!("1. DynamoDB requests and write units per finalize");
     let units = rt.block_on(requests_and_units());
     println!("2. Hot SKU");
@@ -624,7 +733,7 @@ fn targets(r: &Value) -> String {
     let cpu10 = r["cpu"]["finalize_10_lines_ms"]
         .as_f64()
         .unwrap_or(f64::NAN);
-    let worst_init = r["cold_start"]
+    let worst_init = r["cold_start"]["functions"]
         .as_object()
         .map(|m| {
             m.iter()
@@ -720,12 +829,24 @@ fn markdown(r: &Value) -> String {
         ));
     }
     s.push_str("\n## 4. Cold start\n\nFrom exec of the release binary to its first `GET /2018-06-01/runtime/invocation/next` (init), and to its first response, against the project's Runtime API emulator (`tests/src/runtime_api.rs`); 15 starts each. The baseline is `hello-bootstrap`, a lambda_runtime echo function built with the same profile.\n\n| binary | init ms | vs hello | first response ms |\n|---|---:|---:|---:|\n");
-    for (k, v) in r["cold_start"].as_object().unwrap() {
+    for (k, v) in r["cold_start"]["functions"].as_object().unwrap() {
         s.push_str(&format!(
             "| {k} | {} | {} | {} |\n",
             f(&v["init_ms"]),
             f(&v["init_vs_hello"]),
             f(&v["first_response_ms"])
+        ));
+    }
+    let x = &r["cold_start"]["experiments"];
+    s.push_str(&format!("\nThe TLS and warm-up choices, measured with `init-probe` (`bench/src/bin/init_probe.rs`: the same initialisation as the functions, a `GetItem` per invocation, the choice picked by environment variables) beside a hello-world started again in the same minute (init {} ms, first response {} ms). DynamoDB Local is plain HTTP, so no TLS handshake happens here: the TLS rows show what the choices cost at init (loading roots, building the client); `RNG seeded at init` draws random bytes at init to show what the first handshake pays to seed the generator.\n\n| variant | init ms | vs hello | first response ms | vs hello |\n|---|---:|---:|---:|---:|\n", f(&x["hello_init_ms"]), f(&x["hello_first_response_ms"])));
+    for row in x["rows"].as_array().cloned().unwrap_or_default() {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} |\n",
+            row["variant"].as_str().unwrap_or("?"),
+            f(&row["init_ms"]),
+            f(&row["init_vs_hello"]),
+            f(&row["first_response_ms"]),
+            f(&row["first_response_vs_hello"])
         ));
     }
     s.push_str("\n## 5. Size and memory\n\n| function | arm64 bootstrap (sam build) bytes | x86_64 release bytes |\n|---|---:|---:|\n");

@@ -2,6 +2,7 @@
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::Client;
+use backorder::config::TlsRoots;
 
 /// Endpoint of DynamoDB Local from `AWS_ENDPOINT_URL_DYNAMODB`, else `http://127.0.0.1:{DYNAMODB_PORT or 8000}`.
 pub fn endpoint_from_env() -> String {
@@ -32,6 +33,7 @@ pub fn local_config(endpoint: &str) -> aws_sdk_dynamodb::config::Builder {
             "backorder-local",
         ))
         .endpoint_url(endpoint)
+        .http_client(backorder::config::https_client(TlsRoots::Bundled))
         .timeout_config(backorder::config::timeouts())
         .retry_config(backorder::config::retries())
         .interceptor(backorder::telemetry::DynamoCounter)

@@ -22,7 +22,7 @@ async fn init() -> Result<(&'static Store, &'static Config), lambda_http::Error>
     telemetry::init_lambda();
     let config: &'static Config = Box::leak(Box::new(Config::from_env()?));
     let store: &'static Store = Box::leak(Box::new(Store::new(
-        config::dynamodb_client().await,
+        config::dynamodb_client().await?,
         config.table_name.clone(),
     )));
     Ok((store, config))

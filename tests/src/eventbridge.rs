@@ -195,6 +195,9 @@ impl EventBridge {
             .endpoint_url(self.endpoint())
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("local", "local", None, None, "test"))
+            .http_client(backorder::config::https_client(
+                backorder::config::TlsRoots::Bundled,
+            ))
             .retry_config(
                 aws_sdk_eventbridge::config::retry::RetryConfig::standard()
                     .with_max_attempts(2)

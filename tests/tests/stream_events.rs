@@ -53,6 +53,9 @@ async fn stream_records(app: &TestApp) -> Vec<Value> {
             "local", "local", None, None, "test",
         ))
         .endpoint_url(endpoint())
+        .http_client(backorder::config::https_client(
+            backorder::config::TlsRoots::Bundled,
+        ))
         .build();
     let streams = aws_sdk_dynamodbstreams::Client::from_conf(conf);
     let shards = streams

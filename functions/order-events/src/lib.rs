@@ -382,12 +382,11 @@ impl Config {
 }
 
 /// The EventBridge client, built once per process: the shared AWS configuration (region,
-/// credentials, `AWS_ENDPOINT_URL_EVENTBRIDGE`), timeouts and SDK retries.
-pub async fn eventbridge_client() -> aws_sdk_eventbridge::Client {
-    let config = aws_sdk_eventbridge::config::Builder::from(&backorder::config::aws_config().await)
-        .retry_config(backorder::config::retries())
-        .build();
-    aws_sdk_eventbridge::Client::from_conf(config)
+/// credentials, `AWS_ENDPOINT_URL_EVENTBRIDGE`), HTTPS client, timeouts and SDK retries.
+pub async fn eventbridge_client() -> Result<aws_sdk_eventbridge::Client, ConfigError> {
+    Ok(aws_sdk_eventbridge::Client::new(
+        &backorder::config::aws_config().await?,
+    ))
 }
 
 /// Puts events on one bus, sending entries EventBridge refused again a few times.

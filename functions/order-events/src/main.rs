@@ -10,7 +10,7 @@ use serde_json::Value;
 async fn main() -> Result<(), Error> {
     telemetry::init_lambda();
     let config = Config::from_env()?;
-    let publisher = Publisher::new(eventbridge_client().await, config.event_bus_name);
+    let publisher = Publisher::new(eventbridge_client().await?, config.event_bus_name);
     let publisher = &publisher;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline = deadline_instant(event.context.deadline());
