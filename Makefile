@@ -64,8 +64,8 @@ deploy: build ## deploy with sam (asks for the JWT issuer and audience the first
 bench: ## benchmarks (release): requests and write units per sale, a hot SKU, CPU time, cold start, size, memory; writes BENCHMARKS.md and bench.json
 	scripts/dynamodb-local.sh install
 	$(CARGO) build --release --bins -p fn-settings -p fn-inventory -p fn-sale-finalize -p fn-replenishments -p fn-replenishment-close -p fn-order-events
-	# Apart, so the bench's experiment features (aws-lc for init-probe) do not reach the functions.
-	$(CARGO) build --release --bins -p backorder-bench
+	# Apart, so the bench's experiment feature (aws-lc for init-probe) does not reach the functions.
+	$(CARGO) build --release --bins -p backorder-bench --features aws-lc-probe
 	scripts/with-dynamodb.sh target/release/backorder-bench
 
 clean: ## remove build output (keeps installed tools)

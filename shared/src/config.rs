@@ -114,7 +114,8 @@ impl TlsRoots {
         }
     }
 
-    fn trust_store(self) -> TrustStore {
+    /// The SDK trust store of these roots.
+    pub fn trust_store(self) -> TrustStore {
         match self {
             TlsRoots::Bundled => webpki_root_certs::TLS_SERVER_ROOT_CERTS
                 .iter()
@@ -146,13 +147,18 @@ fn pem(der: &[u8]) -> Vec<u8> {
 /// first TLS handshake, and reading the platform's roots is most of the init time (BENCHMARKS.md,
 /// "Cold start").
 pub fn https_client(roots: TlsRoots) -> SharedHttpClient {
+    https_client_with(roots.trust_store(), CryptoMode::Ring)
+}
+
+/// [`https_client`] with any trust store and rustls crypto provider (the benchmark compares them).
+pub fn https_client_with(trust: TrustStore, crypto: CryptoMode) -> SharedHttpClient {
     let context = TlsContext::builder()
-        .with_trust_store(roots.trust_store())
+        .with_trust_store(trust)
         .build()
         .expect("a TLS context without extra server names always builds");
     aws_smithy_http_client::Builder::new().build_with_connector_fn(move |settings, components| {
         let mut connector = ConnectorBuilder::default()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::Ring))
+            .tls_provider(tls::Provider::Rustls(crypto.clone()))
             .tls_context(context.clone());
         connector.set_connector_settings(settings.cloned());
         if let Some(components) = components {

@@ -1,19 +1,21 @@
 //! A cold-start experiment: a function that initialises like the real ones (JSON logs, the AWS
-//! configuration, a DynamoDB client), with the TLS and warm-up choices of item 4 of the benchmark
+//! configuration, a DynamoDB client on `backorder::config::https_client_with`), with the TLS and
+//! warm-up choices of item 4 of the benchmark
 //! picked by environment variables, and answers each invocation with one `GetItem`:
 //!
 //! - `PROBE_ROOTS`: `native` (the platform's store, read from disk at init: the SDK's default),
 //!   `mozilla` (the `webpki-root-certs` set, compiled in) or `amazon` (the five Amazon Trust
 //!   Services roots, compiled in).
-//! - `PROBE_CRYPTO`: `aws-lc` (the SDK's default) or `ring`.
+//! - `PROBE_CRYPTO`: `ring` (the default) or `aws-lc` (the SDK's default; needs the bench's
+//!   `aws-lc-probe` feature).
 //! - `PROBE_RANDOM=1`: draw 32 bytes from the provider's random generator at init (the first TLS
 //!   handshake would seed it), to show what seeding costs.
 //! - `PROBE_WARM=1`: send one `GetItem` during init, so the first invocation finds an open
 //!   connection.
 
 use aws_sdk_dynamodb::types::AttributeValue;
-use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
-use aws_smithy_http_client::{Builder, ConnectorBuilder};
+use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, TrustStore};
+use backorder::config::{https_client_with, TlsRoots};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
 
@@ -24,24 +26,10 @@ fn var(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.to_owned())
 }
 
-fn pem(der: &[u8]) -> String {
-    use base64::Engine;
-    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
-    let mut out = String::from("-----BEGIN CERTIFICATE-----\n");
-    for chunk in b64.as_bytes().chunks(64) {
-        out.push_str(std::str::from_utf8(chunk).unwrap_or_default());
-        out.push('\n');
-    }
-    out.push_str("-----END CERTIFICATE-----\n");
-    out
-}
-
 fn trust_store(roots: &str) -> TrustStore {
     match roots {
-        "native" => TrustStore::default(),
-        "mozilla" => webpki_root_certs::TLS_SERVER_ROOT_CERTS
-            .iter()
-            .fold(TrustStore::empty(), |t, c| t.with_pem_certificate(pem(c))),
+        "native" => TlsRoots::Native.trust_store(),
+        "mozilla" => TlsRoots::Bundled.trust_store(),
         "amazon" => TrustStore::empty().with_pem_certificate(AMAZON_ROOTS),
         other => panic!("PROBE_ROOTS={other}: use native, mozilla or amazon"),
     }
@@ -49,9 +37,10 @@ fn trust_store(roots: &str) -> TrustStore {
 
 fn crypto(name: &str) -> CryptoMode {
     match name {
+        #[cfg(feature = "aws-lc-probe")]
         "aws-lc" => CryptoMode::AwsLc,
         "ring" => CryptoMode::Ring,
-        other => panic!("PROBE_CRYPTO={other}: use aws-lc or ring"),
+        other => panic!("PROBE_CRYPTO={other}: use ring, or aws-lc with --features aws-lc-probe"),
     }
 }
 
@@ -59,11 +48,12 @@ fn crypto(name: &str) -> CryptoMode {
 async fn main() -> Result<(), Error> {
     backorder::telemetry::init_lambda();
     let table = var("TABLE_NAME", "");
-    let (roots, mode) = (var("PROBE_ROOTS", "native"), var("PROBE_CRYPTO", "aws-lc"));
+    let (roots, mode) = (var("PROBE_ROOTS", "native"), var("PROBE_CRYPTO", "ring"));
     if var("PROBE_RANDOM", "0") == "1" {
         let provider = match crypto(&mode) {
-            CryptoMode::Ring => rustls::crypto::ring::default_provider(),
-            _ => rustls::crypto::aws_lc_rs::default_provider(),
+            #[cfg(feature = "aws-lc-probe")]
+            CryptoMode::AwsLc => rustls::crypto::aws_lc_rs::default_provider(),
+            _ => rustls::crypto::ring::default_provider(),
         };
         let mut bytes = [0u8; 32];
         provider
@@ -71,19 +61,7 @@ async fn main() -> Result<(), Error> {
             .fill(&mut bytes)
             .map_err(|e| format!("no random bytes: {e:?}"))?;
     }
-    let context = TlsContext::builder()
-        .with_trust_store(trust_store(&roots))
-        .build()?;
-    let http = Builder::new().build_with_connector_fn(move |settings, components| {
-        let mut conn = ConnectorBuilder::default()
-            .tls_provider(tls::Provider::Rustls(crypto(&mode)))
-            .tls_context(context.clone());
-        conn.set_connector_settings(settings.cloned());
-        if let Some(c) = components {
-            conn.set_sleep_impl(c.sleep_impl());
-        }
-        conn.build()
-    });
+    let http = https_client_with(trust_store(&roots), crypto(&mode));
     let shared = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(http)
         .load()
