@@ -19,7 +19,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::config::interceptors::{
-    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeSerializationInterceptorContextMut,
+    BeforeSerializationInterceptorContextRef,
 };
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use backorder::domain::{BackorderPolicy, SaleLine, SaleRequest};
@@ -56,6 +57,27 @@ impl Capacity {
 impl Intercept for Capacity {
     fn name(&self) -> &'static str {
         "Capacity"
+    }
+
+    // The service does not ask for consumed capacity (it would pay for it on every response):
+    // the benchmark asks, on each request it counts.
+    fn modify_before_serialization(
+        &self,
+        ctx: &mut BeforeSerializationInterceptorContextMut<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        use aws_sdk_dynamodb::operation as op;
+        use aws_sdk_dynamodb::types::ReturnConsumedCapacity::{Indexes, Total};
+        // Writes per table and index; reads as a total (told apart from writes below by
+        // `Responses`). A finalize sends only these two operations.
+        let input = ctx.input_mut();
+        if let Some(i) = input.downcast_mut::<op::transact_write_items::TransactWriteItemsInput>() {
+            i.return_consumed_capacity = Some(Indexes);
+        } else if let Some(i) = input.downcast_mut::<op::batch_get_item::BatchGetItemInput>() {
+            i.return_consumed_capacity = Some(Total);
+        }
+        Ok(())
     }
 
     fn read_before_serialization(

@@ -11,8 +11,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnConsumedCapacity, ReturnValue, Select,
-    TransactWriteItem, Update,
+    AttributeValue, KeysAndAttributes, Put, ReturnValue, Select, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 
@@ -247,7 +246,6 @@ impl Store {
                 let out = self
                     .client
                     .batch_get_item()
-                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .request_items(&self.table, request)
                     .send()
                     .await
@@ -813,12 +811,10 @@ impl Store {
         self.transact(writes).await
     }
 
-    /// Sends one `TransactWriteItems` (asking for the capacity it consumed, for the benchmark) and
-    /// sorts a failure into [`CommitError`].
+    /// Sends one `TransactWriteItems` and sorts a failure into [`CommitError`].
     async fn transact(&self, writes: Vec<TransactWriteItem>) -> Result<(), CommitError> {
         self.client
             .transact_write_items()
-            .return_consumed_capacity(ReturnConsumedCapacity::Indexes)
             .set_transact_items(Some(writes))
             .send()
             .await
