@@ -8,7 +8,10 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem, Update};
 
 use super::items::*;
-use super::{CommitError, OrderPage, OrderRef, Store};
+use super::{
+    stock_delta_names, stock_delta_values, CommitError, OrderPage, OrderRef, Store,
+    STOCK_DELTA_CONDITION, STOCK_DELTA_UPDATE,
+};
 use crate::domain::{CancelLine, FedOrder, OrderStatus, ReceiptStatus, Replenishment, SaleStatus};
 use crate::error::StoreError;
 use crate::ids::{AccountId, ReceiptId, ReplenishmentId, RequestId, SaleId, Sku, VendorId};
@@ -69,8 +72,7 @@ fn update(
 }
 
 impl Store {
-    /// Units back into an existing SKU's stock (a cancellation, a receipt), bumping its version so
-    /// that a sale planned on the old level re-reads.
+    /// Units back into an existing SKU's stock (a cancellation, a receipt): [`STOCK_DELTA_UPDATE`].
     fn add_stock(
         &self,
         account: &AccountId,
@@ -81,14 +83,10 @@ impl Store {
         Update::builder()
             .table_name(&self.table)
             .set_key(Some(sku_key(account, sku)))
-            .update_expression("ADD #oh :q, #ver :one SET #u = :now")
-            .condition_expression("attribute_exists(#oh)")
-            .expression_attribute_names("#oh", ON_HAND)
-            .expression_attribute_names("#ver", VERSION)
-            .expression_attribute_names("#u", UPDATED_AT)
-            .expression_attribute_values(":q", n(units))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", s(now))
+            .update_expression(STOCK_DELTA_UPDATE)
+            .condition_expression(STOCK_DELTA_CONDITION)
+            .set_expression_attribute_names(Some(stock_delta_names()))
+            .set_expression_attribute_values(Some(stock_delta_values(units, now)))
     }
 
     /// One page of the sales that fed an order, in sale id order.

@@ -559,14 +559,10 @@ impl Store {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(sku_key(account, sku)))
-            .update_expression("ADD #oh :d, #ver :one SET #u = :now")
-            .condition_expression("attribute_exists(#oh)")
-            .expression_attribute_names("#oh", ON_HAND)
-            .expression_attribute_names("#ver", VERSION)
-            .expression_attribute_names("#u", UPDATED_AT)
-            .expression_attribute_values(":d", n(delta))
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":now", s(now))
+            .update_expression(STOCK_DELTA_UPDATE)
+            .condition_expression(STOCK_DELTA_CONDITION)
+            .set_expression_attribute_names(Some(stock_delta_names()))
+            .set_expression_attribute_values(Some(stock_delta_values(delta, now)))
             .return_values(ReturnValue::AllNew)
             .send()
             .await;
@@ -1334,6 +1330,26 @@ fn last_rid(key: Option<&Item>) -> Option<String> {
         AttributeValue::S(sk) => sk.strip_prefix(ORDER_PREFIX).map(str::to_owned),
         _ => None,
     }
+}
+
+/// Adds `:d` units to an existing SKU's stock and bumps its version, so that a sale planned on the
+/// old level re-reads (a stock adjustment, a cancellation, a receipt).
+const STOCK_DELTA_UPDATE: &str = "ADD #oh :d, #ver :one SET #u = :now";
+const STOCK_DELTA_CONDITION: &str = "attribute_exists(#oh)";
+
+fn stock_delta_names() -> HashMap<String, String> {
+    [("#oh", ON_HAND), ("#ver", VERSION), ("#u", UPDATED_AT)]
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .collect()
+}
+
+fn stock_delta_values(delta: i64, now: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([
+        (":d".to_owned(), n(delta)),
+        (":one".to_owned(), n(1)),
+        (":now".to_owned(), s(now)),
+    ])
 }
 
 /// Whether a [`CommitError::Contended`] reason names a failed condition (something changed since
