@@ -332,7 +332,7 @@ async fn hot_sku() -> Value {
                                 telemetry::Stats::get(&stats.dynamo_requests),
                                 Ordering::Relaxed,
                             );
-                            match result {
+                            match result.map_err(backorder::ApiError::from) {
                                 Ok(_) => break,
                                 Err(e) if e.status() == 503 => {
                                     shed.fetch_add(1, Ordering::Relaxed);

@@ -67,6 +67,21 @@ impl Config {
     }
 }
 
+/// The settings of the function that publishes events (`order-events`).
+#[derive(Debug, Clone)]
+pub struct EventsConfig {
+    /// `EVENT_BUS_NAME`: the bus events are put on (a name or ARN).
+    pub event_bus_name: String,
+}
+
+impl EventsConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(EventsConfig {
+            event_bus_name: var("EVENT_BUS_NAME").ok_or(ConfigError::Missing("EVENT_BUS_NAME"))?,
+        })
+    }
+}
+
 /// Timeouts so that a black-holed connection cannot hold a request: each attempt gives up after
 /// 2 s, and an operation with its SDK retries after 6 s.
 pub fn timeouts() -> TimeoutConfig {

@@ -1,10 +1,17 @@
 //! Typed errors and their one mapping to HTTP.
 //!
-//! Handlers return [`ApiError`]; [`ApiError::status`], [`ApiError::code`] and
-//! [`ApiError::public_message`] are the only place an error becomes a status code and a JSON body.
+//! Each layer says what went wrong in its own terms: [`StoreError`] for the adapter, one enum per
+//! use case in [`crate::service`], [`IdError`] for an invalid id. The `From` impls below are the only
+//! place any of them becomes an [`ApiError`], and [`ApiError::status`], [`ApiError::code`] and
+//! [`ApiError::public_message`] the only place an error becomes a status code and a JSON body.
 //! Store internals never reach a caller: they are logged and answered with a generic 500.
 
 use std::time::Duration;
+
+use crate::ids::IdError;
+use crate::service::{
+    AdjustError, CancelError, CloseError, FinalizeError, ReceiveError, RegularOrderError,
+};
 
 /// An error of the storage adapter.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +87,94 @@ impl From<StoreError> for ApiError {
                 retry_after: Duration::from_secs(1),
             },
             other => ApiError::Internal(other),
+        }
+    }
+}
+
+/// An invalid id in a request body (422, naming the field).
+impl From<IdError> for ApiError {
+    fn from(err: IdError) -> Self {
+        ApiError::invalid_field(&err.field, err.problem.describe())
+    }
+}
+
+fn conflict(code: &'static str, err: &impl std::fmt::Display) -> ApiError {
+    ApiError::Conflict {
+        code,
+        message: err.to_string(),
+    }
+}
+
+fn not_found(code: &'static str, err: &impl std::fmt::Display) -> ApiError {
+    ApiError::not_found(code, err.to_string())
+}
+
+fn unprocessable(code: &'static str, err: &impl std::fmt::Display) -> ApiError {
+    ApiError::Unprocessable {
+        code,
+        message: err.to_string(),
+    }
+}
+
+impl From<FinalizeError> for ApiError {
+    fn from(err: FinalizeError) -> Self {
+        match err {
+            FinalizeError::Conflict(_) => conflict("sale_conflict", &err),
+            FinalizeError::Cancelled(_) => conflict("sale_cancelled", &err),
+            FinalizeError::UnknownSku { .. } => unprocessable("unknown_sku", &err),
+            FinalizeError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CancelError> for ApiError {
+    fn from(err: CancelError) -> Self {
+        match err {
+            CancelError::NotFound(_) => not_found("sale_not_found", &err),
+            CancelError::Incomplete(_) => conflict("sale_incomplete", &err),
+            CancelError::NotCancellable(_) => conflict("sale_not_cancellable", &err),
+            CancelError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<AdjustError> for ApiError {
+    fn from(err: AdjustError) -> Self {
+        match err {
+            AdjustError::Conflict(_) => conflict("adjustment_conflict", &err),
+            AdjustError::SkuNotFound(_) => not_found("sku_not_found", &err),
+            AdjustError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<CloseError> for ApiError {
+    fn from(err: CloseError) -> Self {
+        match err {
+            CloseError::NotFound(_) => not_found("replenishment_not_found", &err),
+            CloseError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<ReceiveError> for ApiError {
+    fn from(err: ReceiveError) -> Self {
+        match err {
+            ReceiveError::OrderNotFound(_) => not_found("replenishment_not_found", &err),
+            ReceiveError::Conflict(_) => conflict("receipt_conflict", &err),
+            ReceiveError::OrderOpen(_) => conflict("replenishment_open", &err),
+            ReceiveError::OverReceipt { .. } => unprocessable("over_receipt", &err),
+            ReceiveError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<RegularOrderError> for ApiError {
+    fn from(err: RegularOrderError) -> Self {
+        match err {
+            RegularOrderError::Conflict(_) => conflict("request_conflict", &err),
+            RegularOrderError::UnknownSku(_) => unprocessable("unknown_sku", &err),
+            RegularOrderError::Store(e) => e.into(),
         }
     }
 }

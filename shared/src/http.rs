@@ -8,8 +8,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use crate::error::ApiError;
-use crate::ids::AccountId;
-use crate::routes::{self, Route};
+use crate::ids::{AccountId, IdError};
+use crate::routes::{self, Operation, Route};
 use crate::telemetry;
 
 /// The longest a request may take before it is answered 503: under the functions' 15 s Lambda timeout.
@@ -62,23 +62,19 @@ pub fn percent_decode(s: &str) -> String {
         .into_owned()
 }
 
-/// A path parameter (API Gateway passes them percent-decoded), parsed by `parse`.
+/// A path parameter (API Gateway passes them percent-decoded), parsed by `parse`; an invalid one
+/// is a 400 naming the parameter.
 pub fn path_param<T>(
     req: &Request,
     name: &str,
-    parse: impl FnOnce(String, &str) -> Result<T, ApiError>,
+    parse: impl FnOnce(String, &str) -> Result<T, IdError>,
 ) -> Result<T, ApiError> {
     let params = req.path_parameters();
     let value = params
         .first(name)
         .ok_or_else(|| ApiError::invalid_parameter(name, "is missing"))?;
-    parse(value.to_owned(), name).map_err(|e| match e {
-        ApiError::Unprocessable { message, .. } => ApiError::BadRequest {
-            code: "invalid_parameter",
-            message,
-        },
-        other => other,
-    })
+    parse(value.to_owned(), name)
+        .map_err(|e| ApiError::invalid_parameter(&e.field, e.problem.describe()))
 }
 
 /// A query string parameter, if present.
@@ -348,14 +344,17 @@ pub fn no_route() -> ApiError {
     ApiError::not_found("route_not_found", "no such route")
 }
 
-/// Serves one request of `function`: resolves the route and the caller's account, runs `handler`,
-/// and logs one line with the route, account, status and the handler's own fields.
-pub async fn serve<F, Fut>(function: &'static str, req: Request, handler: F) -> Response<Body>
+/// Serves one request of the function whose operations are `Op`: resolves the route and the
+/// caller's account, runs `handler` on the route's operation, and logs one line with the route,
+/// account, status and counters.
+pub async fn serve<Op, F, Fut>(req: Request, handler: F) -> Response<Body>
 where
-    F: FnOnce(&'static Route, AccountId, Request) -> Fut,
+    Op: Operation,
+    F: FnOnce(Op, AccountId, Request) -> Fut,
     Fut: std::future::Future<Output = Result<Response<Body>, ApiError>>,
 {
-    let Some(route) = route(&req).filter(|r| r.function == function) else {
+    let function = Op::FUNCTION;
+    let Some((route, op)) = route(&req).and_then(|r| Some((r, Op::of(r.endpoint)?))) else {
         tracing::info!(function, status = 404, "no such route");
         return error_response(&no_route());
     };
@@ -373,14 +372,11 @@ where
         ids.sort();
         ids.join(",")
     };
-    let (response, stats) = telemetry::with_stats(async {
+    let (response, stats) = telemetry::observed(function, async {
         // Whatever the SDK calls take, answer before the Lambda timeout. Dropping the handler
         // mid-way is safe (as a crash is): a retry of the same request replays or resumes it.
-        let outcome = tokio::time::timeout(
-            REQUEST_BUDGET,
-            Box::pin(handler(route, account.clone(), req)),
-        )
-        .await;
+        let outcome =
+            tokio::time::timeout(REQUEST_BUDGET, Box::pin(handler(op, account.clone(), req))).await;
         let response = match outcome {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => error_response(&e),
@@ -409,7 +405,6 @@ where
         orders_closed = get(&stats.orders_closed),
         "request served"
     );
-    telemetry::emit_metrics(function, &stats);
     response
 }
 

@@ -6,8 +6,6 @@
 
 use std::fmt;
 
-use crate::error::ApiError;
-
 /// Longest id accepted, in characters.
 pub const MAX_ID_CHARS: usize = 128;
 
@@ -27,6 +25,15 @@ impl IdProblem {
             IdProblem::ControlCharacter => "must not contain control characters",
         }
     }
+}
+
+/// An id that breaks the rule, with the field (or parameter) it was given as. Free of HTTP: the
+/// caller's layer decides whether it is a 422 (a body field) or a 400 (a path parameter).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{field} {}", problem.describe())]
+pub struct IdError {
+    pub field: String,
+    pub problem: IdProblem,
 }
 
 /// Checks the id rule shared by every id type.
@@ -51,11 +58,14 @@ macro_rules! id_type {
 
         impl $name {
             /// Parses `value`; `field` names it in the error a caller sees.
-            pub fn parse(value: impl Into<String>, field: &str) -> Result<Self, ApiError> {
+            pub fn parse(value: impl Into<String>, field: &str) -> Result<Self, IdError> {
                 let value = value.into();
                 match check_id(&value) {
                     Ok(()) => Ok(Self(value)),
-                    Err(problem) => Err(ApiError::invalid_field(field, problem.describe())),
+                    Err(problem) => Err(IdError {
+                        field: field.to_owned(),
+                        problem,
+                    }),
                 }
             }
 

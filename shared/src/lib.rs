@@ -2,14 +2,18 @@
 //!
 //! - [`domain`]: the rules, as pure functions (no I/O).
 //! - [`ids`]: validated identifiers.
-//! - [`store`]: the DynamoDB adapter (all requests; item layout in [`store::items`]).
-//! - [`service`]: use cases with their retry loops (finalize, close, scheduled close).
+//! - [`store`]: the DynamoDB adapter (all requests; names and keys in [`store::layout`], item
+//!   conversions in [`store::codec`]).
+//! - [`service`]: the use cases, one file each, with their error types.
 //! - [`http`], [`requests`], [`routes`]: the HTTP API's plumbing, shared by every function.
 //! - [`error`]: typed errors and their one mapping to HTTP.
+//! - [`events`]: the published event contract and its EventBridge publisher.
+//! - [`retry`]: the one retry policy of every optimistic write.
 
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod events;
 pub mod http;
 pub mod ids;
 pub mod requests;

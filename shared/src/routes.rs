@@ -9,6 +9,112 @@ pub struct Route {
     pub path: &'static str,
     /// The function (binary and `template.yaml` function) that serves it.
     pub function: &'static str,
+    /// What the route does: the function's handler matches its own operation enum exhaustively.
+    pub endpoint: Endpoint,
+}
+
+/// A route's operation, grouped by the function that serves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    Settings(SettingsOp),
+    Inventory(InventoryOp),
+    Sales(SalesOp),
+    Replenishments(ReplenishmentsOp),
+    Close(CloseOp),
+}
+
+/// The operations of `settings`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingsOp {
+    GetAccount,
+    PutAccount,
+    GetVendor,
+    PutVendor,
+    GetSku,
+    PutSku,
+}
+
+/// The operations of `inventory`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InventoryOp {
+    Get,
+    Count,
+    Adjust,
+}
+
+/// The HTTP operations of `sale-finalize`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SalesOp {
+    Finalize,
+    Get,
+    Cancel,
+}
+
+/// The operations of `replenishments`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplenishmentsOp {
+    List,
+    Get,
+    CreateRegular,
+    Sales,
+    Receive,
+    ListVendor,
+}
+
+/// The HTTP operation of `replenishment-close`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseOp {
+    Close,
+}
+
+impl Endpoint {
+    /// The function that serves the operation.
+    pub const fn function(self) -> &'static str {
+        match self {
+            Endpoint::Settings(_) => SETTINGS,
+            Endpoint::Inventory(_) => INVENTORY,
+            Endpoint::Sales(_) => SALE_FINALIZE,
+            Endpoint::Replenishments(_) => REPLENISHMENTS,
+            Endpoint::Close(_) => REPLENISHMENT_CLOSE,
+        }
+    }
+}
+
+/// A function's own operation enum, for [`crate::http::serve`].
+pub trait Operation: Copy + Send + 'static {
+    /// The function serving these operations.
+    const FUNCTION: &'static str;
+    /// The operation, if `endpoint` is one of this function's.
+    fn of(endpoint: Endpoint) -> Option<Self>;
+}
+
+macro_rules! operation {
+    ($op:ty, $variant:ident, $function:expr) => {
+        impl Operation for $op {
+            const FUNCTION: &'static str = $function;
+            fn of(endpoint: Endpoint) -> Option<Self> {
+                match endpoint {
+                    Endpoint::$variant(op) => Some(op),
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+operation!(SettingsOp, Settings, SETTINGS);
+operation!(InventoryOp, Inventory, INVENTORY);
+operation!(SalesOp, Sales, SALE_FINALIZE);
+operation!(ReplenishmentsOp, Replenishments, REPLENISHMENTS);
+operation!(CloseOp, Close, REPLENISHMENT_CLOSE);
+
+const fn route(method: &'static str, path: &'static str, endpoint: Endpoint) -> Route {
+    Route {
+        method,
+        path,
+        function: endpoint.function(),
+        endpoint,
+    }
 }
 
 impl Route {
@@ -25,101 +131,97 @@ pub const REPLENISHMENTS: &str = "replenishments";
 pub const REPLENISHMENT_CLOSE: &str = "replenishment-close";
 
 pub const ROUTES: &[Route] = &[
-    Route {
-        method: "GET",
-        path: "/settings",
-        function: SETTINGS,
-    },
-    Route {
-        method: "PUT",
-        path: "/settings",
-        function: SETTINGS,
-    },
-    Route {
-        method: "GET",
-        path: "/vendors/{vendor_id}/settings",
-        function: SETTINGS,
-    },
-    Route {
-        method: "PUT",
-        path: "/vendors/{vendor_id}/settings",
-        function: SETTINGS,
-    },
-    Route {
-        method: "GET",
-        path: "/skus/{sku}/settings",
-        function: SETTINGS,
-    },
-    Route {
-        method: "PUT",
-        path: "/skus/{sku}/settings",
-        function: SETTINGS,
-    },
-    Route {
-        method: "GET",
-        path: "/skus/{sku}/inventory",
-        function: INVENTORY,
-    },
-    Route {
-        method: "PUT",
-        path: "/skus/{sku}/inventory",
-        function: INVENTORY,
-    },
-    Route {
-        method: "POST",
-        path: "/skus/{sku}/inventory/adjustments",
-        function: INVENTORY,
-    },
-    Route {
-        method: "POST",
-        path: "/sales/{sale_id}/finalize",
-        function: SALE_FINALIZE,
-    },
-    Route {
-        method: "GET",
-        path: "/sales/{sale_id}",
-        function: SALE_FINALIZE,
-    },
-    Route {
-        method: "POST",
-        path: "/sales/{sale_id}/cancel",
-        function: SALE_FINALIZE,
-    },
-    Route {
-        method: "GET",
-        path: "/replenishments",
-        function: REPLENISHMENTS,
-    },
-    Route {
-        method: "GET",
-        path: "/replenishments/{replenishment_id}",
-        function: REPLENISHMENTS,
-    },
-    Route {
-        method: "POST",
-        path: "/replenishments",
-        function: REPLENISHMENTS,
-    },
-    Route {
-        method: "GET",
-        path: "/replenishments/{replenishment_id}/sales",
-        function: REPLENISHMENTS,
-    },
-    Route {
-        method: "POST",
-        path: "/replenishments/{replenishment_id}/receipts",
-        function: REPLENISHMENTS,
-    },
-    Route {
-        method: "GET",
-        path: "/vendors/{vendor_id}/replenishments",
-        function: REPLENISHMENTS,
-    },
-    Route {
-        method: "POST",
-        path: "/replenishments/{replenishment_id}/close",
-        function: REPLENISHMENT_CLOSE,
-    },
+    route(
+        "GET",
+        "/settings",
+        Endpoint::Settings(SettingsOp::GetAccount),
+    ),
+    route(
+        "PUT",
+        "/settings",
+        Endpoint::Settings(SettingsOp::PutAccount),
+    ),
+    route(
+        "GET",
+        "/vendors/{vendor_id}/settings",
+        Endpoint::Settings(SettingsOp::GetVendor),
+    ),
+    route(
+        "PUT",
+        "/vendors/{vendor_id}/settings",
+        Endpoint::Settings(SettingsOp::PutVendor),
+    ),
+    route(
+        "GET",
+        "/skus/{sku}/settings",
+        Endpoint::Settings(SettingsOp::GetSku),
+    ),
+    route(
+        "PUT",
+        "/skus/{sku}/settings",
+        Endpoint::Settings(SettingsOp::PutSku),
+    ),
+    route(
+        "GET",
+        "/skus/{sku}/inventory",
+        Endpoint::Inventory(InventoryOp::Get),
+    ),
+    route(
+        "PUT",
+        "/skus/{sku}/inventory",
+        Endpoint::Inventory(InventoryOp::Count),
+    ),
+    route(
+        "POST",
+        "/skus/{sku}/inventory/adjustments",
+        Endpoint::Inventory(InventoryOp::Adjust),
+    ),
+    route(
+        "POST",
+        "/sales/{sale_id}/finalize",
+        Endpoint::Sales(SalesOp::Finalize),
+    ),
+    route("GET", "/sales/{sale_id}", Endpoint::Sales(SalesOp::Get)),
+    route(
+        "POST",
+        "/sales/{sale_id}/cancel",
+        Endpoint::Sales(SalesOp::Cancel),
+    ),
+    route(
+        "GET",
+        "/replenishments",
+        Endpoint::Replenishments(ReplenishmentsOp::List),
+    ),
+    route(
+        "GET",
+        "/replenishments/{replenishment_id}",
+        Endpoint::Replenishments(ReplenishmentsOp::Get),
+    ),
+    route(
+        "POST",
+        "/replenishments",
+        Endpoint::Replenishments(ReplenishmentsOp::CreateRegular),
+    ),
+    route(
+        "GET",
+        "/replenishments/{replenishment_id}/sales",
+        Endpoint::Replenishments(ReplenishmentsOp::Sales),
+    ),
+    route(
+        "POST",
+        "/replenishments/{replenishment_id}/receipts",
+        Endpoint::Replenishments(ReplenishmentsOp::Receive),
+    ),
+    route(
+        "GET",
+        "/vendors/{vendor_id}/replenishments",
+        Endpoint::Replenishments(ReplenishmentsOp::ListVendor),
+    ),
+    route(
+        "POST",
+        "/replenishments/{replenishment_id}/close",
+        Endpoint::Close(CloseOp::Close),
+    ),
 ];
 
 /// Path parameters of a matched route: (name, percent-decoded value).
@@ -222,6 +324,25 @@ mod tests {
         assert_eq!(
             find("GET", &["skus".into(), "".into(), "settings".into()]).unwrap_err(),
             RouteMiss::NoSuchPath
+        );
+    }
+
+    #[test]
+    fn every_operation_has_one_route() {
+        for route in ROUTES {
+            let same = ROUTES
+                .iter()
+                .filter(|r| r.endpoint == route.endpoint)
+                .count();
+            assert_eq!(same, 1, "{}", route.key());
+        }
+        assert_eq!(
+            SettingsOp::of(find("GET", &segs("/settings")).unwrap().0.endpoint),
+            Some(SettingsOp::GetAccount)
+        );
+        assert_eq!(
+            InventoryOp::of(find("GET", &segs("/settings")).unwrap().0.endpoint),
+            None
         );
     }
 

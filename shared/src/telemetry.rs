@@ -86,6 +86,15 @@ pub async fn with_stats<F: Future>(fut: F) -> (F::Output, Arc<Stats>) {
     (out, stats)
 }
 
+/// Runs one unit of work of `function` (a request, a queued message, a scheduled run) with fresh
+/// counters, then emits its metrics; returns its output and the counters for its log line. Every
+/// entry point goes through here, so each unit of work emits exactly one EMF line.
+pub async fn observed<F: Future>(function: &'static str, fut: F) -> (F::Output, Arc<Stats>) {
+    let (out, stats) = with_stats(fut).await;
+    emit_metrics(function, &stats);
+    (out, stats)
+}
+
 /// SDK interceptor counting DynamoDB requests (once per operation) and attempts (once per try).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct DynamoCounter;

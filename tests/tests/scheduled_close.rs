@@ -209,6 +209,7 @@ async fn five_thousand_orders_in_fifty_accounts() {
                     &request,
                 )
                 .await
+                .map_err(backorder::ApiError::from)
                 {
                     Ok(done) => return done.backordered,
                     Err(e) if e.status() == 503 => continue,

@@ -55,7 +55,7 @@ fn every_function_binary_is_a_workspace_binary_with_a_unique_name() {
 /// is the store's). Local tables are created without a stream (local/src/table.rs ignores it).
 #[test]
 fn the_table_streams_order_changes_to_order_events() {
-    use backorder::store::items::{ORDER_PREFIX, SK};
+    use backorder::store::layout::{ORDER_PREFIX, SK};
     let t = template().unwrap();
     let props = table_properties(&t).unwrap();
     assert_eq!(
@@ -90,7 +90,7 @@ fn the_table_streams_order_changes_to_order_events() {
 
 #[test]
 fn the_table_has_the_indexes_the_store_queries() {
-    use backorder::store::items::{
+    use backorder::store::layout::{
         INDEX_BY_SKU, INDEX_BY_STATUS, INDEX_BY_VENDOR, INDEX_OPEN_BY_AGE,
     };
     let t = template().unwrap();

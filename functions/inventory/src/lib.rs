@@ -7,9 +7,9 @@
 
 use backorder::http::{self, json_body, json_response, path_param};
 use backorder::ids::{AccountId, AdjustmentId, ReplenishmentId, Sku};
-use backorder::routes::{self, Route};
+use backorder::routes::InventoryOp;
 use backorder::service::{adjust_stock_once, now_rfc3339};
-use backorder::store::items::SkuRecord;
+use backorder::store::SkuRecord;
 use backorder::{ApiError, Store};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -20,25 +20,20 @@ pub const MAX_ON_HAND: i64 = 1_000_000_000_000;
 pub const MAX_DELTA: i64 = 1_000_000_000;
 
 pub async fn handle(store: &Store, req: Request) -> Response<Body> {
-    http::serve(routes::INVENTORY, req, |route, account, req| {
-        dispatch(store, route, account, req)
-    })
-    .await
+    http::serve(req, |op, account, req| dispatch(store, op, account, req)).await
 }
 
 async fn dispatch(
     store: &Store,
-    route: &Route,
+    op: InventoryOp,
     account: AccountId,
     req: Request,
 ) -> Result<Response<Body>, ApiError> {
     let sku = path_param(&req, "sku", Sku::parse)?;
     let not_found = || ApiError::not_found("sku_not_found", format!("sku {sku} not found"));
-    let record = match (route.method, route.path) {
-        ("GET", "/skus/{sku}/inventory") => {
-            store.sku(&account, &sku).await?.ok_or_else(not_found)?
-        }
-        ("PUT", "/skus/{sku}/inventory") => {
+    let record = match op {
+        InventoryOp::Get => store.sku(&account, &sku).await?.ok_or_else(not_found)?,
+        InventoryOp::Count => {
             let mut body = json_body(&req)?;
             let on_hand = body.required_int("on_hand", -MAX_ON_HAND, MAX_ON_HAND)?;
             body.finish()?;
@@ -46,7 +41,7 @@ async fn dispatch(
                 .set_on_hand(&account, &sku, on_hand, &now_rfc3339())
                 .await?
         }
-        ("POST", "/skus/{sku}/inventory/adjustments") => {
+        InventoryOp::Adjust => {
             let mut body = json_body(&req)?;
             let delta = body.required_int("delta", -MAX_DELTA, MAX_DELTA)?;
             let reason = body.label("reason")?;
@@ -73,7 +68,6 @@ async fn dispatch(
                 .await?
                 .ok_or_else(not_found)?
         }
-        _ => return Err(http::no_route()),
     };
     Ok(level(&record))
 }

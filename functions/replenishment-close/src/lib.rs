@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use backorder::http::{self, json_body, json_response, path_param};
 use backorder::ids::{AccountId, ReplenishmentId};
-use backorder::routes::{self, Route};
+use backorder::routes::{self, CloseOp};
 use backorder::runtime::{http_api_response, http_request, is_http_api_event};
-use backorder::service::{close_due_orders, close_order};
+use backorder::service::{close_due_orders, close_order, CloseError};
 use backorder::{telemetry, ApiError, Config, Store};
 use lambda_http::{Body, Request, Response};
 use lambda_runtime::Diagnostic;
@@ -20,20 +20,17 @@ use serde_json::{Map, Value};
 
 /// The HTTP route.
 pub async fn handle_http(store: &Store, req: Request) -> Response<Body> {
-    http::serve(routes::REPLENISHMENT_CLOSE, req, |route, account, req| {
-        dispatch(store, route, account, req)
-    })
-    .await
+    http::serve(req, |op, account, req| dispatch(store, op, account, req)).await
 }
 
 async fn dispatch(
     store: &Store,
-    route: &Route,
+    op: CloseOp,
     account: AccountId,
     req: Request,
 ) -> Result<Response<Body>, ApiError> {
-    match (route.method, route.path) {
-        ("POST", "/replenishments/{replenishment_id}/close") => {
+    match op {
+        CloseOp::Close => {
             let rid = path_param(&req, "replenishment_id", ReplenishmentId::parse)?;
             // The close takes no body; an empty one or `{}` is fine, anything else is rejected.
             if !http::body_is_blank(req.body()) {
@@ -43,7 +40,6 @@ async fn dispatch(
             tracing::debug!(replenishment_id = %rid, closed_now, quantity = order.quantity, "order closed");
             Ok(json_response(200, &order))
         }
-        _ => Err(http::no_route()),
     }
 }
 
@@ -98,14 +94,17 @@ pub async fn handle_event(
     }
     if map.get("detail-type").and_then(Value::as_str) == Some("Scheduled Event") {
         let min_age = Duration::from_secs(config.min_open_age_minutes.saturating_mul(60));
-        let (run, stats) = telemetry::with_stats(Box::pin(close_due_orders(
-            store,
-            min_age,
-            deadline,
-            config.close_deadline_margin,
-        )))
+        let (run, stats) = telemetry::observed(
+            routes::REPLENISHMENT_CLOSE,
+            Box::pin(close_due_orders(
+                store,
+                min_age,
+                deadline,
+                config.close_deadline_margin,
+            )),
+        )
         .await;
-        let run = run?;
+        let run = run.map_err(ApiError::from)?;
         tracing::info!(
             closed = run.closed,
             remaining = run.remaining,
@@ -113,21 +112,28 @@ pub async fn handle_event(
             dynamodb_retries = stats.dynamo_retries(),
             "scheduled close finished"
         );
-        telemetry::emit_metrics(routes::REPLENISHMENT_CLOSE, &stats);
         return Ok(serde_json::to_value(run).unwrap_or_default());
     }
     let (account, rid) = direct_close_request(map)?;
-    let (result, stats) = telemetry::with_stats(Box::pin(close_order(store, &account, &rid))).await;
+    let (result, stats) = telemetry::observed(
+        routes::REPLENISHMENT_CLOSE,
+        Box::pin(close_order(store, &account, &rid)),
+    )
+    .await;
     tracing::info!(
         account = %account,
         replenishment_id = %rid,
-        outcome = match &result { Ok((_, true)) => "closed", Ok((_, false)) => "already_closed", Err(e) => e.code() },
+        outcome = match &result {
+            Ok((_, true)) => "closed",
+            Ok((_, false)) => "already_closed",
+            Err(CloseError::NotFound(_)) => "replenishment_not_found",
+            Err(CloseError::Store(_)) => "failed",
+        },
         dynamodb_requests = telemetry::Stats::get(&stats.dynamo_requests),
         dynamodb_retries = stats.dynamo_retries(),
         "direct close"
     );
-    telemetry::emit_metrics(routes::REPLENISHMENT_CLOSE, &stats);
-    let (order, _) = result?;
+    let (order, _) = result.map_err(ApiError::from)?;
     Ok(serde_json::to_value(order).unwrap_or_default())
 }
 
@@ -149,9 +155,9 @@ fn direct_close_request(
         )));
     }
     let account = AccountId::parse(account, "account_id")
-        .map_err(|e| InvokeError::InvalidInput(e.public_message()))?;
+        .map_err(|e| InvokeError::InvalidInput(e.to_string()))?;
     let rid = ReplenishmentId::parse(rid, "replenishment_id")
-        .map_err(|e| InvokeError::InvalidInput(e.public_message()))?;
+        .map_err(|e| InvokeError::InvalidInput(e.to_string()))?;
     Ok((account, rid))
 }
 

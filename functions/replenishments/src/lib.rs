@@ -11,7 +11,7 @@ use backorder::domain::OrderStatus;
 use backorder::http::{self, json_body, json_response, only_query_params, path_param, query_param};
 use backorder::ids::{check_id, AccountId, ReplenishmentId, Sku, VendorId};
 use backorder::requests::{receipt_request, regular_order_request};
-use backorder::routes::{self, Route};
+use backorder::routes::ReplenishmentsOp;
 use backorder::service::{create_regular_order, receive_units};
 use backorder::{ApiError, Store};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -23,20 +23,17 @@ pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 100;
 
 pub async fn handle(store: &Store, req: Request) -> Response<Body> {
-    http::serve(routes::REPLENISHMENTS, req, |route, account, req| {
-        dispatch(store, route, account, req)
-    })
-    .await
+    http::serve(req, |op, account, req| dispatch(store, op, account, req)).await
 }
 
 async fn dispatch(
     store: &Store,
-    route: &Route,
+    op: ReplenishmentsOp,
     account: AccountId,
     req: Request,
 ) -> Result<Response<Body>, ApiError> {
-    match (route.method, route.path) {
-        ("GET", "/replenishments") => {
+    match op {
+        ReplenishmentsOp::List => {
             only_query_params(&req, &["status", "sku", "limit", "cursor"])?;
             let status = query_param(&req, "status")
                 .map(|s| parse_status(&s))
@@ -54,19 +51,19 @@ async fn dispatch(
                 .await?;
             Ok(page_response(&page.items, page.next.as_deref()))
         }
-        ("GET", "/replenishments/{replenishment_id}") => {
+        ReplenishmentsOp::Get => {
             let rid = path_param(&req, "replenishment_id", ReplenishmentId::parse)?;
             match store.order(&account, &rid).await? {
                 Some(order) => Ok(json_response(200, &order)),
                 None => Err(order_not_found(&rid)),
             }
         }
-        ("POST", "/replenishments") => {
+        ReplenishmentsOp::CreateRegular => {
             let new = regular_order_request(json_body(&req)?)?;
             let (order, created) = create_regular_order(store, &account, &new).await?;
             Ok(json_response(if created { 201 } else { 200 }, &order))
         }
-        ("GET", "/replenishments/{replenishment_id}/sales") => {
+        ReplenishmentsOp::Sales => {
             let rid = path_param(&req, "replenishment_id", ReplenishmentId::parse)?;
             only_query_params(&req, &["limit", "cursor"])?;
             let (limit, after) = page_params(&req)?;
@@ -78,7 +75,7 @@ async fn dispatch(
                 .await?;
             Ok(page_response(&page.items, page.next.as_deref()))
         }
-        ("POST", "/replenishments/{replenishment_id}/receipts") => {
+        ReplenishmentsOp::Receive => {
             let rid = path_param(&req, "replenishment_id", ReplenishmentId::parse)?;
             let receipt = receipt_request(json_body(&req)?)?;
             let (order, _) = receive_units(
@@ -92,7 +89,7 @@ async fn dispatch(
             .await?;
             Ok(json_response(200, &order))
         }
-        ("GET", "/vendors/{vendor_id}/replenishments") => {
+        ReplenishmentsOp::ListVendor => {
             let vendor = path_param(&req, "vendor_id", VendorId::parse)?;
             only_query_params(&req, &["status", "limit", "cursor"])?;
             let status = match query_param(&req, "status") {
@@ -105,7 +102,6 @@ async fn dispatch(
                 .await?;
             Ok(page_response(&page.items, page.next.as_deref()))
         }
-        _ => Err(http::no_route()),
     }
 }
 

@@ -13,29 +13,26 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use backorder::http::{self, json_body, path_param, raw_json_response, Fields, REQUEST_BUDGET};
 use backorder::ids::{AccountId, SaleId};
 use backorder::requests::{queued_sale, sale_request};
-use backorder::routes::{self, Route};
+use backorder::routes::{self, SalesOp};
 use backorder::runtime::{http_api_response, http_request, is_http_api_event};
-use backorder::service::{cancel_sale, finalize_sale, sale_body};
+use backorder::service::{cancel_sale, finalize_sale, sale_body, FinalizeError};
 use backorder::{telemetry, ApiError, Config, Store};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
 
 pub async fn handle(store: &Store, req: Request) -> Response<Body> {
-    http::serve(routes::SALE_FINALIZE, req, |route, account, req| {
-        dispatch(store, route, account, req)
-    })
-    .await
+    http::serve(req, |op, account, req| dispatch(store, op, account, req)).await
 }
 
 async fn dispatch(
     store: &Store,
-    route: &Route,
+    op: SalesOp,
     account: AccountId,
     req: Request,
 ) -> Result<Response<Body>, ApiError> {
     let sale_id = path_param(&req, "sale_id", SaleId::parse)?;
-    match (route.method, route.path) {
-        ("POST", "/sales/{sale_id}/finalize") => {
+    match op {
+        SalesOp::Finalize => {
             let request = sale_request(json_body(&req)?)?;
             let done = finalize_sale(store, &account, &sale_id, &request).await?;
             tracing::debug!(
@@ -49,7 +46,7 @@ async fn dispatch(
             );
             Ok(raw_json_response(200, done.body))
         }
-        ("POST", "/sales/{sale_id}/cancel") => {
+        SalesOp::Cancel => {
             // The cancel takes no body; an empty one or `{}` is fine, anything else is rejected.
             if !http::body_is_blank(req.body()) {
                 json_body(&req)?.finish()?;
@@ -64,7 +61,7 @@ async fn dispatch(
             );
             Ok(raw_json_response(200, done.body))
         }
-        ("GET", "/sales/{sale_id}") => match store.sale(&account, &sale_id).await? {
+        SalesOp::Get => match store.sale(&account, &sale_id).await? {
             Some(sale) => Ok(raw_json_response(
                 200,
                 sale_body(store, &account, &sale_id, &sale).await?,
@@ -74,7 +71,6 @@ async fn dispatch(
                 format!("sale_id {sale_id} not found"),
             )),
         },
-        _ => Err(http::no_route()),
     }
 }
 
@@ -130,18 +126,21 @@ pub async fn handle_sqs(store: &Store, batch: SqsEvent, deadline: Instant) -> Sq
             .unwrap_or_default()
             .saturating_sub(BATCH_MARGIN);
         let budget = left.min(REQUEST_BUDGET);
-        let (outcome, stats) = telemetry::with_stats(async {
-            if budget.is_zero() {
-                return Err(ApiError::Busy {
-                    retry_after: Duration::from_secs(1),
-                });
+        let (outcome, stats) = telemetry::observed(routes::SALE_FINALIZE, async {
+            let busy = || ApiError::Busy {
+                retry_after: Duration::from_secs(1),
+            };
+            let outcome = if budget.is_zero() {
+                Err(busy())
+            } else {
+                tokio::time::timeout(budget, Box::pin(finalize_message(store, &message)))
+                    .await
+                    .unwrap_or_else(|_| Err(busy()))
+            };
+            if outcome.is_err() {
+                telemetry::count(|s| &s.messages_failed, 1);
             }
-            match tokio::time::timeout(budget, Box::pin(finalize_message(store, &message))).await {
-                Ok(outcome) => outcome,
-                Err(_) => Err(ApiError::Busy {
-                    retry_after: Duration::from_secs(1),
-                }),
-            }
+            outcome
         })
         .await;
         let get = telemetry::Stats::get;
@@ -156,9 +155,6 @@ pub async fn handle_sqs(store: &Store, batch: SqsEvent, deadline: Instant) -> Sq
                 "queued sale finalized"
             ),
             Err(e) => {
-                stats
-                    .messages_failed
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 let level_error = matches!(e, ApiError::Internal(_));
                 if level_error {
                     tracing::error!(message_id = %id, code = e.code(), error = %e, "queued sale failed");
@@ -170,7 +166,6 @@ pub async fn handle_sqs(store: &Store, batch: SqsEvent, deadline: Instant) -> Sq
                 response.batch_item_failures.push(failure);
             }
         }
-        telemetry::emit_metrics(routes::SALE_FINALIZE, &stats);
     }
     response
 }
@@ -194,10 +189,7 @@ async fn finalize_message(
     match finalize_sale(store, &account, &sale_id, &request).await {
         Ok(done) => Ok((account, sale_id, done.replayed)),
         // This very sale (same body) was finalized, then cancelled: the message's work is done.
-        Err(ApiError::Conflict {
-            code: "sale_cancelled",
-            ..
-        }) => Ok((account, sale_id, true)),
-        Err(e) => Err(e),
+        Err(FinalizeError::Cancelled(_)) => Ok((account, sale_id, true)),
+        Err(e) => Err(e.into()),
     }
 }

@@ -7,32 +7,29 @@
 use backorder::domain::{effective_backorder, BackorderPolicy};
 use backorder::http::{self, json_body, json_response, path_param};
 use backorder::ids::{AccountId, Sku, VendorId};
-use backorder::routes::{self, Route};
+use backorder::routes::SettingsOp;
 use backorder::service::now_rfc3339;
-use backorder::store::items::SkuRecord;
+use backorder::store::SkuRecord;
 use backorder::{ApiError, Store};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
 pub async fn handle(store: &Store, req: Request) -> Response<Body> {
-    http::serve(routes::SETTINGS, req, |route, account, req| {
-        dispatch(store, route, account, req)
-    })
-    .await
+    http::serve(req, |op, account, req| dispatch(store, op, account, req)).await
 }
 
 async fn dispatch(
     store: &Store,
-    route: &Route,
+    op: SettingsOp,
     account: AccountId,
     req: Request,
 ) -> Result<Response<Body>, ApiError> {
-    match (route.method, route.path) {
-        ("GET", "/settings") => {
+    match op {
+        SettingsOp::GetAccount => {
             let on = store.account_auto_backorder(&account).await?;
             Ok(json_response(200, &json!({ "auto_backorder": on })))
         }
-        ("PUT", "/settings") => {
+        SettingsOp::PutAccount => {
             let mut body = json_body(&req)?;
             let on = body.required_bool("auto_backorder")?;
             body.finish()?;
@@ -41,7 +38,7 @@ async fn dispatch(
                 .await?;
             Ok(json_response(200, &json!({ "auto_backorder": on })))
         }
-        ("GET", "/vendors/{vendor_id}/settings") => {
+        SettingsOp::GetVendor => {
             let vendor = path_param(&req, "vendor_id", VendorId::parse)?;
             let on = store
                 .vendor_auto_backorder_default(&account, &vendor)
@@ -51,7 +48,7 @@ async fn dispatch(
                 &json!({ "vendor_id": vendor.as_str(), "auto_backorder_default": on }),
             ))
         }
-        ("PUT", "/vendors/{vendor_id}/settings") => {
+        SettingsOp::PutVendor => {
             let vendor = path_param(&req, "vendor_id", VendorId::parse)?;
             let mut body = json_body(&req)?;
             let on = body.required_bool("auto_backorder_default")?;
@@ -64,14 +61,14 @@ async fn dispatch(
                 &json!({ "vendor_id": vendor.as_str(), "auto_backorder_default": on }),
             ))
         }
-        ("GET", "/skus/{sku}/settings") => {
+        SettingsOp::GetSku => {
             let sku = path_param(&req, "sku", Sku::parse)?;
             let record = store.sku(&account, &sku).await?.ok_or_else(|| {
                 ApiError::not_found("sku_not_found", format!("sku {sku} not found"))
             })?;
             sku_settings(store, &account, &record).await
         }
-        ("PUT", "/skus/{sku}/settings") => {
+        SettingsOp::PutSku => {
             let sku = path_param(&req, "sku", Sku::parse)?;
             let mut body = json_body(&req)?;
             let policy = match body.str("auto_backorder")? {
@@ -100,7 +97,6 @@ async fn dispatch(
                 .await?;
             sku_settings(store, &account, &record).await
         }
-        _ => Err(http::no_route()),
     }
 }
 
@@ -110,14 +106,13 @@ async fn sku_settings(
     record: &SkuRecord,
 ) -> Result<Response<Body>, ApiError> {
     let state = &record.state;
-    let account_on = store.account_auto_backorder(account).await?;
-    let vendor_default = match (
-        &state.vendor_id,
-        account_on && state.policy == BackorderPolicy::VendorDefault,
-    ) {
-        (Some(vendor), true) => store.vendor_auto_backorder_default(account, vendor).await?,
-        _ => false,
-    };
+    // The vendor's default matters only under `vendor_default`; read it with the account's
+    // setting, in one request.
+    let vendor = state
+        .vendor_id
+        .as_ref()
+        .filter(|_| state.policy == BackorderPolicy::VendorDefault);
+    let (account_on, vendor_default) = store.account_and_vendor_flags(account, vendor).await?;
     Ok(json_response(
         200,
         &json!({

@@ -1,0 +1,37 @@
+//! Use cases, one file each: they read, apply the pure rules of [`crate::domain`], and commit
+//! through [`crate::store`], retrying contention with [`crate::retry`]. Each returns its own error
+//! type; [`crate::error`] maps them to HTTP in one place.
+//!
+//! - [`finalize`] (one transaction) and [`finalize_parts`] (a sale larger than one transaction)
+//! - [`sale_view`]: a stored sale as the API answers it
+//! - [`cancel`], [`adjust`], [`receive`], [`regular_order`], [`close`] (on request and scheduled)
+
+pub mod adjust;
+pub mod cancel;
+pub mod close;
+pub mod finalize;
+pub mod finalize_parts;
+pub mod receive;
+pub mod regular_order;
+pub mod sale_view;
+
+pub use adjust::{adjust_stock_once, AdjustError, Level};
+pub use cancel::{cancel_sale, CancelError, Cancelled};
+pub use close::{close_due_orders, close_order, CloseError, CloseRun};
+pub use finalize::{finalize_sale, FinalizeError, Finalized};
+pub use receive::{receive_units, ReceiveError};
+pub use regular_order::{create_regular_order, RegularOrderError};
+pub use sale_view::sale_body;
+
+pub use crate::domain::NewRegularOrder;
+pub use crate::retry::FINALIZE_BUDGET;
+
+/// Most (merged) lines one transaction holds: 100 items = the sale record (+ the part record for a
+/// sale in parts) + per line its SKU, at most one order and that order's contribution record. A
+/// cancellation's parts are the sale's parts, with the same three items per line.
+pub const LINES_PER_TRANSACTION: usize = 32;
+
+/// The current time as RFC 3339 UTC with milliseconds (fixed width, so it sorts as text).
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}

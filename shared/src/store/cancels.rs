@@ -1,0 +1,174 @@
+//! Cancelling a sale: the orders it fed, and the transaction of each part of a cancellation.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::Update;
+
+use super::codec::{n, order_from_item, s};
+use super::dynamo::{update, CommitError};
+use super::layout::*;
+use super::Store;
+use crate::domain::{CancelLine, FedOrder, OrderStatus, SaleStatus};
+use crate::error::StoreError;
+use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku};
+
+/// Where one part of a cancellation is written.
+#[derive(Debug, Clone, Copy)]
+pub struct CancelPart<'a> {
+    /// Part index and count (a sale finalized in one transaction has one part).
+    pub k: u32,
+    pub parts: u32,
+    /// True for a sale finalized in parts: the part's answer goes on its part record; otherwise
+    /// the whole answer goes on the sale record.
+    pub in_parts: bool,
+    /// The JSON stored as the part's (or the whole cancellation's) answer.
+    pub answer: &'a str,
+}
+
+impl Store {
+    /// The orders `rids` as a cancellation sees them (open or not, and their quantity), in one
+    /// consistent batched read. Orders that do not exist are absent.
+    pub async fn fed_orders(
+        &self,
+        account: &AccountId,
+        rids: &[ReplenishmentId],
+    ) -> Result<HashMap<String, FedOrder>, StoreError> {
+        let mut rids = rids.to_vec();
+        rids.sort();
+        rids.dedup();
+        let keys: Vec<Item> = rids.iter().map(|r| order_key(account, r)).collect();
+        let mut out = HashMap::with_capacity(keys.len());
+        for item in self.batch_get(keys).await? {
+            let order = order_from_item(&item)?;
+            out.insert(
+                order.replenishment_id.clone(),
+                FedOrder {
+                    open: order.status == OrderStatus::Open,
+                    quantity: order.quantity,
+                },
+            );
+        }
+        Ok(out)
+    }
+
+    /// Writes part `k` of a sale's cancellation in one transaction: the sale record moves
+    /// (`finalized` -> `cancelling`/`cancelled`, or `cancel_done` k -> k + 1: the idempotency
+    /// condition), every line's units go back to stock, units still in an open order come out of
+    /// it (conditional on it being open with at least that many units), and the line's
+    /// contribution is marked cancelled.
+    pub async fn commit_cancel_part(
+        &self,
+        account: &AccountId,
+        sale: &SaleId,
+        part: CancelPart<'_>,
+        lines: &[CancelLine],
+        now: &str,
+    ) -> Result<(), CommitError> {
+        let last = part.k + 1 == part.parts;
+        let status = if last {
+            SaleStatus::Cancelled
+        } else {
+            SaleStatus::Cancelling
+        };
+        let mut header = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(sale_key(account, sale)))
+            .expression_attribute_names("#st", STATUS)
+            .expression_attribute_names("#cd", CANCEL_DONE)
+            .expression_attribute_names("#ca", CANCELLED_AT)
+            .expression_attribute_names("#u", UPDATED_AT)
+            .expression_attribute_values(":st", s(status.as_str()))
+            .expression_attribute_values(":next", n(part.k + 1))
+            .expression_attribute_values(":now", s(now));
+        let mut set =
+            "SET #st = :st, #cd = :next, #ca = if_not_exists(#ca, :now), #u = :now".to_owned();
+        header = if part.k == 0 {
+            header
+                .condition_expression("#st = :finalized")
+                .expression_attribute_values(":finalized", s(SaleStatus::Finalized.as_str()))
+        } else {
+            header
+                .condition_expression("#st = :cancelling AND #cd = :k")
+                .expression_attribute_values(":cancelling", s(SaleStatus::Cancelling.as_str()))
+                .expression_attribute_values(":k", n(part.k))
+        };
+        if !part.in_parts {
+            set.push_str(", #cr = :answer");
+            header = header
+                .expression_attribute_names("#cr", CANCEL_RESULT)
+                .expression_attribute_values(":answer", s(part.answer));
+        }
+        let mut writes = Vec::with_capacity(2 + lines.len() * 3);
+        writes.push(update(header.update_expression(set))?);
+        if part.in_parts {
+            writes.push(update(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(sale_part_key(account, sale, part.k)))
+                    .update_expression("SET #cl = :answer")
+                    .condition_expression("attribute_exists(#pk)")
+                    .expression_attribute_names("#cl", CANCEL_LINES)
+                    .expression_attribute_names("#pk", PK)
+                    .expression_attribute_values(":answer", s(part.answer)),
+            )?);
+        }
+        for line in lines {
+            let sku =
+                Sku::parse(line.sku.clone(), SKU_ATTR).map_err(|_| StoreError::Malformed {
+                    key: sale.to_string(),
+                    problem: format!("invalid sku {}", line.sku),
+                })?;
+            writes.push(update(self.add_stock(account, &sku, line.restored, now))?);
+            let Some(rid) = &line.replenishment_id else {
+                continue;
+            };
+            if line.taken_back > 0 {
+                writes.push(update(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(order_key_str(account, rid)))
+                        .update_expression("ADD #q :minus SET #u = :now")
+                        .condition_expression("#st = :open AND #q >= :t")
+                        .expression_attribute_names("#q", QUANTITY)
+                        .expression_attribute_names("#st", STATUS)
+                        .expression_attribute_names("#u", UPDATED_AT)
+                        .expression_attribute_values(":minus", n(-line.taken_back))
+                        .expression_attribute_values(":t", n(line.taken_back))
+                        .expression_attribute_values(":open", s(OrderStatus::Open.as_str()))
+                        .expression_attribute_values(":now", s(now)),
+                )?);
+            }
+            // An order read as closed needs no guard: a closed order never reopens. One read as
+            // open but closed since fails the condition above, and the cancellation re-plans.
+            writes.push(update(
+                Update::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(contribution_key(account, rid, sale)))
+                    .update_expression(
+                        "SET #sid = :sid, #units = :b, #c = if_not_exists(#c, :now), \
+                         #tb = :t, #ca = :now",
+                    )
+                    .expression_attribute_names("#sid", SALE_ID)
+                    .expression_attribute_names("#units", UNITS)
+                    .expression_attribute_names("#c", CREATED_AT)
+                    .expression_attribute_names("#tb", TAKEN_BACK)
+                    .expression_attribute_names("#ca", CANCELLED_AT)
+                    .expression_attribute_values(":sid", s(sale.as_str()))
+                    .expression_attribute_values(":b", n(line.backordered))
+                    .expression_attribute_values(":t", n(line.taken_back))
+                    .expression_attribute_values(":now", s(now)),
+            )?);
+        }
+        self.transact(writes).await
+    }
+
+    /// The stored answers of parts `ks` of a cancellation in parts, in the order asked.
+    pub async fn cancel_part_answers(
+        &self,
+        account: &AccountId,
+        sale: &SaleId,
+        ks: &[u32],
+    ) -> Result<Vec<String>, StoreError> {
+        self.sale_part_attrs(account, sale, ks, CANCEL_LINES).await
+    }
+}

@@ -1,0 +1,475 @@
+//! Conversions between DynamoDB items and the domain's types and the store's records, on the names
+//! and keys of [`super::layout`]. A stream image (converted to the SDK's `AttributeValue` with
+//! `serde_dynamo`) decodes through the same functions as a `GetItem` answer.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use super::layout::*;
+use crate::domain::{
+    BackorderPolicy, OrderStatus, ReceiptStatus, Replenishment, SaleStatus, SkuState,
+    AUTO_BACKORDER_TAG,
+};
+use crate::error::StoreError;
+use crate::ids::{AccountId, IdError, ReplenishmentId, Sku, VendorId};
+
+pub fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+pub fn n(v: impl ToString) -> AttributeValue {
+    AttributeValue::N(v.to_string())
+}
+
+/// Reads attributes of an item, naming the item in errors.
+pub struct Reader<'a> {
+    item: &'a Item,
+}
+
+impl<'a> Reader<'a> {
+    pub fn new(item: &'a Item) -> Self {
+        Reader { item }
+    }
+
+    pub fn malformed(&self, problem: String) -> StoreError {
+        let key = match (self.item.get(PK), self.item.get(SK)) {
+            (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) => format!("{pk}/{sk}"),
+            _ => "<no key>".to_owned(),
+        };
+        StoreError::Malformed { key, problem }
+    }
+
+    pub fn opt_str(&self, name: &str) -> Result<Option<&'a str>, StoreError> {
+        match self.item.get(name) {
+            None | Some(AttributeValue::Null(_)) => Ok(None),
+            Some(AttributeValue::S(v)) => Ok(Some(v.as_str())),
+            Some(_) => Err(self.malformed(format!("{name} is not a string"))),
+        }
+    }
+
+    pub fn str(&self, name: &str) -> Result<&'a str, StoreError> {
+        self.opt_str(name)?
+            .ok_or_else(|| self.malformed(format!("{name} is missing")))
+    }
+
+    pub fn opt_i64(&self, name: &str) -> Result<Option<i64>, StoreError> {
+        match self.item.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::N(v)) => v
+                .parse()
+                .map(Some)
+                .map_err(|_| self.malformed(format!("{name} is not an integer"))),
+            Some(_) => Err(self.malformed(format!("{name} is not a number"))),
+        }
+    }
+
+    pub fn i64(&self, name: &str) -> Result<i64, StoreError> {
+        self.opt_i64(name)?
+            .ok_or_else(|| self.malformed(format!("{name} is missing")))
+    }
+
+    pub fn bool_or(&self, name: &str, default: bool) -> Result<bool, StoreError> {
+        match self.item.get(name) {
+            None => Ok(default),
+            Some(AttributeValue::Bool(b)) => Ok(*b),
+            Some(_) => Err(self.malformed(format!("{name} is not a boolean"))),
+        }
+    }
+
+    pub fn str_list(&self, name: &str) -> Result<Vec<String>, StoreError> {
+        match self.item.get(name) {
+            None => Ok(Vec::new()),
+            Some(AttributeValue::L(items)) => items
+                .iter()
+                .map(|v| match v {
+                    AttributeValue::S(s) => Ok(s.clone()),
+                    _ => Err(self.malformed(format!("{name} holds a non-string"))),
+                })
+                .collect(),
+            Some(_) => Err(self.malformed(format!("{name} is not a list"))),
+        }
+    }
+
+    pub fn id<T>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(String, &str) -> Result<T, IdError>,
+    ) -> Result<T, StoreError> {
+        let raw = self.str(name)?;
+        parse(raw.to_owned(), name).map_err(|_| self.malformed(format!("{name} is not a valid id")))
+    }
+
+    pub fn opt_id<T>(
+        &self,
+        name: &str,
+        parse: impl FnOnce(String, &str) -> Result<T, IdError>,
+    ) -> Result<Option<T>, StoreError> {
+        match self.opt_str(name)? {
+            None => Ok(None),
+            Some(_) => self.id(name, parse).map(Some),
+        }
+    }
+}
+
+/// A SKU item as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkuRecord {
+    pub sku: Sku,
+    pub state: SkuState,
+}
+
+pub fn sku_from_item(sku: &Sku, item: &Item) -> Result<SkuRecord, StoreError> {
+    let r = Reader::new(item);
+    let policy_raw = r.str(POLICY)?;
+    let policy = BackorderPolicy::parse(policy_raw)
+        .ok_or_else(|| r.malformed(format!("unknown policy {policy_raw}")))?;
+    let version = r.i64(VERSION)?;
+    Ok(SkuRecord {
+        sku: sku.clone(),
+        state: SkuState {
+            on_hand: r.i64(ON_HAND)?,
+            version: u64::try_from(version).unwrap_or(0),
+            policy,
+            vendor_id: r.opt_id(VENDOR_ID, VendorId::parse)?,
+            open_order: r.opt_id(OPEN_RID, ReplenishmentId::parse)?,
+        },
+    })
+}
+
+/// A new open order: an auto-back-order one (raised by a sale) or a regular one.
+pub struct NewOrder<'a> {
+    pub account: &'a AccountId,
+    pub rid: &'a ReplenishmentId,
+    pub sku: &'a Sku,
+    pub vendor_id: Option<&'a VendorId>,
+    pub quantity: i64,
+    pub now: &'a str,
+    /// Raised by a sale: tagged, and listed for the scheduled close.
+    pub auto: bool,
+}
+
+pub fn new_order_item(o: &NewOrder<'_>) -> Item {
+    let mut item = order_key(o.account, o.rid);
+    item.insert(RID.to_owned(), s(o.rid.as_str()));
+    item.insert(SKU_ATTR.to_owned(), s(o.sku.as_str()));
+    if let Some(v) = o.vendor_id {
+        item.insert(VENDOR_ID.to_owned(), s(v.as_str()));
+    }
+    item.insert(QUANTITY.to_owned(), n(o.quantity));
+    item.insert(STATUS.to_owned(), s(OrderStatus::Open.as_str()));
+    let tags = if o.auto {
+        vec![s(AUTO_BACKORDER_TAG)]
+    } else {
+        Vec::new()
+    };
+    item.insert(TAGS.to_owned(), AttributeValue::L(tags));
+    item.insert(RECEIVED.to_owned(), n(0));
+    item.insert(
+        RECEIPT_STATUS.to_owned(),
+        s(ReceiptStatus::NotReceived.as_str()),
+    );
+    item.insert(CREATED_AT.to_owned(), s(o.now));
+    item.insert(UPDATED_AT.to_owned(), s(o.now));
+    item.insert(
+        GSI1PK.to_owned(),
+        s(status_partition(o.account, OrderStatus::Open)),
+    );
+    item.insert(GSI2PK.to_owned(), s(sku_partition(o.account, o.sku)));
+    if let Some(v) = o.vendor_id {
+        item.insert(
+            GSI3PK.to_owned(),
+            s(vendor_partition(o.account, v.as_str())),
+        );
+    }
+    if o.auto {
+        item.insert(OPEN_PK.to_owned(), s(OPEN_PARTITION));
+        item.insert(OPEN_SK.to_owned(), s(open_sort_key(o.now, o.rid.as_str())));
+    }
+    item
+}
+
+/// The account an item belongs to (its partition key).
+pub fn account_of(item: &Item) -> Result<AccountId, StoreError> {
+    let r = Reader::new(item);
+    AccountId::parse(r.str(PK)?, PK)
+        .map_err(|_| r.malformed(format!("{PK} is not a valid account")))
+}
+
+/// An order item (a `GetItem` answer or a stream image) as the API shows the order.
+pub fn order_from_item(item: &Item) -> Result<Replenishment, StoreError> {
+    let r = Reader::new(item);
+    let status_raw = r.str(STATUS)?;
+    let status = OrderStatus::parse(status_raw).ok_or_else(|| StoreError::Malformed {
+        key: r.str(SK).unwrap_or_default().to_owned(),
+        problem: format!("unknown status {status_raw}"),
+    })?;
+    let quantity = r.i64(QUANTITY)?;
+    let received = r.opt_i64(RECEIVED)?.unwrap_or(0);
+    // `rid` repeats the sort key's id: either may be read, and where both are present they agree.
+    let from_key = r.opt_str(SK)?.and_then(rid_of_order_sort_key);
+    let replenishment_id = match (r.opt_str(RID)?, from_key) {
+        (Some(rid), Some(key)) if rid != key => {
+            return Err(r.malformed(format!("{RID} differs from the sort key")))
+        }
+        (Some(rid), _) | (None, Some(rid)) if !rid.is_empty() => rid.to_owned(),
+        _ => return Err(r.malformed(format!("{RID} is missing"))),
+    };
+    Ok(Replenishment {
+        replenishment_id,
+        sku: r.str(SKU_ATTR)?.to_owned(),
+        vendor_id: r.opt_str(VENDOR_ID)?.map(str::to_owned),
+        quantity,
+        status,
+        tags: r.str_list(TAGS)?,
+        received,
+        receipt_status: match r.opt_str(RECEIPT_STATUS)? {
+            Some(raw) => ReceiptStatus::parse(raw).ok_or_else(|| StoreError::Malformed {
+                key: r.str(SK).unwrap_or_default().to_owned(),
+                problem: format!("unknown receipt_status {raw}"),
+            })?,
+            None => ReceiptStatus::of(quantity, received),
+        },
+        created_at: r.str(CREATED_AT)?.to_owned(),
+        updated_at: r.str(UPDATED_AT)?.to_owned(),
+        closed_at: r.opt_str(CLOSED_AT)?.map(str::to_owned),
+    })
+}
+
+/// A sale as stored.
+#[derive(Debug, Clone)]
+pub struct StoredSale {
+    pub fingerprint: String,
+    pub status: SaleStatus,
+    /// The whole response, for a sale finalized in one transaction.
+    pub result_json: Option<String>,
+    /// For a sale in parts: how many parts, how many are applied, and what the response needs.
+    pub parts: u32,
+    pub done: u32,
+    /// Lines per part of a sale in parts (absent on sales started before it was recorded).
+    pub part_lines: Option<usize>,
+    pub fulfillment_id: Option<String>,
+    pub customer: Option<String>,
+    pub channel: Option<String>,
+    /// Parts of a cancellation applied (a cancellation has as many parts as the sale).
+    pub cancel_done: u32,
+    /// The cancellation's answer, for a sale finalized in one transaction.
+    pub cancel_result: Option<String>,
+    pub cancelled_at: Option<String>,
+    pub created_at: Option<String>,
+}
+
+impl StoredSale {
+    pub fn finalized(&self) -> bool {
+        self.status == SaleStatus::Finalized
+    }
+}
+
+pub fn stored_sale(item: &Item) -> Result<StoredSale, StoreError> {
+    let r = Reader::new(item);
+    let parts = r.opt_i64(PARTS)?.unwrap_or(1);
+    let done = r.opt_i64(DONE)?.unwrap_or(1);
+    let status_raw = r.str(STATUS)?;
+    let status = SaleStatus::parse(status_raw).ok_or_else(|| StoreError::Malformed {
+        key: r.str(SK).unwrap_or_default().to_owned(),
+        problem: format!("unknown sale status {status_raw}"),
+    })?;
+    Ok(StoredSale {
+        fingerprint: r.str(FINGERPRINT)?.to_owned(),
+        status,
+        result_json: r.opt_str(RESULT)?.map(str::to_owned),
+        parts: u32::try_from(parts).unwrap_or(1),
+        done: u32::try_from(done).unwrap_or(0),
+        fulfillment_id: r.opt_str(FULFILLMENT_ID)?.map(str::to_owned),
+        customer: r.opt_str(CUSTOMER)?.map(str::to_owned),
+        channel: r.opt_str(CHANNEL)?.map(str::to_owned),
+        cancel_done: u32::try_from(r.opt_i64(CANCEL_DONE)?.unwrap_or(0)).unwrap_or(0),
+        part_lines: r.opt_i64(PART_LINES)?.and_then(|v| usize::try_from(v).ok()),
+        cancel_result: r.opt_str(CANCEL_RESULT)?.map(str::to_owned),
+        cancelled_at: r.opt_str(CANCELLED_AT)?.map(str::to_owned),
+        created_at: r.opt_str(CREATED_AT)?.map(str::to_owned),
+    })
+}
+
+/// A stock adjustment made with an `adjustment_id`, as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredAdjustment {
+    pub sku: String,
+    pub delta: i64,
+    pub on_hand_after: i64,
+    pub open_rid: Option<String>,
+}
+
+/// What closing an order writes besides the order: its SKU's `open_rid` (auto-back-order orders
+/// only).
+#[derive(Debug, Clone)]
+pub struct OrderRef {
+    pub rid: ReplenishmentId,
+    pub sku: Sku,
+    /// An auto-back-order order, which its SKU points at while open.
+    pub auto: bool,
+}
+
+impl OrderRef {
+    pub fn of(order: &Replenishment) -> Result<Self, StoreError> {
+        let bad = |problem: &str| StoreError::Malformed {
+            key: order_sk(&order.replenishment_id),
+            problem: problem.to_owned(),
+        };
+        Ok(OrderRef {
+            rid: ReplenishmentId::parse(order.replenishment_id.clone(), RID)
+                .map_err(|_| bad("invalid order id"))?,
+            sku: Sku::parse(order.sku.clone(), SKU_ATTR).map_err(|_| bad("invalid sku"))?,
+            auto: order.is_auto_backorder(),
+        })
+    }
+}
+
+/// The account and order of an `open_by_age` index entry (which lists auto-back-order orders only).
+pub fn open_index_entry(item: &Item) -> Result<(AccountId, OrderRef), StoreError> {
+    let r = Reader::new(item);
+    let bad = |problem: &str| StoreError::Malformed {
+        key: r.str(SK).unwrap_or_default().to_owned(),
+        problem: problem.to_owned(),
+    };
+    let account = AccountId::parse(r.str(PK)?, PK).map_err(|_| bad("bad account"))?;
+    let rid = rid_of_order_sort_key(r.str(SK)?).ok_or_else(|| bad("not an order"))?;
+    let rid = ReplenishmentId::parse(rid, RID).map_err(|_| bad("bad order id"))?;
+    let sku = Sku::parse(r.str(SKU_ATTR)?, SKU_ATTR).map_err(|_| bad("bad sku"))?;
+    Ok((
+        account,
+        OrderRef {
+            rid,
+            sku,
+            auto: true,
+        },
+    ))
+}
+
+/// A contribution item.
+pub fn contribution_from_item(item: &Item) -> Result<Contribution, StoreError> {
+    let r = Reader::new(item);
+    Ok(Contribution {
+        sale_id: r.str(SALE_ID)?.to_owned(),
+        units: r.i64(UNITS)?,
+        at: r.str(CREATED_AT)?.to_owned(),
+        taken_back: r.opt_i64(TAKEN_BACK)?,
+        cancelled_at: r.opt_str(CANCELLED_AT)?.map(str::to_owned),
+    })
+}
+
+/// An adjustment record.
+pub fn adjustment_from_item(item: &Item) -> Result<StoredAdjustment, StoreError> {
+    let r = Reader::new(item);
+    Ok(StoredAdjustment {
+        sku: r.str(SKU_ATTR)?.to_owned(),
+        delta: r.i64(DELTA)?,
+        on_hand_after: r.i64(ON_HAND_AFTER)?,
+        open_rid: r.opt_str(OPEN_RID)?.map(str::to_owned),
+    })
+}
+
+/// A receipt record.
+pub fn receipt_from_item(item: &Item) -> Result<StoredReceipt, StoreError> {
+    let r = Reader::new(item);
+    let status = r.str(RECEIPT_STATUS)?;
+    Ok(StoredReceipt {
+        quantity: r.i64(QUANTITY)?,
+        allow_over_receipt: r.bool_or(ALLOW_OVER_RECEIPT, false)?,
+        received_after: r.i64(RECEIVED_AFTER)?,
+        receipt_status: ReceiptStatus::parse(status)
+            .ok_or_else(|| r.malformed(format!("unknown receipt_status {status}")))?,
+    })
+}
+
+/// JSON text stored in an item (a sale's answer, a part's lines), named by `key` in errors.
+pub fn to_json(
+    key: &dyn std::fmt::Display,
+    value: &impl serde::Serialize,
+) -> Result<String, StoreError> {
+    serde_json::to_string(value).map_err(|e| StoreError::Malformed {
+        key: key.to_string(),
+        problem: e.to_string(),
+    })
+}
+
+/// The value of JSON text stored in an item, named by `key` in errors.
+pub fn from_json<T: serde::de::DeserializeOwned>(
+    key: &dyn std::fmt::Display,
+    json: &str,
+) -> Result<T, StoreError> {
+    serde_json::from_str(json).map_err(|e| StoreError::Malformed {
+        key: key.to_string(),
+        problem: e.to_string(),
+    })
+}
+
+/// One sale's contribution to an order.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Contribution {
+    pub sale_id: String,
+    /// Units the sale added to the order.
+    pub units: i64,
+    pub at: String,
+    /// Set once the sale is cancelled: units taken back out of the (then open) order.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub taken_back: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cancelled_at: Option<String>,
+}
+
+/// A receipt as recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredReceipt {
+    pub quantity: i64,
+    pub allow_over_receipt: bool,
+    pub received_after: i64,
+    pub receipt_status: ReceiptStatus,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn acct(s: &str) -> AccountId {
+        AccountId::parse(s, "account_id").unwrap()
+    }
+
+    #[test]
+    fn sku_partitions_are_distinct_for_ambiguous_pairs() {
+        let a = sku_partition(&acct("a#b"), &Sku::parse("c", "sku").unwrap());
+        let b = sku_partition(&acct("a"), &Sku::parse("b#c", "sku").unwrap());
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn new_order_round_trips() {
+        let account = acct("acme");
+        let rid = ReplenishmentId::generate();
+        let sku = Sku::parse("A", "sku").unwrap();
+        let vendor = VendorId::parse("V", "vendor_id").unwrap();
+        let item = new_order_item(&NewOrder {
+            account: &account,
+            rid: &rid,
+            sku: &sku,
+            vendor_id: Some(&vendor),
+            quantity: 3,
+            now: "2026-11-29T00:00:00.000Z",
+            auto: true,
+        });
+        let order = order_from_item(&item).unwrap();
+        assert_eq!(order.replenishment_id, rid.as_str());
+        assert_eq!(order.quantity, 3);
+        assert_eq!(order.status, OrderStatus::Open);
+        assert_eq!(order.tags, vec!["auto_backorder".to_owned()]);
+        assert_eq!(order.vendor_id.as_deref(), Some("V"));
+        assert_eq!(order.closed_at, None);
+    }
+
+    #[test]
+    fn malformed_items_are_errors_not_panics() {
+        let mut item = settings_key(&acct("a"));
+        item.insert(ON_HAND.to_owned(), s("lots"));
+        item.insert(POLICY.to_owned(), s("backorder"));
+        item.insert(VERSION.to_owned(), n(1));
+        assert!(sku_from_item(&Sku::parse("A", "sku").unwrap(), &item).is_err());
+    }
+}

@@ -1,0 +1,273 @@
+//! The table's layout: every attribute name, key prefix, key and index partition is spelled here
+//! and nowhere else (the conversions between items and domain types are in [`super::codec`]).
+//!
+//! | item              | `pk`        | `sk`                  | other attributes |
+//! |-------------------|-------------|-----------------------|------------------|
+//! | account settings  | account id  | `SETTINGS`            | `auto_backorder` |
+//! | vendor settings   | account id  | `VENDOR#{vendor_id}`  | `auto_backorder_default` |
+//! | SKU               | account id  | `SKU#{sku}`           | `on_hand`, `ver`, `policy`, `vendor_id`?, `open_rid`? |
+//! | sale              | account id  | `SALE#{sale_id}`      | `fingerprint`, `status`, `result` (the response JSON); for a sale in parts `parts`, `done`, `fulfillment_id`, `customer`, `channel` instead of `result` |
+//! | sale part         | account id  | `SALEPART#{k:04}#{sale_id}` | `lines`: part k's response lines (JSON) |
+//! | stock adjustment  | account id  | `ADJ#{adjustment_id}` | `sku`, `delta`, `on_hand_after`, `open_rid`? (made with an `adjustment_id` only) |
+//! | replenishment     | account id  | `ORDER#{ulid}`        | `sku`, `vendor_id`?, `quantity`, `status`, `tags`, `received`, `receipt_status`, times, index keys |
+//! | contribution      | account id  | `CONTRIB#{ulid}#{sale_id}` | `sale_id`, `units` a sale added to the order, `created_at`; `taken_back`, `cancelled_at` once the sale is cancelled |
+//! | receipt           | account id  | `RCPT#{ulid}#{receipt_id}` | `quantity`, `allow_over_receipt`, `received_after`, `receipt_status` (the receipt's idempotency record) |
+//! | order request     | account id  | `REQ#{request_id}`    | `rid`, `fingerprint`: the idempotency record of a regular order created with a `request_id` |
+//!
+//! Indexes (all sparse, keys only unless noted, so updating an order's quantity writes no index):
+//! - `by_status`: `gsi1pk` = `{status}#{account}`, sort `sk`: an account's orders by status, newest first.
+//! - `by_sku`: `gsi2pk` = `{len(account)}:{account}#{sku}`, sort `sk`, projects `status`: a SKU's orders.
+//! - `open_by_age`: `open_pk` = `OPEN`, `open_sk` = `{created_at}#{ulid}`, projects `sku`: every open
+//!   auto-back-order order of every account, oldest first, for the scheduled close (which closes
+//!   each in one transaction, without reading it first). Removed when the order closes.
+//! - `by_vendor`: `gsi3pk` = `{len(account)}:{account}#{vendor}`, sort `sk`, projects `status`: a
+//!   vendor's orders, newest first, filtered by status (the open ones are what a buyer sends as one
+//!   purchase order).
+//!
+//! The contribution items of an order share the prefix `CONTRIB#{ulid}#`, so its audit trail pages
+//! with one key-condition query however many sales fed it (no item grows with the sales).
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+
+use crate::domain::OrderStatus;
+use crate::ids::{
+    AccountId, AdjustmentId, ReceiptId, ReplenishmentId, RequestId, SaleId, Sku, VendorId,
+};
+
+pub type Item = HashMap<String, AttributeValue>;
+
+pub const PK: &str = "pk";
+
+pub const SK: &str = "sk";
+
+pub const GSI1PK: &str = "gsi1pk";
+
+pub const GSI2PK: &str = "gsi2pk";
+
+pub const OPEN_PK: &str = "open_pk";
+
+pub const OPEN_SK: &str = "open_sk";
+
+pub const GSI3PK: &str = "gsi3pk";
+
+pub const INDEX_BY_STATUS: &str = "by_status";
+
+pub const INDEX_BY_SKU: &str = "by_sku";
+
+pub const INDEX_OPEN_BY_AGE: &str = "open_by_age";
+
+pub const INDEX_BY_VENDOR: &str = "by_vendor";
+
+pub const OPEN_PARTITION: &str = "OPEN";
+
+pub const AUTO_BACKORDER: &str = "auto_backorder";
+
+pub const AUTO_BACKORDER_DEFAULT: &str = "auto_backorder_default";
+
+pub const ON_HAND: &str = "on_hand";
+
+pub const VERSION: &str = "ver";
+
+pub const POLICY: &str = "policy";
+
+pub const VENDOR_ID: &str = "vendor_id";
+
+pub const OPEN_RID: &str = "open_rid";
+
+pub const FINGERPRINT: &str = "fingerprint";
+
+pub const PARTS: &str = "parts";
+
+pub const PART_LINES: &str = "part_lines";
+
+pub const DONE: &str = "done";
+
+pub const FULFILLMENT_ID: &str = "fulfillment_id";
+
+pub const CUSTOMER: &str = "customer";
+
+pub const CHANNEL: &str = "channel";
+
+pub const LINES: &str = "lines";
+
+pub const DELTA: &str = "delta";
+
+pub const ON_HAND_AFTER: &str = "on_hand_after";
+
+pub const STATUS: &str = "status";
+
+pub const RESULT: &str = "result";
+
+pub const RID: &str = "rid";
+
+pub const SKU_ATTR: &str = "sku";
+
+pub const QUANTITY: &str = "quantity";
+
+pub const TAGS: &str = "tags";
+
+pub const CREATED_AT: &str = "created_at";
+
+pub const UPDATED_AT: &str = "updated_at";
+
+pub const CLOSED_AT: &str = "closed_at";
+
+pub const RECEIVED: &str = "received";
+
+pub const RECEIPT_STATUS: &str = "receipt_status";
+
+pub const RECEIVED_AFTER: &str = "received_after";
+
+pub const ALLOW_OVER_RECEIPT: &str = "allow_over_receipt";
+
+pub const SALE_ID: &str = "sale_id";
+
+pub const UNITS: &str = "units";
+
+pub const TAKEN_BACK: &str = "taken_back";
+
+pub const CANCELLED_AT: &str = "cancelled_at";
+
+pub const CANCEL_DONE: &str = "cancel_done";
+
+pub const CANCEL_RESULT: &str = "cancel_result";
+
+pub const CANCEL_LINES: &str = "cancel_lines";
+
+pub const SETTINGS_SK: &str = "SETTINGS";
+
+const VENDOR_PREFIX: &str = "VENDOR#";
+
+const SKU_PREFIX: &str = "SKU#";
+
+const SALE_PREFIX: &str = "SALE#";
+
+const SALE_PART_PREFIX: &str = "SALEPART#";
+
+pub const ORDER_PREFIX: &str = "ORDER#";
+
+const ADJUSTMENT_PREFIX: &str = "ADJ#";
+
+const CONTRIBUTION_PREFIX: &str = "CONTRIB#";
+
+const RECEIPT_PREFIX: &str = "RCPT#";
+
+const REQUEST_PREFIX: &str = "REQ#";
+
+fn key(account: &AccountId, sk: String) -> Item {
+    HashMap::from([
+        (
+            PK.to_owned(),
+            AttributeValue::S(account.as_str().to_owned()),
+        ),
+        (SK.to_owned(), AttributeValue::S(sk)),
+    ])
+}
+
+pub fn settings_key(account: &AccountId) -> Item {
+    key(account, SETTINGS_SK.to_owned())
+}
+
+pub fn vendor_key(account: &AccountId, vendor: &VendorId) -> Item {
+    key(account, format!("{VENDOR_PREFIX}{vendor}"))
+}
+
+pub fn sku_key(account: &AccountId, sku: &Sku) -> Item {
+    key(account, format!("{SKU_PREFIX}{sku}"))
+}
+
+pub fn sale_key(account: &AccountId, sale: &SaleId) -> Item {
+    key(account, format!("{SALE_PREFIX}{sale}"))
+}
+
+/// Results of part `k` of a sale finalized in several transactions. The part number comes first,
+/// fixed width, so no sale id can make two parts' keys equal.
+pub fn sale_part_sort_key(sale: &SaleId, k: u32) -> String {
+    format!("{SALE_PART_PREFIX}{k:04}#{sale}")
+}
+
+pub fn sale_part_key(account: &AccountId, sale: &SaleId, k: u32) -> Item {
+    key(account, sale_part_sort_key(sale, k))
+}
+
+pub fn order_sk(rid: &str) -> String {
+    format!("{ORDER_PREFIX}{rid}")
+}
+
+/// A stock adjustment made with an `adjustment_id` (its idempotency key, per account).
+pub fn adjustment_key(account: &AccountId, adjustment: &AdjustmentId) -> Item {
+    key(account, format!("{ADJUSTMENT_PREFIX}{adjustment}"))
+}
+
+pub fn order_key(account: &AccountId, rid: &ReplenishmentId) -> Item {
+    key(account, order_sk(rid.as_str()))
+}
+
+pub fn order_key_str(account: &AccountId, rid: &str) -> Item {
+    key(account, order_sk(rid))
+}
+
+/// What a sale added to an order. Order ids are fixed-width ULIDs, so the prefix of one order's
+/// contributions is never the prefix of another's.
+pub fn contribution_prefix(rid: &str) -> String {
+    format!("{CONTRIBUTION_PREFIX}{rid}#")
+}
+
+pub fn contribution_key(account: &AccountId, rid: &str, sale: &SaleId) -> Item {
+    key(account, format!("{}{sale}", contribution_prefix(rid)))
+}
+
+/// The sale id of a contribution's sort key.
+pub fn sale_of_contribution(sk: &str, rid: &str) -> Option<String> {
+    sk.strip_prefix(&contribution_prefix(rid))
+        .map(str::to_owned)
+}
+
+pub fn receipt_key(account: &AccountId, rid: &ReplenishmentId, receipt: &ReceiptId) -> Item {
+    key(account, format!("{RECEIPT_PREFIX}{rid}#{receipt}"))
+}
+
+pub fn request_key(account: &AccountId, request: &RequestId) -> Item {
+    key(account, format!("{REQUEST_PREFIX}{request}"))
+}
+
+/// `by_vendor` partition of a vendor's orders; the length prefix keeps (account, vendor) pairs
+/// distinct. Set once when the order is created (it never moves, so a close writes no index).
+pub fn vendor_partition(account: &AccountId, vendor: &str) -> String {
+    format!("{}:{}#{}", account.as_str().len(), account, vendor)
+}
+
+/// `by_status` partition of an account's orders in a status.
+pub fn status_partition(account: &AccountId, status: OrderStatus) -> String {
+    format!("{}#{}", status.as_str(), account)
+}
+
+/// `by_sku` partition of a SKU's orders; the length prefix keeps (account, sku) pairs distinct.
+pub fn sku_partition(account: &AccountId, sku: &Sku) -> String {
+    format!("{}:{}#{}", account.as_str().len(), account, sku)
+}
+
+pub fn open_sort_key(created_at: &str, rid: &str) -> String {
+    format!("{created_at}#{rid}")
+}
+
+/// The SKU a `SKU#...` sort key names.
+pub fn sku_of_sort_key(sk: &str) -> Option<&str> {
+    sk.strip_prefix(SKU_PREFIX)
+}
+
+/// The vendor a `VENDOR#...` sort key names.
+pub fn vendor_of_sort_key(sk: &str) -> Option<&str> {
+    sk.strip_prefix(VENDOR_PREFIX)
+}
+
+pub fn sale_of_sort_key(sk: &str) -> bool {
+    sk.starts_with(SALE_PREFIX)
+}
+
+/// The order id of an `ORDER#...` sort key.
+pub fn rid_of_order_sort_key(sk: &str) -> Option<&str> {
+    sk.strip_prefix(ORDER_PREFIX)
+}
