@@ -66,3 +66,51 @@ async fn requests_per_finalize() {
     // A replay is one read.
     assert_eq!(count(&app, "all", &all).await.0, 1);
 }
+
+/// `GET /skus/{sku}/settings` and its `PUT`: the SKU (read or written), then the account's toggle
+/// and, under `vendor_default`, the vendor's default in one batched read: 2 requests.
+#[tokio::test(flavor = "multi_thread")]
+async fn requests_per_sku_settings() {
+    let app = TestApp::new().await;
+    app.enable_account(A, true).await;
+    app.ok(
+        A,
+        "PUT",
+        "/vendors/V/settings",
+        Some(json!({"auto_backorder_default": true})),
+    )
+    .await;
+    app.sku(A, "VD", "vendor_default", Some("V"), 0).await;
+    app.sku(A, "BO", "backorder", Some("V"), 0).await;
+    for (sku, effective) in [("VD", true), ("BO", true)] {
+        app.requests.reset();
+        let r = app
+            .ok(A, "GET", &format!("/skus/{sku}/settings"), None)
+            .await;
+        assert_eq!(r["effective_auto_backorder"], effective, "{r}");
+        assert_eq!(app.requests.total(), 2, "{:?}", app.requests.by_operation());
+    }
+    app.requests.reset();
+    let r = app
+        .ok(
+            A,
+            "PUT",
+            "/skus/VD/settings",
+            Some(json!({"auto_backorder": "vendor_default"})),
+        )
+        .await;
+    assert_eq!(r["effective_auto_backorder"], true, "{r}");
+    assert_eq!(app.requests.total(), 2, "{:?}", app.requests.by_operation());
+    // The vendor's default off: the vendor_default SKU is not back-ordered, still 2 requests.
+    app.ok(
+        A,
+        "PUT",
+        "/vendors/V/settings",
+        Some(json!({"auto_backorder_default": false})),
+    )
+    .await;
+    app.requests.reset();
+    let r = app.ok(A, "GET", "/skus/VD/settings", None).await;
+    assert_eq!(r["effective_auto_backorder"], false, "{r}");
+    assert_eq!(app.requests.total(), 2, "{:?}", app.requests.by_operation());
+}

@@ -204,6 +204,19 @@ impl Store {
         Ok(orders)
     }
 
+    /// A query of the open auto-back-order orders of all accounts created before `cutoff`.
+    fn open_before(&self, cutoff: &str) -> QueryFluentBuilder {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(INDEX_OPEN_BY_AGE)
+            .key_condition_expression("#p = :p AND #s < :cutoff")
+            .expression_attribute_names("#p", OPEN_PK)
+            .expression_attribute_names("#s", OPEN_SK)
+            .expression_attribute_values(":p", s(OPEN_PARTITION))
+            .expression_attribute_values(":cutoff", s(cutoff))
+    }
+
     /// One page of open auto-back-order orders of all accounts created before `cutoff` (RFC 3339),
     /// oldest first.
     pub async fn open_orders_before(
@@ -213,15 +226,7 @@ impl Store {
         start: Option<Item>,
     ) -> Result<OpenOrderPage, StoreError> {
         let out = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .index_name(INDEX_OPEN_BY_AGE)
-            .key_condition_expression("#p = :p AND #s < :cutoff")
-            .expression_attribute_names("#p", OPEN_PK)
-            .expression_attribute_names("#s", OPEN_SK)
-            .expression_attribute_values(":p", s(OPEN_PARTITION))
-            .expression_attribute_values(":cutoff", s(cutoff))
+            .open_before(cutoff)
             .limit(limit)
             .set_exclusive_start_key(start)
             .send()
@@ -247,15 +252,7 @@ impl Store {
         let mut start = None;
         loop {
             let out = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(INDEX_OPEN_BY_AGE)
-                .key_condition_expression("#p = :p AND #s < :cutoff")
-                .expression_attribute_names("#p", OPEN_PK)
-                .expression_attribute_names("#s", OPEN_SK)
-                .expression_attribute_values(":p", s(OPEN_PARTITION))
-                .expression_attribute_values(":cutoff", s(cutoff))
+                .open_before(cutoff)
                 .select(Select::Count)
                 .set_exclusive_start_key(start)
                 .send()
