@@ -24,7 +24,7 @@ test: validate ## lint the template, fuzz the API against openapi.yaml (schemath
 
 soak: ## the invariant run, longer: SOAK_SALES (default 20000) sales under SOAK_FAULT_RATE (default 0.10) faults of every kind
 	scripts/dynamodb-local.sh install
-	scripts/with-dynamodb.sh $(CARGO) test -p backorder-tests --test invariants -- --ignored --nocapture soak
+	TEST_TIME_LIMIT_SECS=$${TEST_TIME_LIMIT_SECS:-21600} scripts/with-dynamodb.sh $(CARGO) test -p backorder-tests --test invariants -- --ignored --nocapture soak
 
 demo: ## walk the merchant's test sale on a local server and DynamoDB Local, then stop both
 	scripts/dynamodb-local.sh install

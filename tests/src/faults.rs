@@ -9,7 +9,12 @@
 //! - send a request, let DynamoDB commit it, and lose the response (the SDK sees a timeout);
 //! - crash the invocation before it sends a request (at a rate, or at the n-th request of an
 //!   invocation): the invocation's future is dropped mid-way, as when a Lambda dies; see [`invoke`];
-//! - black-hole every request (never answer), so the SDK's timeouts must end it.
+//! - black-hole every request (never answer), so the SDK's timeouts must end it;
+//! - delay the response of a read after DynamoDB served it (at a rate, or hold one read of an
+//!   invocation until the test releases it): writes committed meanwhile are not in it, so the
+//!   caller acts on a stale read, as on DynamoDB when a response is slow. A consistent read is
+//!   never older than the moment it was served, so this is the only staleness it allows (an
+//!   eventually consistent read or a global index query may be staler still).
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -44,6 +49,9 @@ pub struct FaultConfig {
     pub crash: f64,
     /// Never answer any request.
     pub black_hole: bool,
+    /// Hold the response of a read (`GetItem`, `BatchGetItem`, `Query`, `Scan`,
+    /// `TransactGetItems`) for 1-30 ms after DynamoDB served it.
+    pub delayed_reads: f64,
 }
 
 impl FaultConfig {
@@ -57,6 +65,7 @@ impl FaultConfig {
             lost_response: rate,
             crash: rate,
             black_hole: false,
+            delayed_reads: rate,
         }
     }
 }
@@ -71,6 +80,7 @@ pub struct FaultCounts {
     pub server_errors: AtomicU64,
     pub lost_responses: AtomicU64,
     pub crashes: AtomicU64,
+    pub delayed_reads: AtomicU64,
 }
 
 impl FaultCounts {
@@ -91,7 +101,7 @@ impl FaultCounts {
     pub fn summary(&self) -> String {
         let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
         format!(
-            "requests {}, faults {} (overlap conflicts {}, random conflicts {}, throttles {}, 500s {}, lost responses {}, crashes {})",
+            "requests {}, faults {} (overlap conflicts {}, random conflicts {}, throttles {}, 500s {}, lost responses {}, crashes {}), delayed reads {}",
             g(&self.requests),
             self.injected(),
             g(&self.overlap_conflicts),
@@ -99,7 +109,8 @@ impl FaultCounts {
             g(&self.throttles),
             g(&self.server_errors),
             g(&self.lost_responses),
-            g(&self.crashes)
+            g(&self.crashes),
+            g(&self.delayed_reads)
         )
     }
 }
@@ -122,10 +133,51 @@ impl Faults {
     }
 }
 
-/// One invocation's plan and state: a crash point and a point from which every transaction
-/// conflicts, both counted in DynamoDB requests of this invocation.
+/// A response held by the fault layer until the test releases it (see [`Invocation::hold`]).
+#[derive(Debug, Default)]
+pub struct Hold {
+    served: tokio::sync::Notify,
+    is_served: AtomicBool,
+    release: tokio::sync::Notify,
+    is_released: AtomicBool,
+}
+
+impl Hold {
+    /// Waits until DynamoDB has served the held request (its response is held from then on).
+    pub async fn served(&self) {
+        loop {
+            let notified = self.served.notified();
+            if self.is_served.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Lets the held response through.
+    pub fn release(&self) {
+        self.is_released.store(true, Ordering::SeqCst);
+        self.release.notify_waiters();
+    }
+
+    async fn hold(&self) {
+        self.is_served.store(true, Ordering::SeqCst);
+        self.served.notify_waiters();
+        loop {
+            let notified = self.release.notified();
+            if self.is_released.load(Ordering::SeqCst) {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+/// One invocation's plan and state: a crash point, a point from which every transaction
+/// conflicts, and a response to hold, all counted in DynamoDB requests of this invocation.
 #[derive(Debug, Default)]
 pub struct Invocation {
+    hold: Option<(usize, Arc<Hold>)>,
     crash_before: Option<usize>,
     conflicts_from: Option<usize>,
     conflicts_until: Option<usize>,
@@ -158,6 +210,18 @@ impl Invocation {
             conflicts_until: Some(until),
             ..Default::default()
         }
+    }
+
+    /// Holds the response of the invocation's `n`-th DynamoDB request (0-based) after DynamoDB
+    /// served it, until the returned [`Hold`] is released: what the test writes meanwhile is not
+    /// in it.
+    pub fn hold(n: usize) -> (Self, Arc<Hold>) {
+        let hold = Arc::new(Hold::default());
+        let plan = Invocation {
+            hold: Some((n, hold.clone())),
+            ..Default::default()
+        };
+        (plan, hold)
     }
 
     fn crash(&self) {
@@ -348,8 +412,14 @@ impl HttpConnector for FaultyConnector {
         // Crashes: the invocation dies before this request leaves.
         let invocation = INVOCATION.try_with(Arc::clone).ok();
         let mut forced_conflict = false;
+        let mut held = None;
         if let Some(inv) = &invocation {
             let n = inv.requests.fetch_add(1, Ordering::SeqCst);
+            held = inv
+                .hold
+                .as_ref()
+                .filter(|(at, _)| *at == n)
+                .map(|(_, h)| h.clone());
             if inv.crash_before == Some(n) || roll(config.crash) {
                 faults.counts.crashes.fetch_add(1, Ordering::Relaxed);
                 inv.crash();
@@ -420,10 +490,24 @@ impl HttpConnector for FaultyConnector {
         }
 
         let lose = roll(config.lost_response);
+        let is_read = matches!(
+            operation.as_str(),
+            "GetItem" | "BatchGetItem" | "Query" | "Scan" | "TransactGetItems"
+        );
+        let delay = (is_read && roll(config.delayed_reads)).then(|| {
+            faults.counts.delayed_reads.fetch_add(1, Ordering::Relaxed);
+            std::time::Duration::from_millis(fastrand::u64(1..=30))
+        });
         let inner = self.inner.call(request);
         HttpConnectorFuture::new(async move {
             let result = inner.await;
             drop(guard);
+            if let Some(hold) = held {
+                hold.hold().await;
+            }
+            if let Some(delay) = delay {
+                tokio::time::sleep(delay).await;
+            }
             if lose && result.is_ok() {
                 faults.counts.lost_responses.fetch_add(1, Ordering::Relaxed);
                 return Err(ConnectorError::timeout(

@@ -82,6 +82,43 @@ pub struct TestApp {
     pub client: Client,
     pub table: String,
     pub requests: RequestCounter,
+    _watchdog: Watchdog,
+}
+
+/// Ends the test process if the test that made it is still running after its time limit
+/// (`TEST_TIME_LIMIT_SECS`, default 600): a test that loses its way (a lock never released, a
+/// retry loop that never ends) fails, naming itself, instead of hanging the run.
+struct Watchdog {
+    done: std::sync::mpsc::Sender<()>,
+}
+
+impl Watchdog {
+    fn start() -> Self {
+        let limit = std::env::var("TEST_TIME_LIMIT_SECS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(600);
+        let test = std::thread::current()
+            .name()
+            .unwrap_or("a test")
+            .to_owned();
+        let (done, finished) = std::sync::mpsc::channel::<()>();
+        std::thread::spawn(move || {
+            if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+                finished.recv_timeout(std::time::Duration::from_secs(limit))
+            {
+                eprintln!("{test} did not finish within {limit} s (TEST_TIME_LIMIT_SECS): failing");
+                std::process::exit(101);
+            }
+        });
+        Watchdog { done }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        let _ = self.done.send(());
+    }
 }
 
 /// A response: status and JSON body (`Value::Null` for an empty body).
@@ -134,6 +171,7 @@ impl TestApp {
             client,
             table,
             requests,
+            _watchdog: Watchdog::start(),
         }
     }
 
@@ -330,6 +368,19 @@ impl TestApp {
 }
 
 /// Percent-encodes a path segment.
+/// Runs `fut`, failing the test if it has not finished within `limit`: a concurrent test that
+/// loses its way (a lock never released, a retry loop that never ends) fails instead of hanging.
+pub async fn within<F: std::future::Future>(
+    limit: std::time::Duration,
+    what: &str,
+    fut: F,
+) -> F::Output {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(out) => out,
+        Err(_) => panic!("{what} did not finish within {limit:?}"),
+    }
+}
+
 pub fn enc(segment: &str) -> String {
     let mut out = String::new();
     for b in segment.bytes() {

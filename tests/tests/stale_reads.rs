@@ -1,0 +1,100 @@
+//! Decisions made on a read that went stale before the write: the fault layer holds one read's
+//! response after DynamoDB served it, the test commits a conflicting change meanwhile, then lets
+//! the response through. Whatever the read said, the write's conditions must decide.
+
+use std::time::Duration;
+
+use backorder_tests::faults::{invoke_with, Invocation, Outcome};
+use backorder_tests::{within, TestApp};
+use serde_json::Value;
+
+const A: &str = "acct";
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// A cancellation read the order open; it was closed (sent to the vendor) before the cancellation
+/// committed. A closed order never shrinks: its units stay in it, reported as `not_taken_back`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancel_planned_on_an_open_order_leaves_it_alone_once_closed() {
+    let (app, _faults) = TestApp::with_faults().await;
+    app.enable_account(A, true).await;
+    app.sku(A, "X", "backorder", None, 0).await;
+    let sale = app.finalize(A, "S1", &[("X", 2)]).await;
+    assert_eq!(sale.status, 200, "{}", sale.body);
+    let rid = sale.body["lines"][0]["replenishment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // The cancellation's requests: 0 reads the sale, 1 reads the orders its lines fed.
+    let (plan, hold) = Invocation::hold(1);
+    let cancel = invoke_with(plan, app.call(A, "POST", "/sales/S1/cancel", None));
+    let close = async {
+        hold.served().await;
+        let closed = app
+            .ok(A, "POST", &format!("/replenishments/{rid}/close"), None)
+            .await;
+        assert_eq!(closed["quantity"], 2);
+        hold.release();
+    };
+    let (cancelled, ()) = within(LIMIT, "cancel racing a close", async {
+        tokio::join!(cancel, close)
+    })
+    .await;
+    let Outcome::Done(cancelled) = cancelled else {
+        panic!("no crash was planned")
+    };
+    assert_eq!(cancelled.status, 200, "{}", cancelled.body);
+    let line = &cancelled.body["lines"][0];
+    assert_eq!(
+        (&line["taken_back"], &line["not_taken_back"]),
+        (&Value::from(0), &Value::from(2)),
+        "{}",
+        cancelled.body
+    );
+    let order = app
+        .ok(A, "GET", &format!("/replenishments/{rid}"), None)
+        .await;
+    assert_eq!(order["status"], "closed");
+    assert_eq!(
+        order["quantity"], 2,
+        "a closed order's quantity never changes"
+    );
+    assert_eq!(app.on_hand(A, "X").await, 0, "the units went back to stock");
+}
+
+/// A redelivery read the sale as not yet finalized; the first delivery committed before the
+/// redelivery's write. The sale applies once, and the redelivery answers what the first did.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redelivery_planned_before_the_first_delivery_committed_applies_nothing() {
+    let (app, _faults) = TestApp::with_faults().await;
+    app.enable_account(A, true).await;
+    app.sku(A, "X", "backorder", None, 1).await;
+    let lines = [("X", 3)];
+
+    // The redelivery's first request reads the sale, its settings and its SKUs.
+    let (plan, hold) = Invocation::hold(0);
+    let redelivery = invoke_with(plan, app.finalize(A, "S1", &lines));
+    let first = async {
+        hold.served().await;
+        let first = app.finalize(A, "S1", &lines).await;
+        hold.release();
+        first
+    };
+    let (again, first) = within(LIMIT, "a redelivery racing the first delivery", async {
+        tokio::join!(redelivery, first)
+    })
+    .await;
+    let Outcome::Done(again) = again else {
+        panic!("no crash was planned")
+    };
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert_eq!(again.status, 200, "{}", again.body);
+    assert_eq!(
+        again.body, first.body,
+        "the redelivery replays the first answer"
+    );
+    assert_eq!(app.on_hand(A, "X").await, -2, "sold once");
+    let orders = app.orders(A, "").await;
+    assert_eq!(orders.len(), 1);
+    assert_eq!(orders[0]["quantity"], 2, "back-ordered once");
+}
