@@ -103,15 +103,28 @@ def attr(v):
     return {"S": v}
 
 
+def partition(root):
+    """The item's partition key: the account's byte length, the account, the aggregate's root sk."""
+    return f"{len(ACCOUNT.encode())}:{ACCOUNT}#{root}"
+
+
+def open_shard(rid):
+    """The open_by_age shard of an order: FNV-1a 64 of its id, modulo 16."""
+    h = 0xCBF29CE484222325
+    for b in rid.encode():
+        h = ((h ^ b) * 0x100000001B3) & 0xFFFFFFFFFFFFFFFF
+    return f"OPEN#{h % 16:02d}"
+
+
 def order_image(status, quantity=3, received=None, receipt_status=None, updated_at="2026-11-29T10:00:00.000Z"):
     item = {
-        "pk": ACCOUNT, "sk": "ORDER#" + STREAM_RID, "rid": STREAM_RID, "sku": "CHAIR-1", "vendor_id": "acme",
+        "pk": partition("ORDER#" + STREAM_RID), "sk": "ORDER#" + STREAM_RID, "rid": STREAM_RID, "sku": "CHAIR-1", "vendor_id": "acme",
         "quantity": quantity, "status": status, "tags": ["auto_backorder"],
         "created_at": "2026-11-29T10:00:00.000Z", "updated_at": updated_at,
         "gsi1pk": f"{status}#{ACCOUNT}", "gsi2pk": f"{len(ACCOUNT)}:{ACCOUNT}#CHAIR-1",
     }
     if status == "open":
-        item.update(open_pk="OPEN", open_sk="2026-11-29T10:00:00.000Z#" + STREAM_RID)
+        item.update(open_pk=open_shard(STREAM_RID), open_sk="2026-11-29T10:00:00.000Z#" + STREAM_RID)
     else:
         item["closed_at"] = "2026-11-29T12:00:00.000Z"
     if received is not None:
@@ -144,14 +157,14 @@ def stream_record(template, event_id, seq, name, keys, old=None, new=None):
 def order_events():
     base = generate("dynamodb", "update")["Records"]
     insert, modify, remove = (next(r for r in base if r["eventName"] == n) for n in ("INSERT", "MODIFY", "REMOVE"))
-    order_keys = {"pk": ACCOUNT, "sk": "ORDER#" + STREAM_RID}
+    order_keys = {"pk": partition("ORDER#" + STREAM_RID), "sk": "ORDER#" + STREAM_RID}
     open_order = order_image("open")
     bigger = order_image("open", quantity=5, updated_at="2026-11-29T11:00:00.000Z")
     closed = order_image("closed", quantity=5, updated_at="2026-11-29T12:00:00.000Z")
     partial = order_image("closed", quantity=5, received=2, receipt_status="partially_received", updated_at="2026-11-29T13:00:00.000Z")
     received = order_image("closed", quantity=5, received=5, receipt_status="received", updated_at="2026-11-29T14:00:00.000Z")
-    sku_keys = {"pk": ACCOUNT, "sk": "SKU#CHAIR-1"}
-    sku = {k: attr(v) for k, v in {"pk": ACCOUNT, "sk": "SKU#CHAIR-1", "on_hand": -3, "ver": 2, "policy": "backorder"}.items()}
+    sku_keys = {"pk": partition("SKU#CHAIR-1"), "sk": "SKU#CHAIR-1"}
+    sku = {k: attr(v) for k, v in {"pk": partition("SKU#CHAIR-1"), "sk": "SKU#CHAIR-1", "on_hand": -3, "ver": 2, "policy": "backorder"}.items()}
     seq = lambda n: f"44215845000000000174504{n:05d}"
     records = {
         "insert-open": stream_record(insert, "e0000000000000000000000000000001", seq(1), "INSERT", order_keys, new=open_order),

@@ -184,7 +184,9 @@ impl Retry {
         if self.budget_spent() {
             return Err(self.give_up());
         }
-        let next = if contended.resendable && self.resends < self.policy.resends {
+        // The last read's transaction is not resent: past it, the caller is answered 503.
+        let last_read = self.in_a_row >= self.policy.attempts;
+        let next = if contended.resendable && self.resends < self.policy.resends && !last_read {
             self.resends += 1;
             Next::Resend
         } else {
@@ -324,8 +326,9 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn finalize_gives_up_after_eight_reads_whatever_the_resends() {
         let mut retry = Retry::new(Policy::FINALIZE, "test");
-        let mut reads = 1;
+        let (mut reads, mut sends) = (1, 0);
         let err = loop {
+            sends += 1;
             match retry.contended(&contended(true)).await {
                 Ok(Next::Reread) => reads += 1,
                 Ok(Next::Resend) => {}
@@ -334,6 +337,8 @@ mod tests {
         };
         assert_eq!(reads, 8);
         assert!(matches!(err, StoreError::Contention { attempts: 8 }));
+        // Two resends after each of the first seven reads, none after the last: 22 sends in all.
+        assert_eq!(sends, 22);
     }
 
     #[tokio::test(start_paused = true)]

@@ -22,6 +22,67 @@ use backorder::Store;
 use backorder_local::router::{body_text, dispatch, RawRequest};
 use serde_json::Value;
 
+/// The IAM permissions the requests sent needed: `(action, index)` pairs, the action as IAM
+/// names it (`dynamodb:PutItem` for each `Put` of a transaction, ...) and the index a query read,
+/// if any. Read from each request's body as it is sent.
+#[derive(Debug, Clone, Default)]
+pub struct PermissionRecorder {
+    seen: Arc<Mutex<Permissions>>,
+}
+
+/// `(IAM action, index)` pairs.
+pub type Permissions = std::collections::BTreeSet<(String, Option<String>)>;
+
+impl PermissionRecorder {
+    /// What was needed since the last call, and start over.
+    pub fn take(&self) -> Permissions {
+        std::mem::take(&mut *self.seen.lock().unwrap())
+    }
+}
+
+impl Intercept for PermissionRecorder {
+    fn name(&self) -> &'static str {
+        "PermissionRecorder"
+    }
+
+    fn read_before_transmit(
+        &self,
+        ctx: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _rc: &RuntimeComponents,
+        _cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let request = ctx.request();
+        let operation = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|t| t.rsplit('.').next())
+            .unwrap_or_default()
+            .to_owned();
+        let body: Value = request
+            .body()
+            .bytes()
+            .and_then(|b| serde_json::from_slice(b).ok())
+            .unwrap_or(Value::Null);
+        let mut seen = self.seen.lock().unwrap();
+        if operation == "TransactWriteItems" {
+            // Authorized per item, by the action each item performs.
+            for item in body["TransactItems"].as_array().into_iter().flatten() {
+                for kind in item.as_object().into_iter().flat_map(|o| o.keys()) {
+                    let action = match kind.as_str() {
+                        "ConditionCheck" => "ConditionCheckItem".to_owned(),
+                        other => format!("{other}Item"),
+                    };
+                    seen.insert((format!("dynamodb:{action}"), None));
+                }
+            }
+        } else {
+            let index = body["IndexName"].as_str().map(str::to_owned);
+            seen.insert((format!("dynamodb:{operation}"), index));
+        }
+        Ok(())
+    }
+}
+
 /// Counts DynamoDB operations (not attempts) by name.
 #[derive(Debug, Clone, Default)]
 pub struct RequestCounter {
@@ -82,6 +143,7 @@ pub struct TestApp {
     pub client: Client,
     pub table: String,
     pub requests: RequestCounter,
+    pub permissions: PermissionRecorder,
     _watchdog: Watchdog,
 }
 
@@ -98,10 +160,7 @@ impl Watchdog {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(600);
-        let test = std::thread::current()
-            .name()
-            .unwrap_or("a test")
-            .to_owned();
+        let test = std::thread::current().name().unwrap_or("a test").to_owned();
         let (done, finished) = std::sync::mpsc::channel::<()>();
         std::thread::spawn(move || {
             if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
@@ -158,8 +217,10 @@ impl TestApp {
             }))
             .try_init();
         let requests = RequestCounter::default();
+        let permissions = PermissionRecorder::default();
         let config = backorder_local::client::local_config(&endpoint())
             .interceptor(requests.clone())
+            .interceptor(permissions.clone())
             .build();
         let client = Client::from_conf(config);
         let table = format!("t-{}", ulid::Ulid::new().to_string().to_lowercase());
@@ -171,6 +232,7 @@ impl TestApp {
             client,
             table,
             requests,
+            permissions,
             _watchdog: Watchdog::start(),
         }
     }
@@ -182,6 +244,7 @@ impl TestApp {
         let faults = Arc::new(faults::Faults::default());
         let config = backorder_local::client::local_config(&endpoint())
             .interceptor(app.requests.clone())
+            .interceptor(app.permissions.clone())
             .http_client(faults::FaultyHttpClient::new(faults.clone()))
             .build();
         app.store = Store::new(Client::from_conf(config), app.table.clone());
@@ -368,6 +431,19 @@ impl TestApp {
 }
 
 /// Percent-encodes a path segment.
+/// The key of an aggregate's root item (`sk` its root sort key: `SKU#..`, `ORDER#..`, `SALE#..`),
+/// as the store lays it out.
+pub fn root_key(account: &str, sk: &str) -> HashMap<String, AttributeValue> {
+    let account = backorder::ids::AccountId::parse(account, "account_id").unwrap();
+    HashMap::from([
+        (
+            "pk".to_owned(),
+            AttributeValue::S(backorder::store::layout::partition(&account, sk)),
+        ),
+        ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
+    ])
+}
+
 /// Runs `fut`, failing the test if it has not finished within `limit`: a concurrent test that
 /// loses its way (a lock never released, a retry loop that never ends) fails instead of hanging.
 pub async fn within<F: std::future::Future>(

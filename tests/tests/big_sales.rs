@@ -357,11 +357,7 @@ async fn sales_started_with_49_lines_per_part_resume_as_they_were_cut() {
     app.client
         .update_item()
         .table_name(&app.table)
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(A.into()))
-        .key(
-            "sk",
-            aws_sdk_dynamodb::types::AttributeValue::S("SALE#legacy".into()),
-        )
+        .set_key(Some(backorder_tests::root_key(A, "SALE#legacy")))
         .update_expression("REMOVE part_lines")
         .send()
         .await
@@ -408,8 +404,7 @@ async fn sales_started_with_49_lines_per_part_resume_as_they_were_cut() {
     app.client
         .put_item()
         .table_name(&app.table)
-        .item("pk", s(A))
-        .item("sk", s("SALE#old-40"))
+        .set_item(Some(backorder_tests::root_key(A, "SALE#old-40")))
         .item("fingerprint", s(&request.fingerprint()))
         .item("status", s("finalized"))
         .item("result", s(&stored.to_string()))

@@ -51,12 +51,7 @@ async fn open_orders_snapshot(app: &TestApp, sku: &str) -> Option<(Vec<String>, 
             rids.len() < 100,
             "the checker reads at most 99 orders in one transaction"
         );
-        let key = |sk: String| {
-            HashMap::from([
-                ("pk".to_owned(), AttributeValue::S(A.to_owned())),
-                ("sk".to_owned(), AttributeValue::S(sk)),
-            ])
-        };
+        let key = |sk: String| backorder_tests::root_key(A, &sk);
         let mut req = app.client.transact_get_items();
         let keys = std::iter::once(key(format!("SKU#{sku}")))
             .chain(rids.iter().map(|r| key(format!("ORDER#{r}"))));

@@ -93,12 +93,7 @@ async fn check_open_orders(app: &TestApp) -> Result<(), String> {
             })
         });
         for _ in 0..20 {
-            let key = |sk: String| {
-                HashMap::from([
-                    ("pk".to_owned(), AttributeValue::S(A.to_owned())),
-                    ("sk".to_owned(), AttributeValue::S(sk)),
-                ])
-            };
+            let key = |sk: String| backorder_tests::root_key(A, &sk);
             let mut req = app.client.transact_get_items();
             for k in std::iter::once(key(format!("SKU#{sku}")))
                 .chain(rids.iter().map(|r| key(format!("ORDER#{r}"))))

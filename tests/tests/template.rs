@@ -91,7 +91,7 @@ fn the_table_streams_order_changes_to_order_events() {
 #[test]
 fn the_table_has_the_indexes_the_store_queries() {
     use backorder::store::layout::{
-        INDEX_BY_SKU, INDEX_BY_STATUS, INDEX_BY_VENDOR, INDEX_OPEN_BY_AGE,
+        INDEX_BY_ACCOUNT, INDEX_BY_SKU, INDEX_BY_STATUS, INDEX_BY_VENDOR, INDEX_OPEN_BY_AGE,
     };
     let t = template().unwrap();
     let props = table_properties(&t).unwrap();
@@ -104,6 +104,7 @@ fn the_table_has_the_indexes_the_store_queries() {
     assert_eq!(
         names,
         BTreeSet::from([
+            INDEX_BY_ACCOUNT,
             INDEX_BY_STATUS,
             INDEX_BY_SKU,
             INDEX_OPEN_BY_AGE,

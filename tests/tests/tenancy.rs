@@ -87,8 +87,9 @@ async fn owner_items(app: &TestApp) -> Vec<std::collections::BTreeMap<String, St
         .await
         .into_iter()
         .filter(|i| {
+            // Every item's partition key starts with its account's length and id.
             i.get("pk")
-                .is_some_and(|pk| pk.contains(&format!("\"{OWNER}\"")))
+                .is_some_and(|pk| pk.contains(&format!("\"{}:{OWNER}#", OWNER.len())))
         })
         .collect()
 }

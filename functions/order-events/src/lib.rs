@@ -252,7 +252,7 @@ mod tests {
 
     fn order(status: &str, extra: Value) -> Value {
         let mut image = json!({
-            "pk": {"S": "acct-1"},
+            "pk": {"S": "6:acct-1#ORDER#01RID"},
             "sk": {"S": "ORDER#01RID"},
             "rid": {"S": "01RID"},
             "sku": {"S": "CHAIR-1"},
@@ -275,7 +275,7 @@ mod tests {
 
     fn record(name: &str, old: Option<Value>, new: Option<Value>) -> EventRecord {
         let mut dynamodb = json!({
-            "Keys": {"pk": {"S": "acct-1"}, "sk": {"S": "ORDER#01RID"}},
+            "Keys": {"pk": {"S": "6:acct-1#ORDER#01RID"}, "sk": {"S": "ORDER#01RID"}},
             "SequenceNumber": "100",
             "SizeBytes": 100,
             "StreamViewType": "NEW_AND_OLD_IMAGES",
@@ -432,7 +432,7 @@ mod tests {
             "INSERT",
             None,
             Some(
-                json!({"pk": {"S": "acct-1"}, "sk": {"S": "SKU#CHAIR-1"}, "on_hand": {"N": "-3"}}),
+                json!({"pk": {"S": "6:acct-1#SKU#CHAIR-1"}, "sk": {"S": "SKU#CHAIR-1"}, "on_hand": {"N": "-3"}}),
             ),
         );
         r.change

@@ -8,6 +8,7 @@ use crate::domain::Replenishment;
 use crate::error::StoreError;
 use crate::ids::{AccountId, ReplenishmentId};
 use crate::retry::{with_retries, Attempt};
+use crate::store::layout::OPEN_SHARDS;
 use crate::store::{CloseOutcome, CloseTx, OrderRef, Store};
 use crate::telemetry;
 
@@ -93,14 +94,16 @@ pub async fn close_due_orders(
     let started = Instant::now();
     let stop_at = deadline.checked_sub(margin).unwrap_or(started);
     let mut closed = 0u64;
-    let mut start = None;
     let mut pages = 0u64;
-    loop {
+    // Shard by shard (the open orders of all accounts are spread over OPEN_SHARDS index
+    // partitions), page by page, oldest first within a shard.
+    let (mut shard, mut start) = (0, None);
+    while shard < OPEN_SHARDS {
         if Instant::now() >= stop_at {
             break;
         }
         let page = store
-            .open_orders_before(&cutoff, PAGE, start.take())
+            .open_orders_before(shard, &cutoff, PAGE, start.take())
             .await?;
         pages += 1;
         let results: Vec<_> = futures::stream::iter(page.orders)
@@ -121,6 +124,7 @@ pub async fn close_due_orders(
             }
         }
         tracing::info!(
+            shard,
             pages,
             closed,
             elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
@@ -134,7 +138,7 @@ pub async fn close_due_orders(
         );
         match page.next {
             Some(next) if !next.is_empty() => start = Some(next),
-            _ => break,
+            _ => shard += 1,
         }
     }
     let remaining = store.count_open_orders_before(&cutoff).await?;

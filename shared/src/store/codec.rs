@@ -121,7 +121,7 @@ pub fn sku_from_item(sku: &Sku, item: &Item) -> Result<SkuRecord, StoreError> {
     let r = Reader::new(item);
     let policy_raw = r.str(POLICY)?;
     let policy = BackorderPolicy::parse(policy_raw)
-        .ok_or_else(|| r.malformed(format!("unknown policy {policy_raw}")))?;
+        .ok_or_else(|| r.malformed(format!("{POLICY} is not a known policy")))?;
     let version = r.i64(VERSION)?;
     Ok(SkuRecord {
         sku: sku.clone(),
@@ -180,8 +180,9 @@ pub fn new_order_item(o: &NewOrder<'_>) -> Item {
             s(vendor_partition(o.account, v.as_str())),
         );
     }
+    item.insert(GSI4PK.to_owned(), s(orders_partition(o.account)));
     if o.auto {
-        item.insert(OPEN_PK.to_owned(), s(OPEN_PARTITION));
+        item.insert(OPEN_PK.to_owned(), s(open_partition(o.rid.as_str())));
         item.insert(OPEN_SK.to_owned(), s(open_sort_key(o.now, o.rid.as_str())));
     }
     item
@@ -190,8 +191,9 @@ pub fn new_order_item(o: &NewOrder<'_>) -> Item {
 /// The account an item belongs to (its partition key).
 pub fn account_of(item: &Item) -> Result<AccountId, StoreError> {
     let r = Reader::new(item);
-    AccountId::parse(r.str(PK)?, PK)
-        .map_err(|_| r.malformed(format!("{PK} is not a valid account")))
+    parse_partition(r.str(PK)?)
+        .and_then(|(account, _)| AccountId::parse(account, PK).ok())
+        .ok_or_else(|| r.malformed(format!("{PK} names no valid account")))
 }
 
 /// An order item (a `GetItem` answer or a stream image) as the API shows the order.
@@ -200,7 +202,7 @@ pub fn order_from_item(item: &Item) -> Result<Replenishment, StoreError> {
     let status_raw = r.str(STATUS)?;
     let status = OrderStatus::parse(status_raw).ok_or_else(|| StoreError::Malformed {
         key: r.str(SK).unwrap_or_default().to_owned(),
-        problem: format!("unknown status {status_raw}"),
+        problem: format!("{STATUS} is not a known order status"),
     })?;
     let quantity = r.i64(QUANTITY)?;
     let received = r.opt_i64(RECEIVED)?.unwrap_or(0);
@@ -224,7 +226,7 @@ pub fn order_from_item(item: &Item) -> Result<Replenishment, StoreError> {
         receipt_status: match r.opt_str(RECEIPT_STATUS)? {
             Some(raw) => ReceiptStatus::parse(raw).ok_or_else(|| StoreError::Malformed {
                 key: r.str(SK).unwrap_or_default().to_owned(),
-                problem: format!("unknown receipt_status {raw}"),
+                problem: format!("{RECEIPT_STATUS} is not a known receipt status"),
             })?,
             None => ReceiptStatus::of(quantity, received),
         },
@@ -270,7 +272,7 @@ pub fn stored_sale(item: &Item) -> Result<StoredSale, StoreError> {
     let status_raw = r.str(STATUS)?;
     let status = SaleStatus::parse(status_raw).ok_or_else(|| StoreError::Malformed {
         key: r.str(SK).unwrap_or_default().to_owned(),
-        problem: format!("unknown sale status {status_raw}"),
+        problem: format!("{STATUS} is not a known sale status"),
     })?;
     Ok(StoredSale {
         fingerprint: r.str(FINGERPRINT)?.to_owned(),
@@ -330,7 +332,9 @@ pub fn open_index_entry(item: &Item) -> Result<(AccountId, OrderRef), StoreError
         key: r.str(SK).unwrap_or_default().to_owned(),
         problem: problem.to_owned(),
     };
-    let account = AccountId::parse(r.str(PK)?, PK).map_err(|_| bad("bad account"))?;
+    let account = parse_partition(r.str(PK)?)
+        .and_then(|(account, _)| AccountId::parse(account, PK).ok())
+        .ok_or_else(|| bad("bad account"))?;
     let rid = rid_of_order_sort_key(r.str(SK)?).ok_or_else(|| bad("not an order"))?;
     let rid = ReplenishmentId::parse(rid, RID).map_err(|_| bad("bad order id"))?;
     let sku = Sku::parse(r.str(SKU_ATTR)?, SKU_ATTR).map_err(|_| bad("bad sku"))?;
@@ -375,8 +379,9 @@ pub fn receipt_from_item(item: &Item) -> Result<StoredReceipt, StoreError> {
         quantity: r.i64(QUANTITY)?,
         allow_over_receipt: r.bool_or(ALLOW_OVER_RECEIPT, false)?,
         received_after: r.i64(RECEIVED_AFTER)?,
-        receipt_status: ReceiptStatus::parse(status)
-            .ok_or_else(|| r.malformed(format!("unknown receipt_status {status}")))?,
+        receipt_status: ReceiptStatus::parse(status).ok_or_else(|| {
+            r.malformed(format!("{RECEIPT_STATUS} is not a known receipt status"))
+        })?,
     })
 }
 

@@ -12,7 +12,6 @@ use super::codec::s;
 use super::layout::{Item, PK, SK};
 use super::Store;
 use crate::error::StoreError;
-use crate::ids::AccountId;
 
 /// Most keys one `BatchGetItem` takes.
 const BATCH_GET_MAX: usize = 100;
@@ -160,11 +159,11 @@ impl Store {
             .map_err(|e| StoreError::dynamo("TransactWriteItems", e))
     }
 
-    /// One page of an account's items whose sort key starts with `prefix` (strongly consistent),
-    /// in sort key order (`forward`) or reverse, after the sort key `after`.
+    /// One page of the items of partition `pk` whose sort key starts with `prefix` (strongly
+    /// consistent), in sort key order (`forward`) or reverse, after the sort key `after`.
     pub(super) async fn query_prefix(
         &self,
-        account: &AccountId,
+        pk: &str,
         prefix: &str,
         forward: bool,
         limit: usize,
@@ -177,14 +176,14 @@ impl Store {
             .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
             .expression_attribute_names("#pk", PK)
             .expression_attribute_names("#sk", SK)
-            .expression_attribute_values(":pk", s(account.as_str()))
+            .expression_attribute_values(":pk", s(pk))
             .expression_attribute_values(":prefix", s(prefix))
             .scan_index_forward(forward)
             .consistent_read(true)
             .limit(page_limit(limit));
         if let Some(sk) = after {
             q = q
-                .exclusive_start_key(PK, s(account.as_str()))
+                .exclusive_start_key(PK, s(pk))
                 .exclusive_start_key(SK, s(sk));
         }
         q.send().await.map_err(|e| dynamo_error("Query", e))

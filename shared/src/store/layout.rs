@@ -1,31 +1,42 @@
 //! The table's layout: every attribute name, key prefix, key and index partition is spelled here
 //! and nowhere else (the conversions between items and domain types are in [`super::codec`]).
 //!
-//! | item              | `pk`        | `sk`                  | other attributes |
-//! |-------------------|-------------|-----------------------|------------------|
-//! | account settings  | account id  | `SETTINGS`            | `auto_backorder` |
-//! | vendor settings   | account id  | `VENDOR#{vendor_id}`  | `auto_backorder_default` |
-//! | SKU               | account id  | `SKU#{sku}`           | `on_hand`, `ver`, `policy`, `vendor_id`?, `open_rid`? |
-//! | sale              | account id  | `SALE#{sale_id}`      | `fingerprint`, `status`, `result` (the response JSON); for a sale in parts `parts`, `done`, `fulfillment_id`, `customer`, `channel` instead of `result` |
-//! | sale part         | account id  | `SALEPART#{k:04}#{sale_id}` | `lines`: part k's response lines (JSON) |
-//! | stock adjustment  | account id  | `ADJ#{adjustment_id}` | `sku`, `delta`, `on_hand_after`, `open_rid`? (made with an `adjustment_id` only) |
-//! | replenishment     | account id  | `ORDER#{ulid}`        | `sku`, `vendor_id`?, `quantity`, `status`, `tags`, `received`, `receipt_status`, times, index keys |
-//! | contribution      | account id  | `CONTRIB#{ulid}#{sale_id}` | `sale_id`, `units` a sale added to the order, `created_at`; `taken_back`, `cancelled_at` once the sale is cancelled |
-//! | receipt           | account id  | `RCPT#{ulid}#{receipt_id}` | `quantity`, `allow_over_receipt`, `received_after`, `receipt_status` (the receipt's idempotency record) |
-//! | order request     | account id  | `REQ#{request_id}`    | `rid`, `fingerprint`: the idempotency record of a regular order created with a `request_id` |
+//! Every aggregate has a partition of its own: `pk` = `{len(account)}:{account}#{root}`, where
+//! `root` is the sort key of the aggregate's root item ([`partition`]); the items that belong to an
+//! aggregate (a sale's parts, an order's contributions and receipts) share its partition. So the
+//! traffic of one SKU, one sale or one order never lands on another's partition, and a merchant's
+//! traffic spreads over as many partitions as it has SKUs, sales and orders.
+//!
+//! | item              | partition root        | `sk`                  | other attributes |
+//! |-------------------|-----------------------|-----------------------|------------------|
+//! | account settings  | `SETTINGS`            | `SETTINGS`            | `auto_backorder` |
+//! | vendor settings   | `VENDOR#{vendor_id}`  | `VENDOR#{vendor_id}`  | `auto_backorder_default` |
+//! | SKU               | `SKU#{sku}`           | `SKU#{sku}`           | `on_hand`, `ver`, `policy`, `vendor_id`?, `open_rid`? |
+//! | sale              | `SALE#{sale_id}`      | `SALE#{sale_id}`      | `fingerprint`, `status`, `result` (the response JSON); for a sale in parts `parts`, `done`, `fulfillment_id`, `customer`, `channel` instead of `result` |
+//! | sale part         | `SALE#{sale_id}`      | `SALEPART#{k:04}#{sale_id}` | `lines`: part k's response lines (JSON) |
+//! | stock adjustment  | `ADJ#{adjustment_id}` | `ADJ#{adjustment_id}` | `sku`, `delta`, `on_hand_after`, `open_rid`? (made with an `adjustment_id` only) |
+//! | replenishment     | `ORDER#{ulid}`        | `ORDER#{ulid}`        | `sku`, `vendor_id`?, `quantity`, `status`, `tags`, `received`, `receipt_status`, times, index keys |
+//! | contribution      | `ORDER#{ulid}`        | `CONTRIB#{ulid}#{sale_id}` | `sale_id`, `units` a sale added to the order, `created_at`; `taken_back`, `cancelled_at` once the sale is cancelled |
+//! | receipt           | `ORDER#{ulid}`        | `RCPT#{ulid}#{receipt_id}` | `quantity`, `allow_over_receipt`, `received_after`, `receipt_status` (the receipt's idempotency record) |
+//! | order request     | `REQ#{request_id}`    | `REQ#{request_id}`    | `rid`, `fingerprint`: the idempotency record of a regular order created with a `request_id` |
 //!
 //! Indexes (all sparse, keys only unless noted, so updating an order's quantity writes no index):
+//! - `by_account`: `gsi4pk` = `{len(account)}:{account}#ORDERS`, sort `sk`: an account's orders,
+//!   newest first. Written once, when the order is created.
 //! - `by_status`: `gsi1pk` = `{status}#{account}`, sort `sk`: an account's orders by status, newest first.
 //! - `by_sku`: `gsi2pk` = `{len(account)}:{account}#{sku}`, sort `sk`, projects `status`: a SKU's orders.
-//! - `open_by_age`: `open_pk` = `OPEN`, `open_sk` = `{created_at}#{ulid}`, projects `sku`: every open
-//!   auto-back-order order of every account, oldest first, for the scheduled close (which closes
-//!   each in one transaction, without reading it first). Removed when the order closes.
+//! - `open_by_age`: `open_pk` = `OPEN#{shard}` (16 shards by a hash of the order id, see
+//!   [`open_partition`]), `open_sk` = `{created_at}#{ulid}`, projects `sku`: every open
+//!   auto-back-order order of every account, oldest first per shard, for the scheduled close
+//!   (which reads every shard and closes each order in one transaction, without reading it first).
+//!   Removed when the order closes.
 //! - `by_vendor`: `gsi3pk` = `{len(account)}:{account}#{vendor}`, sort `sk`, projects `status`: a
 //!   vendor's orders, newest first, filtered by status (the open ones are what a buyer sends as one
 //!   purchase order).
 //!
-//! The contribution items of an order share the prefix `CONTRIB#{ulid}#`, so its audit trail pages
-//! with one key-condition query however many sales fed it (no item grows with the sales).
+//! The contribution items of an order share its partition and the prefix `CONTRIB#{ulid}#`, so its
+//! audit trail pages with one key-condition query however many sales fed it (no item grows with
+//! the sales).
 
 use std::collections::HashMap;
 
@@ -39,131 +50,103 @@ use crate::ids::{
 pub type Item = HashMap<String, AttributeValue>;
 
 pub const PK: &str = "pk";
-
 pub const SK: &str = "sk";
-
 pub const GSI1PK: &str = "gsi1pk";
-
 pub const GSI2PK: &str = "gsi2pk";
-
 pub const OPEN_PK: &str = "open_pk";
-
 pub const OPEN_SK: &str = "open_sk";
-
 pub const GSI3PK: &str = "gsi3pk";
-
 pub const INDEX_BY_STATUS: &str = "by_status";
-
 pub const INDEX_BY_SKU: &str = "by_sku";
-
 pub const INDEX_OPEN_BY_AGE: &str = "open_by_age";
-
 pub const INDEX_BY_VENDOR: &str = "by_vendor";
-
 pub const OPEN_PARTITION: &str = "OPEN";
-
+/// Index partitions the open orders of all accounts are spread over (see [`open_partition`]).
+pub const OPEN_SHARDS: usize = 16;
+pub const INDEX_BY_ACCOUNT: &str = "by_account";
+pub const GSI4PK: &str = "gsi4pk";
+/// The root of an account's order listing partition in `by_account`.
+const ORDERS_ROOT: &str = "ORDERS";
 pub const AUTO_BACKORDER: &str = "auto_backorder";
-
 pub const AUTO_BACKORDER_DEFAULT: &str = "auto_backorder_default";
-
 pub const ON_HAND: &str = "on_hand";
-
 pub const VERSION: &str = "ver";
-
 pub const POLICY: &str = "policy";
-
 pub const VENDOR_ID: &str = "vendor_id";
-
 pub const OPEN_RID: &str = "open_rid";
-
 pub const FINGERPRINT: &str = "fingerprint";
-
 pub const PARTS: &str = "parts";
-
 pub const PART_LINES: &str = "part_lines";
-
 pub const DONE: &str = "done";
-
 pub const FULFILLMENT_ID: &str = "fulfillment_id";
-
 pub const CUSTOMER: &str = "customer";
-
 pub const CHANNEL: &str = "channel";
-
 pub const LINES: &str = "lines";
-
 pub const DELTA: &str = "delta";
-
 pub const ON_HAND_AFTER: &str = "on_hand_after";
-
 pub const STATUS: &str = "status";
-
 pub const RESULT: &str = "result";
-
 pub const RID: &str = "rid";
-
 pub const SKU_ATTR: &str = "sku";
-
 pub const QUANTITY: &str = "quantity";
-
 pub const TAGS: &str = "tags";
-
 pub const CREATED_AT: &str = "created_at";
-
 pub const UPDATED_AT: &str = "updated_at";
-
 pub const CLOSED_AT: &str = "closed_at";
-
 pub const RECEIVED: &str = "received";
-
 pub const RECEIPT_STATUS: &str = "receipt_status";
-
 pub const RECEIVED_AFTER: &str = "received_after";
-
 pub const ALLOW_OVER_RECEIPT: &str = "allow_over_receipt";
-
 pub const SALE_ID: &str = "sale_id";
-
 pub const UNITS: &str = "units";
-
 pub const TAKEN_BACK: &str = "taken_back";
-
 pub const CANCELLED_AT: &str = "cancelled_at";
-
 pub const CANCEL_DONE: &str = "cancel_done";
-
 pub const CANCEL_RESULT: &str = "cancel_result";
-
 pub const CANCEL_LINES: &str = "cancel_lines";
-
 pub const SETTINGS_SK: &str = "SETTINGS";
-
 const VENDOR_PREFIX: &str = "VENDOR#";
-
 const SKU_PREFIX: &str = "SKU#";
-
 const SALE_PREFIX: &str = "SALE#";
-
 const SALE_PART_PREFIX: &str = "SALEPART#";
-
 pub const ORDER_PREFIX: &str = "ORDER#";
-
 const ADJUSTMENT_PREFIX: &str = "ADJ#";
-
 const CONTRIBUTION_PREFIX: &str = "CONTRIB#";
-
 const RECEIPT_PREFIX: &str = "RCPT#";
-
 const REQUEST_PREFIX: &str = "REQ#";
 
-fn key(account: &AccountId, sk: String) -> Item {
+/// The partition of an aggregate: `{len(account)}:{account}#{root sort key}`. Each aggregate (a
+/// SKU, a sale, an order, a vendor's settings, ...) has a partition of its own, so no merchant's
+/// traffic shares a partition with another aggregate's; the byte length of the account makes
+/// the key unambiguous whatever the ids hold.
+pub fn partition(account: &AccountId, root: &str) -> String {
+    format!("{}:{}#{}", account.as_str().len(), account, root)
+}
+
+/// The account and root sort key of a partition key ([`partition`]'s inverse).
+pub fn parse_partition(pk: &str) -> Option<(&str, &str)> {
+    let (len, rest) = pk.split_once(':')?;
+    let len: usize = len.parse().ok()?;
+    let account = rest.get(..len)?;
+    let root = rest.get(len..)?.strip_prefix('#')?;
+    Some((account, root))
+}
+
+fn item_key(pk: String, sk: String) -> Item {
     HashMap::from([
-        (
-            PK.to_owned(),
-            AttributeValue::S(account.as_str().to_owned()),
-        ),
+        (PK.to_owned(), AttributeValue::S(pk)),
         (SK.to_owned(), AttributeValue::S(sk)),
     ])
+}
+
+/// The key of an aggregate's root item, in its own partition.
+fn key(account: &AccountId, sk: String) -> Item {
+    item_key(partition(account, &sk), sk)
+}
+
+/// The key of an item that belongs to the aggregate whose root sort key is `root`.
+fn child_key(account: &AccountId, root: &str, sk: String) -> Item {
+    item_key(partition(account, root), sk)
 }
 
 pub fn settings_key(account: &AccountId) -> Item {
@@ -189,7 +172,11 @@ pub fn sale_part_sort_key(sale: &SaleId, k: u32) -> String {
 }
 
 pub fn sale_part_key(account: &AccountId, sale: &SaleId, k: u32) -> Item {
-    key(account, sale_part_sort_key(sale, k))
+    child_key(
+        account,
+        &format!("{SALE_PREFIX}{sale}"),
+        sale_part_sort_key(sale, k),
+    )
 }
 
 pub fn order_sk(rid: &str) -> String {
@@ -216,7 +203,11 @@ pub fn contribution_prefix(rid: &str) -> String {
 }
 
 pub fn contribution_key(account: &AccountId, rid: &str, sale: &SaleId) -> Item {
-    key(account, format!("{}{sale}", contribution_prefix(rid)))
+    child_key(
+        account,
+        &order_sk(rid),
+        format!("{}{sale}", contribution_prefix(rid)),
+    )
 }
 
 /// The sale id of a contribution's sort key.
@@ -226,7 +217,11 @@ pub fn sale_of_contribution(sk: &str, rid: &str) -> Option<String> {
 }
 
 pub fn receipt_key(account: &AccountId, rid: &ReplenishmentId, receipt: &ReceiptId) -> Item {
-    key(account, format!("{RECEIPT_PREFIX}{rid}#{receipt}"))
+    child_key(
+        account,
+        &order_sk(rid.as_str()),
+        format!("{RECEIPT_PREFIX}{rid}#{receipt}"),
+    )
 }
 
 pub fn request_key(account: &AccountId, request: &RequestId) -> Item {
@@ -247,6 +242,26 @@ pub fn status_partition(account: &AccountId, status: OrderStatus) -> String {
 /// `by_sku` partition of a SKU's orders; the length prefix keeps (account, sku) pairs distinct.
 pub fn sku_partition(account: &AccountId, sku: &Sku) -> String {
     format!("{}:{}#{}", account.as_str().len(), account, sku)
+}
+
+/// `by_account` partition of an account's orders (all statuses), newest first.
+pub fn orders_partition(account: &AccountId) -> String {
+    partition(account, ORDERS_ROOT)
+}
+
+/// The `open_by_age` shard of an order: its id's FNV-1a hash modulo [`OPEN_SHARDS`], so the open
+/// orders of every account spread over that many index partitions; the scheduled close reads
+/// them all.
+pub fn open_partition(rid: &str) -> String {
+    let hash = rid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    open_shard(usize::try_from(hash % OPEN_SHARDS as u64).unwrap_or(0))
+}
+
+/// The name of `open_by_age` shard `n` (0..[`OPEN_SHARDS`]).
+pub fn open_shard(n: usize) -> String {
+    format!("{OPEN_PARTITION}#{n:02}")
 }
 
 pub fn open_sort_key(created_at: &str, rid: &str) -> String {
@@ -270,4 +285,58 @@ pub fn sale_of_sort_key(sk: &str) -> bool {
 /// The order id of an `ORDER#...` sort key.
 pub fn rid_of_order_sort_key(sk: &str) -> Option<&str> {
     sk.strip_prefix(ORDER_PREFIX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn acct(s: &str) -> AccountId {
+        AccountId::parse(s, "account_id").unwrap()
+    }
+
+    /// Ids may hold any character but control characters, `#` and `:` included.
+    fn id() -> impl Strategy<Value = String> {
+        "[a-c#:0-9é]{1,12}"
+    }
+
+    proptest! {
+        /// A partition key names one (account, root) pair: it parses back to it, and two pairs
+        /// share a key only if they are equal, whatever `#` and `:` the ids hold.
+        #[test]
+        fn partitions_are_unambiguous(a1 in id(), r1 in id(), a2 in id(), r2 in id()) {
+            let (k1, k2) = (partition(&acct(&a1), &r1), partition(&acct(&a2), &r2));
+            prop_assert_eq!(parse_partition(&k1), Some((a1.as_str(), r1.as_str())));
+            prop_assert_eq!(k1 == k2, a1 == a2 && r1 == r2);
+        }
+
+        /// The same for the index partitions of a SKU's and a vendor's orders.
+        #[test]
+        fn index_partitions_are_unambiguous(a1 in id(), s1 in id(), a2 in id(), s2 in id()) {
+            let k = |a: &str, s: &str| sku_partition(&acct(a), &Sku::parse(s, "sku").unwrap());
+            prop_assert_eq!(k(&a1, &s1) == k(&a2, &s2), a1 == a2 && s1 == s2);
+            prop_assert_eq!(
+                vendor_partition(&acct(&a1), &s1) == vendor_partition(&acct(&a2), &s2),
+                a1 == a2 && s1 == s2
+            );
+        }
+
+        /// Open orders spread over every shard, each order always to the same one.
+        #[test]
+        fn open_shards_are_stable_and_in_range(rid in "[0-9A-Z]{26}") {
+            let shard = open_partition(&rid);
+            prop_assert_eq!(&shard, &open_partition(&rid));
+            prop_assert!((0..OPEN_SHARDS).any(|n| open_shard(n) == shard));
+        }
+    }
+
+    #[test]
+    fn generated_order_ids_use_every_open_shard() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..2000 {
+            seen.insert(open_partition(ReplenishmentId::generate().as_str()));
+        }
+        assert_eq!(seen.len(), OPEN_SHARDS);
+    }
 }

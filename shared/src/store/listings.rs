@@ -53,17 +53,22 @@ impl Store {
         match (status, sku) {
             (None, None) => {
                 let out = self
-                    .query_prefix(account, ORDER_PREFIX, false, limit, after.map(order_sk))
+                    .index_page(
+                        INDEX_BY_ACCOUNT,
+                        GSI4PK,
+                        &orders_partition(account),
+                        account,
+                        limit_i32,
+                        after,
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| dynamo_error("Query", e))?;
+                let next = last_rid(out.last_evaluated_key());
+                let items = self
+                    .orders_by_keys(out.items.unwrap_or_default(), None)
                     .await?;
-                let items = out
-                    .items()
-                    .iter()
-                    .map(order_from_item)
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(OrderPage {
-                    items,
-                    next: last_rid(out.last_evaluated_key()),
-                })
+                Ok(OrderPage { items, next })
             }
             (Some(status), None) => {
                 let partition = status_partition(account, status);
@@ -123,7 +128,7 @@ impl Store {
         if let Some(rid) = after {
             q = q
                 .exclusive_start_key(partition_attr, s(partition))
-                .exclusive_start_key(PK, s(account.as_str()))
+                .exclusive_start_key(PK, s(super::layout::partition(account, &order_sk(rid))))
                 .exclusive_start_key(SK, s(order_sk(rid)));
         }
         q
@@ -204,8 +209,9 @@ impl Store {
         Ok(orders)
     }
 
-    /// A query of the open auto-back-order orders of all accounts created before `cutoff`.
-    fn open_before(&self, cutoff: &str) -> QueryFluentBuilder {
+    /// A query of the open auto-back-order orders of all accounts created before `cutoff`, in
+    /// `open_by_age` shard `shard`.
+    fn open_before(&self, shard: usize, cutoff: &str) -> QueryFluentBuilder {
         self.client
             .query()
             .table_name(&self.table)
@@ -213,20 +219,21 @@ impl Store {
             .key_condition_expression("#p = :p AND #s < :cutoff")
             .expression_attribute_names("#p", OPEN_PK)
             .expression_attribute_names("#s", OPEN_SK)
-            .expression_attribute_values(":p", s(OPEN_PARTITION))
+            .expression_attribute_values(":p", s(open_shard(shard)))
             .expression_attribute_values(":cutoff", s(cutoff))
     }
 
-    /// One page of open auto-back-order orders of all accounts created before `cutoff` (RFC 3339),
-    /// oldest first.
+    /// One page of the open auto-back-order orders of all accounts created before `cutoff` (RFC
+    /// 3339) in `open_by_age` shard `shard` (0..[`OPEN_SHARDS`]), oldest first.
     pub async fn open_orders_before(
         &self,
+        shard: usize,
         cutoff: &str,
         limit: i32,
         start: Option<Item>,
     ) -> Result<OpenOrderPage, StoreError> {
         let out = self
-            .open_before(cutoff)
+            .open_before(shard, cutoff)
             .limit(limit)
             .set_exclusive_start_key(start)
             .send()
@@ -246,25 +253,29 @@ impl Store {
         })
     }
 
-    /// How many open auto-back-order orders were created before `cutoff`.
+    /// How many open auto-back-order orders were created before `cutoff` (every shard).
     pub async fn count_open_orders_before(&self, cutoff: &str) -> Result<u64, StoreError> {
         let mut total = 0u64;
-        let mut start = None;
-        loop {
-            let out = self
-                .open_before(cutoff)
-                .select(Select::Count)
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| dynamo_error("Query", e))?;
-            total += u64::try_from(out.count).unwrap_or(0);
-            match out.last_evaluated_key {
-                Some(k) if !k.is_empty() => start = Some(k),
-                _ => return Ok(total),
+        for shard in 0..OPEN_SHARDS {
+            let mut start = None;
+            loop {
+                let out = self
+                    .open_before(shard, cutoff)
+                    .select(Select::Count)
+                    .set_exclusive_start_key(start)
+                    .send()
+                    .await
+                    .map_err(|e| dynamo_error("Query", e))?;
+                total += u64::try_from(out.count).unwrap_or(0);
+                match out.last_evaluated_key {
+                    Some(k) if !k.is_empty() => start = Some(k),
+                    _ => break,
+                }
             }
         }
+        Ok(total)
     }
+
     /// One page of the sales that fed an order, in sale id order.
     pub async fn contributions(
         &self,
@@ -275,9 +286,8 @@ impl Store {
     ) -> Result<ContributionPage, StoreError> {
         let prefix = contribution_prefix(rid.as_str());
         let after = after.map(|sale| format!("{prefix}{sale}"));
-        let out = self
-            .query_prefix(account, &prefix, true, limit, after)
-            .await?;
+        let pk = partition(account, &order_sk(rid.as_str()));
+        let out = self.query_prefix(&pk, &prefix, true, limit, after).await?;
         let items = out
             .items()
             .iter()
