@@ -1,8 +1,9 @@
 //! Lambda entry point: initialise once (logs, configuration, the EventBridge client), then serve
 //! the DynamoDB stream's batches through the plain runtime.
 
+use backorder::runtime::Deadlines;
 use backorder::telemetry;
-use fn_order_events::{deadline_instant, eventbridge_client, handle, Config, Publisher};
+use fn_order_events::{eventbridge_client, handle, Config, Publisher};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
@@ -12,8 +13,9 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env()?;
     let publisher = Publisher::new(eventbridge_client().await?, config.event_bus_name);
     let publisher = &publisher;
+    let deadlines = &Deadlines::from_env()?;
     run(service_fn(move |event: LambdaEvent<Value>| async move {
-        let deadline = deadline_instant(event.context.deadline());
+        let deadline = deadlines.instant(event.context.deadline());
         handle(publisher, event.payload, deadline).await
     }))
     .await
