@@ -8,7 +8,7 @@ TOOLS := .tools
 SAM_VENV := $(TOOLS)/venv-sam
 CHECKOV_VENV := $(TOOLS)/venv-checkov
 
-.PHONY: help setup build test soak bench demo dev validate deploy clean
+.PHONY: help setup tools build test soak bench demo dev validate deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -40,6 +40,9 @@ $(SAM_VENV)/bin/sam:
 	python3 -m venv $(SAM_VENV)
 	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli cfn-lint cfn-lint-serverless cargo-lambda ziglang
+
+tools: $(SAM_VENV)/bin/sam ## install aws-sam-cli, cfn-lint, cargo-lambda and zig (PyPI) into .tools/venv-sam
+	@echo 'export PATH="$(abspath $(SAM_VENV))/bin:$$PATH"   # then: cargo lambda watch / cargo lambda invoke'
 
 # checkov in a venv of its own: it pins boto3 below what aws-sam-cli needs.
 $(CHECKOV_VENV)/bin/checkov:
