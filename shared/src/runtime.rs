@@ -9,9 +9,10 @@ use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpResponse;
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayV2httpRequest, ApiGatewayV2httpResponse};
 use lambda_http::http::HeaderMap;
 use lambda_http::lambda_runtime::{self, Diagnostic, LambdaEvent};
+use lambda_http::request::LambdaRequest;
 use lambda_http::{service_fn, Body, Request, Response};
 use serde_json::{Map, Value};
 
@@ -64,9 +65,11 @@ pub fn is_http_api_event(event: &Map<String, Value>) -> bool {
     event.contains_key("requestContext") && event.contains_key("rawPath")
 }
 
-/// The HTTP request of an API Gateway event.
+/// The HTTP request of an API Gateway event: decoded from the event as it is (no round trip
+/// through JSON text).
 pub fn http_request(event: Map<String, Value>) -> Result<Request, String> {
-    lambda_http::request::from_str(&Value::Object(event).to_string())
+    serde_json::from_value::<ApiGatewayV2httpRequest>(Value::Object(event))
+        .map(|e| LambdaRequest::ApiGatewayV2(e).into())
         .map_err(|e| format!("not an HTTP API event: {e}"))
 }
 

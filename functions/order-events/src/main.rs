@@ -7,7 +7,7 @@ use fn_order_events::{eventbridge_client, handle, Config, Publisher};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::Value;
 
-#[tokio::main]
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     telemetry::init_lambda();
     let config = Config::from_env()?;
