@@ -261,3 +261,34 @@ fn openapi_states_each_operations_scope() {
     }
     assert_eq!(checked, ROUTES.len());
 }
+
+/// Every function is told its own timeout (`FUNCTION_TIMEOUT_SECONDS`, the budget of an invocation
+/// whose deadline header is absent or already past, as local emulators send it).
+#[test]
+fn every_function_knows_its_timeout() {
+    let t = template().unwrap();
+    let globals = &t["Globals"]["Function"];
+    let number = |v: &serde_yaml::Value| -> Option<u64> {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    };
+    let mut checked = 0;
+    for (name, resource) in t["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let props = &resource["Properties"];
+        let timeout = number(&props["Timeout"]).or_else(|| number(&globals["Timeout"]));
+        let told = props["Environment"]["Variables"]
+            .get("FUNCTION_TIMEOUT_SECONDS")
+            .or_else(|| globals["Environment"]["Variables"].get("FUNCTION_TIMEOUT_SECONDS"))
+            .and_then(number);
+        assert!(timeout.is_some(), "{name:?} has no timeout");
+        assert_eq!(
+            told, timeout,
+            "{name:?}: FUNCTION_TIMEOUT_SECONDS vs Timeout"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+}
