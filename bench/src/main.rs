@@ -143,9 +143,12 @@ fn endpoint() -> String {
 
 async fn new_table(client: &aws_sdk_dynamodb::Client) -> String {
     let table = format!("bench-{}", ulid_like());
-    backorder_local::table::create_table(client, &table)
-        .await
-        .expect("create table");
+    if let Err(e) = backorder_local::table::create_table(client, &table).await {
+        // A freshly started DynamoDB Local can take longer than the 2 s attempt timeout to create
+        // the first table: the SDK's retry then finds it created (ResourceInUseException).
+        let exists = client.describe_table().table_name(&table).send().await;
+        assert!(exists.is_ok(), "create table {table}: {e:?}");
+    }
     table
 }
 

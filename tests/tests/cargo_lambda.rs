@@ -160,6 +160,26 @@ async fn the_functions_behave_under_cargo_lambda_watch() {
         watch.invoke(function, &event_file(&dir, event, rid))
     };
 
+    // First, a harmless read per function: its first invocation waits for `cargo run` to build it,
+    // and an invoke the CLI gave up on and sent again must not repeat a write.
+    for (function, event, rid) in [
+        ("settings", "settings/get-settings", None),
+        ("inventory", "inventory/get-inventory", None),
+        ("sale-finalize", "sale-finalize/get-sale", None),
+        ("replenishments", "replenishments/list-replenishments", None),
+        (
+            "replenishment-close",
+            "replenishments/get-replenishment",
+            Some("NONE"),
+        ),
+    ] {
+        let reply = call(function, event, rid);
+        assert!(
+            reply["statusCode"].as_u64().is_some(),
+            "{function}: {reply}"
+        );
+    }
+
     // One HTTP event per function (and the setup the sale needs).
     assert_eq!(
         ok(call("settings", "settings/put-settings", None)),
