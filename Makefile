@@ -8,7 +8,7 @@ TOOLS := .tools
 SAM_VENV := $(TOOLS)/venv-sam
 CHECKOV_VENV := $(TOOLS)/venv-checkov
 
-.PHONY: help setup build test soak bench demo dev validate deploy clean
+.PHONY: help setup tools build test soak bench demo dev validate deploy clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ $(SAM_VENV)/bin/sam:
 	$(SAM_VENV)/bin/pip install --quiet --upgrade pip
 	$(SAM_VENV)/bin/pip install --quiet aws-sam-cli cfn-lint cfn-lint-serverless cargo-lambda ziglang
 
+tools: $(SAM_VENV)/bin/sam ## install aws-sam-cli, cfn-lint, cargo-lambda and zig (PyPI) into .tools/venv-sam
+	@echo 'export PATH="$(abspath $(SAM_VENV))/bin:$$PATH"   # then: cargo lambda watch / cargo lambda invoke'
+
 # checkov in a venv of its own: it pins boto3 below what aws-sam-cli needs.
 $(CHECKOV_VENV)/bin/checkov:
 	python3 -m venv $(CHECKOV_VENV)
@@ -61,7 +64,7 @@ build: $(SAM_VENV)/bin/sam ## sam build: every function with cargo-lambda (relea
 deploy: build ## deploy with sam (asks for the JWT issuer and audience the first time)
 	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided
 
-bench: ## benchmarks (release): requests and write units per sale, a hot SKU, CPU time, cold start, size, memory; writes BENCHMARKS.md and bench.json
+bench: ## benchmarks (release): requests and write units per sale, a hot SKU, CPU time, cold start, size, memory, whole-process CPU per warm invocation; writes BENCHMARKS.md and bench.json (BENCH_ONLY=units|hot|cpu|cold|process: one section, printed)
 	scripts/dynamodb-local.sh install
 	$(CARGO) build --release --bins -p fn-settings -p fn-inventory -p fn-sale-finalize -p fn-replenishments -p fn-replenishment-close -p fn-order-events
 	# Apart, so the bench's experiment feature (aws-lc for init-probe) does not reach the functions.

@@ -33,6 +33,8 @@ use backorder_tests::runtime_api::{Invocation, RuntimeApi};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+mod process;
+
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
 /// Counts requests and sums consumed capacity from the raw responses.
@@ -141,9 +143,12 @@ fn endpoint() -> String {
 
 async fn new_table(client: &aws_sdk_dynamodb::Client) -> String {
     let table = format!("bench-{}", ulid_like());
-    backorder_local::table::create_table(client, &table)
-        .await
-        .expect("create table");
+    if let Err(e) = backorder_local::table::create_table(client, &table).await {
+        // A freshly started DynamoDB Local can take longer than the 2 s attempt timeout to create
+        // the first table: the SDK's retry then finds it created (ResourceInUseException).
+        let exists = client.describe_table().table_name(&table).send().await;
+        assert!(exists.is_ok(), "create table {table}: {e:?}");
+    }
     table
 }
 
@@ -701,18 +706,28 @@ fn main() -> Result<(), Error> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    // `BENCH_ONLY=cpu|cold|hot|units` runs one section and prints it, leaving the reports alone.
+    // `BENCH_ONLY=cpu|cold|hot|units|process` runs one section and prints it, leaving the reports
+    // alone.
     if let Ok(only) = std::env::var("BENCH_ONLY") {
         let r = match only.as_str() {
             "units" => rt.block_on(requests_and_units()),
             "hot" => rt.block_on(hot_sku()),
             "cpu" => cpu_time(),
+            "process" => {
+                let client = backorder_local::client::local_client(&endpoint());
+                let table = rt.block_on(new_table(&client));
+                rt.block_on(process::whole_process(&table))
+            }
             "cold" => {
                 let client = backorder_local::client::local_client(&endpoint());
                 let table = rt.block_on(new_table(&client));
                 rt.block_on(cold_start(&table))
             }
-            other => return Err(format!("BENCH_ONLY={other}: use units, hot, cpu or cold").into()),
+            other => {
+                return Err(
+                    format!("BENCH_ONLY={other}: use units, hot, cpu, process or cold").into(),
+                )
+            }
         };
         println!("{}", serde_json::to_string_pretty(&r)?);
         return Ok(());
@@ -732,8 +747,10 @@ fn main() -> Result<(), Error> {
     println!("5. Size and memory");
     let size = sizes();
     let mem = rt.block_on(memory(&table));
+    println!("6. Whole-process CPU per warm invocation (release binaries, local Runtime API)");
+    let proc_cpu = rt.block_on(process::whole_process(&table));
     let report = json!({"machine": machine(), "requests_and_units": units, "hot_sku": hot, "cpu": cpu,
-                        "cold_start": cold, "size": size, "memory": mem});
+                        "cold_start": cold, "size": size, "memory": mem, "process": proc_cpu});
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     std::fs::write(
         root.join("bench.json"),
@@ -819,6 +836,7 @@ fn targets(r: &Value) -> String {
         biggest as f64 / 1e6,
         yes(biggest > 0 && biggest <= 12_000_000)
     ));
+    s.push_str(&process::target_row(r));
     s.push_str(&format!("| RSS under 32 MB, growth under 5% (1,000 -> 10,000 invocations) | {:.1} MB, {growth:+.1}% | {} |\n\n", rss as f64 / 1024.0, yes(rss > 0 && rss < 32 * 1024 && growth < 5.0)));
     s
 }
@@ -897,5 +915,6 @@ fn markdown(r: &Value) -> String {
         "\n`settings` RSS: {} KiB after 1 invocation, {} KiB after 1,000, {} KiB after 10,000 ({:+.1}% from 1,000 to 10,000).\n",
         m["rss_kib_after_1"], m["rss_kib_after_1000"], m["rss_kib_after_10000"], m["growth_1000_to_10000_percent"].as_f64().unwrap_or(0.0)
     ));
+    s.push_str(&process::markdown(r));
     s
 }

@@ -82,6 +82,19 @@ impl EventsConfig {
     }
 }
 
+/// `FUNCTION_TIMEOUT_SECONDS` (default 15, the template's function timeout, which the template
+/// passes in): the time an invocation works to when the Runtime API's deadline is unknown (absent
+/// or already past on arrival, as local emulators send it; see `runtime::Deadlines`).
+pub fn function_timeout() -> Result<Duration, ConfigError> {
+    match parse_u64("FUNCTION_TIMEOUT_SECONDS", 15)? {
+        0 => Err(ConfigError::Invalid {
+            name: "FUNCTION_TIMEOUT_SECONDS",
+            problem: "0 is not a timeout".into(),
+        }),
+        secs => Ok(Duration::from_secs(secs)),
+    }
+}
+
 /// Timeouts so that a black-holed connection cannot hold a request: each attempt gives up after
 /// 2 s, and an operation with its SDK retries after 6 s.
 pub fn timeouts() -> TimeoutConfig {

@@ -130,53 +130,163 @@ static EMIT_EMF: AtomicBool = AtomicBool::new(false);
 /// The CloudWatch namespace of the service's metrics.
 pub const METRICS_NAMESPACE: &str = "backorder";
 
-/// One CloudWatch Embedded Metric Format line with the invocation's metrics, dimension `Function`.
-pub fn emf_line(function: &str, stats: &Stats, timestamp_ms: i64) -> serde_json::Value {
-    let metrics = [
-        ("SalesFinalized", &stats.sales_finalized),
-        ("Lines", &stats.lines),
-        ("UnitsBackordered", &stats.units_backordered),
-        ("OrdersOpened", &stats.orders_opened),
-        ("OrdersClosed", &stats.orders_closed),
-        ("ConflictsRetried", &stats.conflicts_retried),
-        ("RequestsRejected", &stats.requests_rejected),
-        ("SalesCancelled", &stats.sales_cancelled),
-        ("UnitsRestored", &stats.units_restored),
-        ("UnitsReceived", &stats.units_received),
-        ("MessagesFailed", &stats.messages_failed),
-        ("DynamoDbRequests", &stats.dynamo_requests),
-    ];
-    let mut line = serde_json::json!({
-        "_aws": {
-            "Timestamp": timestamp_ms,
-            "CloudWatchMetrics": [{
-                "Namespace": METRICS_NAMESPACE,
-                "Dimensions": [["Function"]],
-                "Metrics": metrics.iter().map(|(name, _)| serde_json::json!({"Name": name, "Unit": "Count"})).collect::<Vec<_>>(),
-            }]
-        },
-        "Function": function,
-    });
-    for (name, counter) in metrics {
-        line[name] = serde_json::json!(Stats::get(counter));
+/// A metric of the service: its CloudWatch name and the invocation counter it reports.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric {
+    pub name: &'static str,
+    pub counter: fn(&Stats) -> &AtomicU64,
+}
+
+macro_rules! metric {
+    ($name:literal, $field:ident) => {
+        Metric {
+            name: $name,
+            counter: |s| &s.$field,
+        }
+    };
+}
+
+const SALES_FINALIZED: Metric = metric!("SalesFinalized", sales_finalized);
+const LINES: Metric = metric!("Lines", lines);
+const UNITS_BACKORDERED: Metric = metric!("UnitsBackordered", units_backordered);
+const ORDERS_OPENED: Metric = metric!("OrdersOpened", orders_opened);
+const ORDERS_CLOSED: Metric = metric!("OrdersClosed", orders_closed);
+const CONFLICTS_RETRIED: Metric = metric!("ConflictsRetried", conflicts_retried);
+const REQUESTS_REJECTED: Metric = metric!("RequestsRejected", requests_rejected);
+const SALES_CANCELLED: Metric = metric!("SalesCancelled", sales_cancelled);
+const UNITS_RESTORED: Metric = metric!("UnitsRestored", units_restored);
+const UNITS_RECEIVED: Metric = metric!("UnitsReceived", units_received);
+const MESSAGES_FAILED: Metric = metric!("MessagesFailed", messages_failed);
+const DYNAMODB_REQUESTS: Metric = metric!("DynamoDbRequests", dynamo_requests);
+
+/// Every metric, in the order EMF lines list them.
+pub const ALL_METRICS: [Metric; 12] = [
+    SALES_FINALIZED,
+    LINES,
+    UNITS_BACKORDERED,
+    ORDERS_OPENED,
+    ORDERS_CLOSED,
+    CONFLICTS_RETRIED,
+    REQUESTS_REJECTED,
+    SALES_CANCELLED,
+    UNITS_RESTORED,
+    UNITS_RECEIVED,
+    MESSAGES_FAILED,
+    DYNAMODB_REQUESTS,
+];
+
+/// The metrics a function can produce, and so publishes (each is a CloudWatch custom metric,
+/// billed per metric and hour it is published: README, "What it costs at rest"). A counter a
+/// function was not expected to move is still published on the line where it is not zero, so
+/// nothing is lost if this table falls behind the code; the binaries' test checks it has not.
+pub fn function_metrics(function: &str) -> &'static [Metric] {
+    match function {
+        // Settings: reads and writes of settings; rejects bad input.
+        "settings" => &[REQUESTS_REJECTED, DYNAMODB_REQUESTS],
+        // Stock counts and adjustments (an adjustment with an id retries conflicts).
+        "inventory" => &[CONFLICTS_RETRIED, REQUESTS_REJECTED, DYNAMODB_REQUESTS],
+        // Finalize (HTTP and queue) and cancel.
+        "sale-finalize" => &[
+            SALES_FINALIZED,
+            LINES,
+            UNITS_BACKORDERED,
+            ORDERS_OPENED,
+            CONFLICTS_RETRIED,
+            REQUESTS_REJECTED,
+            SALES_CANCELLED,
+            UNITS_RESTORED,
+            MESSAGES_FAILED,
+            DYNAMODB_REQUESTS,
+        ],
+        // Listing, receipts, regular orders.
+        "replenishments" => &[
+            CONFLICTS_RETRIED,
+            REQUESTS_REJECTED,
+            UNITS_RECEIVED,
+            DYNAMODB_REQUESTS,
+        ],
+        // Close by id (HTTP, direct) and the scheduled close.
+        "replenishment-close" => &[
+            ORDERS_CLOSED,
+            CONFLICTS_RETRIED,
+            REQUESTS_REJECTED,
+            DYNAMODB_REQUESTS,
+        ],
+        // Unknown (order-events publishes no EMF): every metric.
+        _ => &ALL_METRICS,
     }
+}
+
+/// One CloudWatch Embedded Metric Format line with the invocation's metrics, dimension `Function`:
+/// the function's own metrics ([`function_metrics`], zeros included), plus any other counter that
+/// is not zero. Written straight into a string: no JSON tree per invocation.
+pub fn emf_line(function: &str, stats: &Stats, timestamp_ms: i64) -> String {
+    use std::fmt::Write;
+    let own = function_metrics(function);
+    let extra = ALL_METRICS
+        .iter()
+        .filter(|m| !own.iter().any(|o| o.name == m.name) && Stats::get((m.counter)(stats)) != 0);
+    let metrics: Vec<&Metric> = own.iter().chain(extra).collect();
+    let mut line = String::with_capacity(160 + 48 * metrics.len());
+    let _ = write!(
+        line,
+        r#"{{"_aws":{{"Timestamp":{timestamp_ms},"CloudWatchMetrics":[{{"Namespace":"{METRICS_NAMESPACE}","Dimensions":[["Function"]],"Metrics":["#
+    );
+    for (i, m) in metrics.iter().enumerate() {
+        let comma = if i == 0 { "" } else { "," };
+        let _ = write!(line, r#"{comma}{{"Name":"{}","Unit":"Count"}}"#, m.name);
+    }
+    line.push_str(r#"]}]},"Function":"#);
+    push_json_string(&mut line, function);
+    for m in &metrics {
+        let _ = write!(line, r#","{}":{}"#, m.name, Stats::get((m.counter)(stats)));
+    }
+    line.push('}');
     line
+}
+
+/// `s` as a JSON string (function names are plain, but never trust that to produce valid JSON).
+fn push_json_string(out: &mut String, s: &str) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::Value::from(s).to_string());
+    }
 }
 
 /// Writes the EMF line to stdout (Lambda ships it to CloudWatch Logs, which extracts the metrics;
 /// no network call). Only in Lambda: see [`init_lambda`].
 pub fn emit_metrics(function: &str, stats: &Stats) {
     if EMIT_EMF.load(Ordering::Relaxed) {
-        println!(
-            "{}",
-            emf_line(function, stats, chrono::Utc::now().timestamp_millis())
-        );
+        let mut line = emf_line(function, stats, chrono::Utc::now().timestamp_millis());
+        line.push('\n');
+        use std::io::Write;
+        let _ = std::io::stdout().lock().write_all(line.as_bytes());
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn parse(function: &str, stats: &Stats) -> serde_json::Value {
+        let text = emf_line(function, stats, 1);
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+    }
+
+    fn declared(line: &serde_json::Value) -> Vec<&str> {
+        line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| {
+                assert_eq!(m["Unit"], "Count");
+                m["Name"].as_str().unwrap()
+            })
+            .collect()
+    }
 
     #[tokio::test]
     async fn counters_are_per_invocation_and_emf_is_well_formed() {
@@ -186,19 +296,89 @@ mod tests {
         })
         .await;
         count(|s| &s.sales_finalized, 100); // outside any invocation: ignored
-        let line = emf_line("sale-finalize", &stats, 1);
+        let line = parse("sale-finalize", &stats);
         assert_eq!(line["SalesFinalized"], 1);
         assert_eq!(line["UnitsBackordered"], 3);
         assert_eq!(line["Function"], "sale-finalize");
-        let declared: Vec<&str> = line["_aws"]["CloudWatchMetrics"][0]["Metrics"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["Name"].as_str().unwrap())
-            .collect();
-        for name in &declared {
+        assert_eq!(line["_aws"]["Timestamp"], 1);
+        let aws = &line["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(aws["Namespace"], METRICS_NAMESPACE);
+        assert_eq!(aws["Dimensions"], serde_json::json!([["Function"]]));
+        for name in declared(&line) {
             assert!(line[name].is_u64(), "{name} has a value");
         }
-        assert_eq!(declared.len(), 12);
+    }
+
+    #[test]
+    fn each_function_publishes_only_its_own_metrics() {
+        let stats = Stats::default();
+        let mut total = 0;
+        for (function, expected) in [
+            ("settings", vec!["RequestsRejected", "DynamoDbRequests"]),
+            (
+                "inventory",
+                vec!["ConflictsRetried", "RequestsRejected", "DynamoDbRequests"],
+            ),
+            (
+                "sale-finalize",
+                vec![
+                    "SalesFinalized",
+                    "Lines",
+                    "UnitsBackordered",
+                    "OrdersOpened",
+                    "ConflictsRetried",
+                    "RequestsRejected",
+                    "SalesCancelled",
+                    "UnitsRestored",
+                    "MessagesFailed",
+                    "DynamoDbRequests",
+                ],
+            ),
+            (
+                "replenishments",
+                vec![
+                    "ConflictsRetried",
+                    "RequestsRejected",
+                    "UnitsReceived",
+                    "DynamoDbRequests",
+                ],
+            ),
+            (
+                "replenishment-close",
+                vec![
+                    "OrdersClosed",
+                    "ConflictsRetried",
+                    "RequestsRejected",
+                    "DynamoDbRequests",
+                ],
+            ),
+        ] {
+            let line = parse(function, &stats);
+            assert_eq!(declared(&line), expected, "{function}");
+            for name in &expected {
+                assert_eq!(line[name], 0, "{function} {name}: zeros are published");
+            }
+            let keys = line.as_object().unwrap().len();
+            assert_eq!(keys, 2 + expected.len(), "{function}: no undeclared value");
+            total += expected.len();
+        }
+        // The README's count of custom metrics (dimension Function): 23, not 5 x 12 = 60.
+        assert_eq!(total, 23);
+    }
+
+    #[test]
+    fn a_counter_outside_the_functions_list_is_still_published_when_not_zero() {
+        let stats = Stats::default();
+        stats.orders_closed.fetch_add(2, Ordering::Relaxed);
+        let line = parse("settings", &stats);
+        assert_eq!(
+            declared(&line),
+            ["RequestsRejected", "DynamoDbRequests", "OrdersClosed"]
+        );
+        assert_eq!(line["OrdersClosed"], 2);
+        // An unknown function publishes all twelve; an odd name stays valid JSON.
+        let line = parse("we\"ird\\", &stats);
+        assert_eq!(declared(&line).len(), ALL_METRICS.len());
+        assert_eq!(line["Function"], "we\"ird\\");
     }
 }

@@ -152,3 +152,144 @@ fn openapi_documents_exactly_the_served_routes() {
     );
     assert_eq!(documented, in_template, "openapi.yaml vs template.yaml");
 }
+
+/// The JWT scope each route requires (API Gateway checks it before the function runs): reading is
+/// `backorder/read`; a sales channel `backorder/sell`; a buyer `backorder/buy`; an administrator
+/// `backorder/admin`. Every route is listed by name: a new route must be given its scope here.
+fn expected_scope(method: &str, path: &str) -> &'static str {
+    match (method, path) {
+        ("GET", _) => "backorder/read",
+        ("POST", "/sales/{sale_id}/finalize" | "/sales/{sale_id}/cancel") => "backorder/sell",
+        (
+            "POST",
+            "/replenishments"
+            | "/replenishments/{replenishment_id}/close"
+            | "/replenishments/{replenishment_id}/receipts",
+        ) => "backorder/buy",
+        (
+            "PUT",
+            "/settings"
+            | "/vendors/{vendor_id}/settings"
+            | "/skus/{sku}/settings"
+            | "/skus/{sku}/inventory",
+        )
+        | ("POST", "/skus/{sku}/inventory/adjustments") => "backorder/admin",
+        other => panic!("{other:?} has no scope in this test: give it one"),
+    }
+}
+
+#[test]
+fn every_route_requires_exactly_its_scope() {
+    let t = template().unwrap();
+    // The API's default authorizer is the JWT one: scopes are checked by it.
+    assert_eq!(
+        t["Resources"]["HttpApi"]["Properties"]["Auth"]["DefaultAuthorizer"].as_str(),
+        Some("Jwt")
+    );
+    let mut seen = BTreeSet::new();
+    for (_, resource) in t["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let Some(events) = resource["Properties"]["Events"].as_mapping() else {
+            continue;
+        };
+        for (name, event) in events {
+            if event["Type"].as_str() != Some("HttpApi") {
+                continue;
+            }
+            let props = &event["Properties"];
+            let method = props["Method"].as_str().unwrap();
+            let path = props["Path"].as_str().unwrap();
+            let auth = &props["Auth"];
+            assert!(
+                auth.get("Authorizer").is_none() || auth["Authorizer"].as_str() == Some("Jwt"),
+                "{name:?} ({method} {path}) must use the JWT authorizer"
+            );
+            let scopes: Vec<&str> = auth["AuthorizationScopes"]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{name:?} ({method} {path}) has no AuthorizationScopes"))
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect();
+            assert_eq!(
+                scopes,
+                [expected_scope(method, path)],
+                "{name:?} ({method} {path})"
+            );
+            seen.insert((method.to_owned(), path.to_owned()));
+        }
+    }
+    // Every served route was checked.
+    let in_code: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|r| (r.method.to_owned(), r.path.to_owned()))
+        .collect();
+    assert_eq!(seen, in_code);
+}
+
+/// openapi.yaml states the same scope per operation, under the `jwt` security scheme, and declares
+/// no operation-less default.
+#[test]
+fn openapi_states_each_operations_scope() {
+    let text =
+        std::fs::read_to_string(format!("{}/../openapi.yaml", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    assert!(doc.get("security").is_none(), "security is per operation");
+    let mut checked = 0;
+    for (path, item) in doc["paths"].as_mapping().unwrap() {
+        for (method, op) in item.as_mapping().unwrap() {
+            let method = method.as_str().unwrap().to_ascii_uppercase();
+            if !["GET", "PUT", "POST"].contains(&method.as_str()) {
+                continue;
+            }
+            let path = path.as_str().unwrap();
+            let security = op["security"]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{method} {path} has no security requirement"));
+            // The JWT with its scope, or (the local server only) the X-Account-Id header.
+            assert_eq!(security.len(), 2, "{method} {path}");
+            assert!(security[1].get("localAccount").is_some(), "{method} {path}");
+            let scopes: Vec<&str> = security[0]["jwt"]
+                .as_sequence()
+                .unwrap_or_else(|| panic!("{method} {path}: no jwt requirement first"))
+                .iter()
+                .map(|s| s.as_str().unwrap())
+                .collect();
+            assert_eq!(scopes, [expected_scope(&method, path)], "{method} {path}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, ROUTES.len());
+}
+
+/// Every function is told its own timeout (`FUNCTION_TIMEOUT_SECONDS`, the budget of an invocation
+/// whose deadline header is absent or already past, as local emulators send it).
+#[test]
+fn every_function_knows_its_timeout() {
+    let t = template().unwrap();
+    let globals = &t["Globals"]["Function"];
+    let number = |v: &serde_yaml::Value| -> Option<u64> {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    };
+    let mut checked = 0;
+    for (name, resource) in t["Resources"].as_mapping().unwrap() {
+        if resource["Type"].as_str() != Some("AWS::Serverless::Function") {
+            continue;
+        }
+        let props = &resource["Properties"];
+        let timeout = number(&props["Timeout"]).or_else(|| number(&globals["Timeout"]));
+        let told = props["Environment"]["Variables"]
+            .get("FUNCTION_TIMEOUT_SECONDS")
+            .or_else(|| globals["Environment"]["Variables"].get("FUNCTION_TIMEOUT_SECONDS"))
+            .and_then(number);
+        assert!(timeout.is_some(), "{name:?} has no timeout");
+        assert_eq!(
+            told, timeout,
+            "{name:?}: FUNCTION_TIMEOUT_SECONDS vs Timeout"
+        );
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+}
