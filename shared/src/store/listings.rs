@@ -49,60 +49,35 @@ impl Store {
         limit: usize,
         after: Option<&str>,
     ) -> Result<OrderPage, StoreError> {
-        let limit_i32 = page_limit(limit);
-        match (status, sku) {
-            (None, None) => {
-                let out = self
-                    .index_page(
-                        INDEX_BY_ACCOUNT,
-                        GSI4PK,
-                        &orders_partition(account),
-                        account,
-                        limit_i32,
-                        after,
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| dynamo_error("Query", e))?;
-                let next = last_rid(out.last_evaluated_key());
-                let items = self
-                    .orders_by_keys(out.items.unwrap_or_default(), None)
-                    .await?;
-                Ok(OrderPage { items, next })
-            }
-            (Some(status), None) => {
-                let partition = status_partition(account, status);
-                let out = self
-                    .index_page(
-                        INDEX_BY_STATUS,
-                        GSI1PK,
-                        &partition,
-                        account,
-                        limit_i32,
-                        after,
-                    )
-                    .send()
-                    .await
-                    .map_err(|e| dynamo_error("Query", e))?;
-                let next = last_rid(out.last_evaluated_key());
-                let items = self
-                    .orders_by_keys(out.items.unwrap_or_default(), Some(status))
-                    .await?;
-                Ok(OrderPage { items, next })
-            }
+        // Without a SKU, one page of the account's orders, or of those in one status: an index
+        // partition whose entries are exactly the page (no filter).
+        let (index, attr, partition) = match (status, sku) {
+            (None, None) => (INDEX_BY_ACCOUNT, GSI4PK, orders_partition(account)),
+            (Some(status), None) => (INDEX_BY_STATUS, GSI1PK, status_partition(account, status)),
             (status, Some(sku)) => {
-                self.list_filtered(
-                    INDEX_BY_SKU,
-                    GSI2PK,
-                    sku_partition(account, sku),
-                    account,
-                    status,
-                    limit,
-                    after,
-                )
-                .await
+                return self
+                    .list_filtered(
+                        INDEX_BY_SKU,
+                        GSI2PK,
+                        sku_partition(account, sku),
+                        account,
+                        status,
+                        limit,
+                        after,
+                    )
+                    .await
             }
-        }
+        };
+        let out = self
+            .index_page(index, attr, &partition, account, page_limit(limit), after)
+            .send()
+            .await
+            .map_err(|e| dynamo_error("Query", e))?;
+        let next = last_rid(out.last_evaluated_key());
+        let items = self
+            .orders_by_keys(out.items.unwrap_or_default(), status)
+            .await?;
+        Ok(OrderPage { items, next })
     }
 
     /// A query of one page of an order index partition, newest first, after the order `after`.
