@@ -397,17 +397,7 @@ impl HttpConnector for FaultyConnector {
         let faults = self.faults.clone();
         let config = faults.config();
         faults.counts.requests.fetch_add(1, Ordering::Relaxed);
-        let operation = request
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or_default()
-            .to_owned();
-        let body: Value = request
-            .body()
-            .bytes()
-            .and_then(|b| serde_json::from_slice(b).ok())
-            .unwrap_or(Value::Null);
+        let (operation, body) = crate::dynamodb_request(&request);
 
         // Crashes: the invocation dies before this request leaves.
         let invocation = INVOCATION.try_with(Arc::clone).ok();

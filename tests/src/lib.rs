@@ -22,6 +22,24 @@ use backorder::Store;
 use backorder_local::router::{body_text, dispatch, RawRequest};
 use serde_json::Value;
 
+/// A DynamoDB request's operation (`x-amz-target`'s last part) and its JSON body (`Null` if none).
+pub fn dynamodb_request(
+    request: &aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+) -> (String, Value) {
+    let operation = request
+        .headers()
+        .get("x-amz-target")
+        .and_then(|t| t.rsplit('.').next())
+        .unwrap_or_default()
+        .to_owned();
+    let body = request
+        .body()
+        .bytes()
+        .and_then(|b| serde_json::from_slice(b).ok())
+        .unwrap_or(Value::Null);
+    (operation, body)
+}
+
 /// The IAM permissions the requests sent needed: `(action, index)` pairs, the action as IAM
 /// names it (`dynamodb:PutItem` for each `Put` of a transaction, ...) and the index a query read,
 /// if any. Read from each request's body as it is sent.
@@ -51,18 +69,7 @@ impl Intercept for PermissionRecorder {
         _rc: &RuntimeComponents,
         _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let request = ctx.request();
-        let operation = request
-            .headers()
-            .get("x-amz-target")
-            .and_then(|t| t.rsplit('.').next())
-            .unwrap_or_default()
-            .to_owned();
-        let body: Value = request
-            .body()
-            .bytes()
-            .and_then(|b| serde_json::from_slice(b).ok())
-            .unwrap_or(Value::Null);
+        let (operation, body) = dynamodb_request(ctx.request());
         let mut seen = self.seen.lock().unwrap();
         if operation == "TransactWriteItems" {
             // Authorized per item, by the action each item performs.
@@ -361,6 +368,17 @@ impl TestApp {
     }
 
     // ---- setup shorthands ------------------------------------------------------------------
+
+    /// Sets `vendor`'s `auto_backorder_default` through the API.
+    pub async fn vendor_default(&self, account: &str, vendor: &str, on: bool) {
+        self.ok(
+            account,
+            "PUT",
+            &format!("/vendors/{}/settings", enc(vendor)),
+            Some(serde_json::json!({ "auto_backorder_default": on })),
+        )
+        .await;
+    }
 
     pub async fn enable_account(&self, account: &str, on: bool) {
         self.ok(

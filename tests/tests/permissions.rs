@@ -76,13 +76,7 @@ fn allowed() -> BTreeMap<String, Needed> {
 async fn every_action_a_function_sends_is_in_its_policy() {
     let app = TestApp::new().await;
     app.enable_account(A, true).await;
-    app.ok(
-        A,
-        "PUT",
-        "/vendors/V/settings",
-        Some(json!({"auto_backorder_default": true})),
-    )
-    .await;
+    app.vendor_default(A, "V", true).await;
     app.sku(A, "S", "vendor_default", Some("V"), 0).await;
     let sale = app.finalize(A, "sale-1", &[("S", 2)]).await;
     assert_eq!(sale.status, 200, "{}", sale.body);

@@ -21,13 +21,7 @@ async fn count(
 async fn requests_per_finalize() {
     let app = TestApp::new().await;
     app.enable_account(A, true).await;
-    app.ok(
-        A,
-        "PUT",
-        "/vendors/V/settings",
-        Some(json!({"auto_backorder_default": true})),
-    )
-    .await;
+    app.vendor_default(A, "V", true).await;
     // As many SKUs as one transaction holds (the sale, then per line its SKU, its order and the
     // sale's contribution to that order).
     let n = backorder::service::LINES_PER_TRANSACTION;
@@ -73,13 +67,7 @@ async fn requests_per_finalize() {
 async fn requests_per_sku_settings() {
     let app = TestApp::new().await;
     app.enable_account(A, true).await;
-    app.ok(
-        A,
-        "PUT",
-        "/vendors/V/settings",
-        Some(json!({"auto_backorder_default": true})),
-    )
-    .await;
+    app.vendor_default(A, "V", true).await;
     app.sku(A, "VD", "vendor_default", Some("V"), 0).await;
     app.sku(A, "BO", "backorder", Some("V"), 0).await;
     for (sku, effective) in [("VD", true), ("BO", true)] {
@@ -102,13 +90,7 @@ async fn requests_per_sku_settings() {
     assert_eq!(r["effective_auto_backorder"], true, "{r}");
     assert_eq!(app.requests.total(), 2, "{:?}", app.requests.by_operation());
     // The vendor's default off: the vendor_default SKU is not back-ordered, still 2 requests.
-    app.ok(
-        A,
-        "PUT",
-        "/vendors/V/settings",
-        Some(json!({"auto_backorder_default": false})),
-    )
-    .await;
+    app.vendor_default(A, "V", false).await;
     app.requests.reset();
     let r = app.ok(A, "GET", "/skus/VD/settings", None).await;
     assert_eq!(r["effective_auto_backorder"], false, "{r}");
