@@ -10,6 +10,7 @@
 //! - [`events`]: the published event contract and its EventBridge publisher.
 //! - [`retry`]: the one retry policy of every optimistic write.
 
+pub mod background;
 pub mod config;
 pub mod domain;
 pub mod error;

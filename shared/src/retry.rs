@@ -235,6 +235,29 @@ where
     }
 }
 
+/// Sends an idempotent request (one whose condition makes a repeat harmless) until it answers,
+/// waiting out transient failures ([`StoreError::Unavailable`]: throttling, timeouts, a lost
+/// answer) until `until`; then the failure is the answer.
+pub async fn until_answered<T, F, Fut>(until: Instant, mut send: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, StoreError>>,
+{
+    let mut backoff = Backoff::new();
+    loop {
+        match send().await {
+            Err(StoreError::Unavailable { operation, source }) => {
+                if Instant::now() + backoff.ceiling() >= until {
+                    return Err(StoreError::Unavailable { operation, source });
+                }
+                telemetry::count(|s| &s.conflicts_retried, 1);
+                backoff.wait().await;
+            }
+            other => return other,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -52,6 +52,9 @@ pub struct FaultConfig {
     /// Hold the response of a read (`GetItem`, `BatchGetItem`, `Query`, `Scan`,
     /// `TransactGetItems`) for 1-30 ms after DynamoDB served it.
     pub delayed_reads: f64,
+    /// Every answer takes at least this long (a network round trip), so that requests sent
+    /// together overlap, as they do against DynamoDB.
+    pub latency: Option<std::time::Duration>,
 }
 
 impl FaultConfig {
@@ -66,6 +69,7 @@ impl FaultConfig {
             crash: rate,
             black_hole: false,
             delayed_reads: rate,
+            latency: None,
         }
     }
 }
@@ -182,6 +186,8 @@ pub struct Invocation {
     conflicts_from: Option<usize>,
     conflicts_until: Option<usize>,
     requests: AtomicUsize,
+    in_flight: AtomicUsize,
+    round_trips: AtomicUsize,
     crashed: AtomicBool,
     notify: tokio::sync::Notify,
 }
@@ -195,7 +201,9 @@ impl Invocation {
         }
     }
 
-    /// Every `TransactWriteItems` from the invocation's `n`-th request on conflicts.
+    /// Every write from the invocation's `n`-th request on conflicts: a transaction is cancelled
+    /// (`TransactionConflict`), a single-item write rejected (`TransactionConflictException`, as
+    /// when a transaction holds its item).
     pub fn conflicts_from(n: usize) -> Self {
         Invocation {
             conflicts_from: Some(n),
@@ -203,7 +211,7 @@ impl Invocation {
         }
     }
 
-    /// The transactions among the invocation's requests `from..until` conflict, later ones do not.
+    /// The writes among the invocation's requests `from..until` conflict, later ones do not.
     pub fn conflicts_between(from: usize, until: usize) -> Self {
         Invocation {
             conflicts_from: Some(from),
@@ -222,6 +230,17 @@ impl Invocation {
             ..Default::default()
         };
         (plan, hold)
+    }
+
+    /// DynamoDB requests the invocation sent (work it left in the background is not its own).
+    pub fn requests(&self) -> usize {
+        self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Sequential round trips: requests sent while none of the invocation's was in flight (those
+    /// sent together count once).
+    pub fn round_trips(&self) -> usize {
+        self.round_trips.load(Ordering::SeqCst)
     }
 
     fn crash(&self) {
@@ -245,7 +264,11 @@ pub enum Outcome<T> {
 /// Runs `fut` as one invocation under `plan`: if the fault layer crashes it, the future is dropped
 /// where it stands (no further request is sent, no response produced).
 pub async fn invoke_with<F: Future>(plan: Invocation, fut: F) -> Outcome<F::Output> {
-    let slot = Arc::new(plan);
+    invoke_in(Arc::new(plan), fut).await
+}
+
+/// [`invoke_with`] on a plan the caller keeps, to read what the invocation sent afterwards.
+pub async fn invoke_in<F: Future>(slot: Arc<Invocation>, fut: F) -> Outcome<F::Output> {
     let scoped = INVOCATION.scope(slot.clone(), fut);
     tokio::select! {
         biased;
@@ -372,6 +395,17 @@ fn cancellation(conflicting: &[bool]) -> HttpResponse {
     )
 }
 
+/// Counts a request of an invocation out of flight when its response arrives (or it is dropped).
+struct InFlight(Option<Arc<Invocation>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Some(inv) = &self.0 {
+            inv.in_flight.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
 /// Removes a transaction's keys from the in-flight set when it completes (or is dropped).
 struct InflightGuard {
     faults: Arc<Faults>,
@@ -403,8 +437,15 @@ impl HttpConnector for FaultyConnector {
         let invocation = INVOCATION.try_with(Arc::clone).ok();
         let mut forced_conflict = false;
         let mut held = None;
-        if let Some(inv) = &invocation {
-            let n = inv.requests.fetch_add(1, Ordering::SeqCst);
+        let n = invocation.as_ref().map(|inv| {
+            if inv.in_flight.fetch_add(1, Ordering::SeqCst) == 0 {
+                inv.round_trips.fetch_add(1, Ordering::SeqCst);
+            }
+            inv.requests.fetch_add(1, Ordering::SeqCst)
+        });
+        // Out of flight when this request's answer (or injected failure) is back.
+        let in_flight = InFlight(invocation.clone());
+        if let (Some(inv), Some(n)) = (&invocation, n) {
             held = inv
                 .hold
                 .as_ref()
@@ -443,6 +484,14 @@ impl HttpConnector for FaultyConnector {
 
         let keys = written_keys(&operation, &body);
         let mut guard = None;
+        if forced_conflict && operation != "TransactWriteItems" && !keys.is_empty() {
+            // A single-item write meeting a transaction that holds its item.
+            faults.counts.conflicts.fetch_add(1, Ordering::Relaxed);
+            return HttpConnectorFuture::ready(Ok(error_response(
+                400,
+                json!({"__type": dynamo_type("TransactionConflictException"), "message": "Transaction is ongoing for the item"}),
+            )));
+        }
         if operation == "TransactWriteItems" && (forced_conflict || roll(config.conflict)) {
             faults.counts.conflicts.fetch_add(1, Ordering::Relaxed);
             let hit = fastrand::usize(0..keys.len().max(1));
@@ -489,8 +538,13 @@ impl HttpConnector for FaultyConnector {
             std::time::Duration::from_millis(fastrand::u64(1..=30))
         });
         let inner = self.inner.call(request);
+        let latency = config.latency;
         HttpConnectorFuture::new(async move {
-            let result = inner.await;
+            let result = match latency {
+                Some(rtt) => tokio::join!(inner, tokio::time::sleep(rtt)).0,
+                None => inner.await,
+            };
+            drop(in_flight);
             drop(guard);
             if let Some(hold) = held {
                 hold.hold().await;

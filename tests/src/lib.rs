@@ -6,6 +6,7 @@ pub mod eventbridge;
 pub mod faults;
 pub mod loopback;
 pub mod runtime_api;
+pub mod stream;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,10 @@ use aws_smithy_types::config_bag::ConfigBag;
 use backorder::Store;
 use backorder_local::router::{body_text, dispatch, RawRequest};
 use serde_json::Value;
+
+/// The sale lease of the tests' store: shorter than a function's, so that a crashed caller's
+/// redelivery takes over within seconds.
+pub const TEST_SALE_LEASE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// A DynamoDB request's operation (`x-amz-target`'s last part) and its JSON body (`Null` if none).
 pub fn dynamodb_request(
@@ -235,7 +240,7 @@ impl TestApp {
             .await
             .expect("create the test table");
         TestApp {
-            store: Store::new(client.clone(), table.clone()),
+            store: Store::new(client.clone(), table.clone()).with_sale_lease(TEST_SALE_LEASE),
             client,
             table,
             requests,
@@ -254,7 +259,8 @@ impl TestApp {
             .interceptor(app.permissions.clone())
             .http_client(faults::FaultyHttpClient::new(faults.clone()))
             .build();
-        app.store = Store::new(Client::from_conf(config), app.table.clone());
+        app.store = Store::new(Client::from_conf(config), app.table.clone())
+            .with_sale_lease(TEST_SALE_LEASE);
         (app, faults)
     }
 
@@ -274,7 +280,8 @@ impl TestApp {
     }
 
     pub async fn send(&self, req: RawRequest) -> Reply {
-        let resp = dispatch(&self.store, &req).await;
+        // Waits for the work the call left in the background, so the table is settled after it.
+        let resp = backorder::background::scope(dispatch(&self.store, &req)).await;
         let status = resp.status().as_u16();
         let headers = resp
             .headers()
@@ -365,6 +372,95 @@ impl TestApp {
             }
         }
         items
+    }
+
+    /// Checks one consistent snapshot (`TransactGetItems`) of a SKU and its orders (those a scan
+    /// found, plus the one the SKU points at; taken again when that one is new):
+    /// - an order its SKU points at is open, or has no item yet while the sale that opened it is
+    ///   still applying (a marker of that sale names it);
+    /// - an open order its SKU does not point at is mid-close, and its SKU still holds its
+    ///   quantity (`oq#{rid}`): one open order per SKU, whatever a close's crash left behind.
+    ///
+    /// `Ok(false)` when the SKU moved on at every try (no snapshot this time).
+    pub async fn check_sku_orders(&self, account: &str, sku: &str) -> Result<bool, String> {
+        let s = |item: &HashMap<String, AttributeValue>, k: &str| -> Option<String> {
+            item.get(k).and_then(|v| v.as_s().ok()).cloned()
+        };
+        let mut rids: Vec<String> = self
+            .items_with_prefix("ORDER#")
+            .await
+            .into_iter()
+            .filter(|o| s(o, "sku").as_deref() == Some(sku))
+            .filter(|o| s(o, "status").as_deref() == Some("open"))
+            .filter_map(|o| s(&o, "rid"))
+            .collect();
+        for _ in 0..20 {
+            let mut req = self.client.transact_get_items();
+            let keys = std::iter::once(root_key(account, &format!("SKU#{sku}"))).chain(
+                rids.iter()
+                    .map(|r| root_key(account, &format!("ORDER#{r}"))),
+            );
+            for k in keys.take(100) {
+                req = req.transact_items(
+                    aws_sdk_dynamodb::types::TransactGetItem::builder()
+                        .get(
+                            aws_sdk_dynamodb::types::Get::builder()
+                                .table_name(&self.table)
+                                .set_key(Some(k))
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                );
+            }
+            let out = req.send().await.map_err(|e| format!("{e:?}"))?;
+            let responses = out.responses();
+            let empty = HashMap::new();
+            let sku_item = responses[0].item().unwrap_or(&empty);
+            let pointer = s(sku_item, "open_rid");
+            if let Some(p) = &pointer {
+                if !rids.contains(p) {
+                    rids.push(p.clone());
+                    continue;
+                }
+            }
+            let orders: HashMap<String, &HashMap<String, AttributeValue>> = responses[1..]
+                .iter()
+                .filter_map(|r| r.item())
+                .filter_map(|i| Some((s(i, "rid")?, i)))
+                .collect();
+            if let Some(p) = &pointer {
+                match orders.get(p) {
+                    Some(o) if s(o, "status").as_deref() != Some("open") => {
+                        return Err(format!("{sku}: points at {p}, which is closed"));
+                    }
+                    Some(_) => {}
+                    None => {
+                        let opening = sku_item
+                            .iter()
+                            .any(|(k, v)| k.starts_with("so#") && v.as_s().ok() == Some(p));
+                        if !opening {
+                            return Err(format!(
+                                "{sku}: points at {p}, which has no item and no sale applying into it"
+                            ));
+                        }
+                    }
+                }
+            }
+            for (rid, o) in &orders {
+                let open = s(o, "status").as_deref() == Some("open");
+                if open
+                    && pointer.as_deref() != Some(rid.as_str())
+                    && !sku_item.contains_key(&format!("oq#{rid}"))
+                {
+                    return Err(format!(
+                        "{sku}: {rid} is open, its SKU points at {pointer:?} and keeps no quantity of it"
+                    ));
+                }
+            }
+            return Ok(true);
+        }
+        Ok(false)
     }
 
     // ---- setup shorthands ------------------------------------------------------------------

@@ -6,7 +6,6 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_sdk_dynamodb::types::{AttributeValue, Get, TransactGetItem};
 use backorder_tests::{Reply, TestApp};
 use serde_json::Value;
 
@@ -31,64 +30,6 @@ async fn finalize_until_done(
     }
 }
 
-fn s(item: &HashMap<String, AttributeValue>, k: &str) -> Option<String> {
-    item.get(k).and_then(|v| v.as_s().ok()).cloned()
-}
-
-/// One consistent snapshot of a SKU and its orders: (open order ids, the SKU's open pointer).
-/// The orders are those a scan found plus the one the SKU points at (a scan and the snapshot are
-/// not atomic, so an order created in between is added and the snapshot taken again).
-async fn open_orders_snapshot(app: &TestApp, sku: &str) -> Option<(Vec<String>, Option<String>)> {
-    let mut rids: Vec<String> = app
-        .items_with_prefix("ORDER#")
-        .await
-        .into_iter()
-        .filter(|i| s(i, "sku").as_deref() == Some(sku))
-        .filter_map(|i| s(&i, "rid"))
-        .collect();
-    for _ in 0..10 {
-        assert!(
-            rids.len() < 100,
-            "the checker reads at most 99 orders in one transaction"
-        );
-        let key = |sk: String| backorder_tests::root_key(A, &sk);
-        let mut req = app.client.transact_get_items();
-        let keys = std::iter::once(key(format!("SKU#{sku}")))
-            .chain(rids.iter().map(|r| key(format!("ORDER#{r}"))));
-        for k in keys {
-            req = req.transact_items(
-                TransactGetItem::builder()
-                    .get(
-                        Get::builder()
-                            .table_name(&app.table)
-                            .set_key(Some(k))
-                            .build()
-                            .unwrap(),
-                    )
-                    .build(),
-            );
-        }
-        let out = req.send().await.expect("transact get");
-        let responses = out.responses();
-        let pointer = responses[0].item().and_then(|i| s(i, "open_rid"));
-        if let Some(p) = &pointer {
-            if !rids.contains(p) {
-                rids.push(p.clone());
-                continue;
-            }
-        }
-        let open = responses[1..]
-            .iter()
-            .filter_map(|r| r.item())
-            .filter(|i| s(i, "status").as_deref() == Some("open"))
-            .map(|i| s(i, "rid").unwrap())
-            .collect();
-        return Some((open, pointer));
-    }
-    // The SKU moved to a new order on every try: no snapshot this time (the next poll tries again).
-    None
-}
-
 fn spawn_checker(
     app: Arc<TestApp>,
     sku: &'static str,
@@ -97,19 +38,9 @@ fn spawn_checker(
     tokio::spawn(async move {
         let mut checks = 0;
         while !stop.load(Ordering::Relaxed) {
-            let Some((open, pointer)) = open_orders_snapshot(&app, sku).await else {
-                continue;
-            };
-            assert!(
-                open.len() <= 1,
-                "more than one open order at once: {open:?}"
-            );
-            assert_eq!(
-                open.first(),
-                pointer.as_ref(),
-                "the SKU points at its one open order"
-            );
-            checks += 1;
+            if app.check_sku_orders(A, sku).await.unwrap() {
+                checks += 1;
+            }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         checks

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{AttributeValue, Get, TransactGetItem};
+use aws_sdk_dynamodb::types::AttributeValue;
 use backorder_tests::faults::{invoke, FaultConfig, Outcome};
 use backorder_tests::{within, Reply, TestApp};
 use futures::StreamExt;
@@ -75,74 +75,34 @@ fn s(item: &HashMap<String, AttributeValue>, k: &str) -> Option<String> {
     item.get(k).and_then(|v| v.as_s().ok()).cloned()
 }
 
-/// One consistent snapshot per SKU (TransactGetItems on the SKU and every order a scan found, plus
-/// the one the SKU points at): the number of open orders and whether the SKU points at it.
+/// One consistent snapshot per SKU of its orders ([`TestApp::check_sku_orders`]).
 async fn check_open_orders(app: &TestApp) -> Result<(), String> {
-    let orders = app.items_with_prefix("ORDER#").await;
     for i in 0..SKUS {
-        let sku = format!("SKU-{i:02}");
-        let mut rids: Vec<String> = orders
-            .iter()
-            .filter(|o| s(o, "sku").as_deref() == Some(&sku))
-            .filter_map(|o| s(o, "rid"))
-            .collect();
-        // Only the orders that could be open matter: closed orders never reopen.
-        rids.retain(|r| {
-            orders.iter().any(|o| {
-                s(o, "rid").as_deref() == Some(r) && s(o, "status").as_deref() == Some("open")
-            })
-        });
-        for _ in 0..20 {
-            let key = |sk: String| backorder_tests::root_key(A, &sk);
-            let mut req = app.client.transact_get_items();
-            for k in std::iter::once(key(format!("SKU#{sku}")))
-                .chain(rids.iter().map(|r| key(format!("ORDER#{r}"))))
-            {
-                req = req.transact_items(
-                    TransactGetItem::builder()
-                        .get(
-                            Get::builder()
-                                .table_name(&app.table)
-                                .set_key(Some(k))
-                                .build()
-                                .unwrap(),
-                        )
-                        .build(),
-                );
-            }
-            let out = req.send().await.map_err(|e| format!("{e:?}"))?;
-            let responses = out.responses();
-            let pointer = responses[0].item().and_then(|i| s(i, "open_rid"));
-            if let Some(p) = &pointer {
-                if !rids.contains(p) {
-                    rids.push(p.clone());
-                    continue;
-                }
-            }
-            let open: Vec<String> = responses[1..]
-                .iter()
-                .filter_map(|r| r.item())
-                .filter(|i| s(i, "status").as_deref() == Some("open"))
-                .filter_map(|i| s(i, "rid"))
-                .collect();
-            if open.len() > 1 {
-                return Err(format!(
-                    "{sku}: {} open orders at once: {open:?}",
-                    open.len()
-                ));
-            }
-            if open.first() != pointer.as_ref() {
-                return Err(format!(
-                    "{sku}: open {open:?} but the SKU points at {pointer:?}"
-                ));
-            }
-            break;
-        }
+        app.check_sku_orders(A, &format!("SKU-{i:02}")).await?;
     }
     Ok(())
 }
 
-async fn run(sales: usize, rate: f64) {
+/// How a run spreads its sales.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    /// The SKUs the sales (and the closer) pick from: all 20, or the hot few.
+    skus: usize,
+    /// Before the concurrent sales, one sale crashed before each DynamoDB request of the sale path
+    /// in turn (and its redelivery crashed a few requests later), each then redelivered.
+    crash_every_step: bool,
+}
+
+const SPREAD: Shape = Shape {
+    skus: SKUS,
+    crash_every_step: false,
+};
+
+/// Requests a two-line sale sends on its path (read, claim, two lines, two orders' items, two
+/// contributions, the completion), and one more for good measure.
+const SALE_STEPS: usize = 10;
+
+async fn run(sales: usize, rate: f64, shape: Shape) {
     let (app, faults) = TestApp::with_faults().await;
     let app = Arc::new(app);
     app.enable_account(A, true).await;
@@ -175,7 +135,7 @@ async fn run(sales: usize, rate: f64) {
             // The quantity each close answered: the order's quantity from then on.
             let mut closed: HashMap<String, i64> = HashMap::new();
             while !stop.load(Ordering::Relaxed) {
-                let sku = format!("SKU-{:02}", fastrand::usize(0..SKUS));
+                let sku = format!("SKU-{:02}", fastrand::usize(0..shape.skus));
                 let inv =
                     deliver(&app, &stats, "GET", &format!("/skus/{sku}/inventory"), None).await;
                 if let Some(rid) = inv.body["open_replenishment_id"].as_str() {
@@ -243,12 +203,45 @@ async fn run(sales: usize, rate: f64) {
     let bodies: Vec<(String, Value)> = (0..sales)
         .map(|n| {
             let lines: Vec<Value> = (0..fastrand::usize(1..=3))
-                .map(|_| json!({"sku": format!("SKU-{:02}", fastrand::usize(0..SKUS)), "quantity": fastrand::i64(1..=4)}))
+                .map(|_| json!({"sku": format!("SKU-{:02}", fastrand::usize(0..shape.skus)), "quantity": fastrand::i64(1..=4)}))
                 .collect();
             (format!("sale-{n:06}"), json!({"customer": "c", "channel": "soak", "lines": lines}))
         })
         .collect();
-    let replies: Vec<(Value, Reply, Option<Reply>)> = within(
+    // A crash at every step of the sale path: the caller dies before its n-th request (after its
+    // read and claim, after some of its stock writes, after its orders, before or after the
+    // completion), a redelivery takes over once the lease has expired and dies a few requests on,
+    // and a last redelivery finishes it.
+    let mut crashed_replies = Vec::new();
+    if shape.crash_every_step {
+        for n in 0..SALE_STEPS {
+            let id = format!("crash-{n:02}");
+            let body = json!({"lines": [
+                {"sku": "SKU-00", "quantity": 1 + (n as i64 % 3)},
+                {"sku": "SKU-01", "quantity": 2},
+            ]});
+            let path = format!("/sales/{id}/finalize");
+            for at in [n, (n + 3) % SALE_STEPS] {
+                stats.attempts.fetch_add(1, Ordering::Relaxed);
+                let plan = backorder_tests::faults::Invocation::crash_before(at);
+                match backorder_tests::faults::invoke_with(
+                    plan,
+                    app.call(A, "POST", &path, Some(body.clone())),
+                )
+                .await
+                {
+                    Outcome::Crashed => {
+                        stats.crashes.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Outcome::Done(r) => assert!(r.status == 200 || r.status == 503, "{}", r.body),
+                }
+            }
+            let r = deliver(&app, &stats, "POST", &path, Some(body.clone())).await;
+            assert_eq!(r.status, 200, "{id}: {}", r.body);
+            crashed_replies.push((body, r, None));
+        }
+    }
+    let mut replies: Vec<(Value, Reply, Option<Reply>)> = within(
         Duration::from_secs(60) + Duration::from_millis(200) * u32::try_from(sales).unwrap(),
         "the invariant run's sales",
         futures::stream::iter(bodies)
@@ -280,6 +273,8 @@ async fn run(sales: usize, rate: f64) {
             .collect::<Vec<_>>(),
     )
     .await;
+    replies.extend(crashed_replies);
+    let sales = replies.len();
     stop.store(true, Ordering::Relaxed);
     let closed = closer.await.unwrap();
     let received = receiver.await.unwrap();
@@ -339,6 +334,21 @@ async fn run(sales: usize, rate: f64) {
             .and_then(|v| v.as_n().ok())
             .map_or(0, |v| v.parse().unwrap())
     };
+    // An open order's quantity is its SKU's running quantity of it (sales add there); a closed
+    // one's is on its item.
+    let sku_items = app.items_with_prefix("SKU#").await;
+    let quantity = |o: &HashMap<String, AttributeValue>| -> i64 {
+        let rid = s(o, "rid").unwrap();
+        let running = sku_items
+            .iter()
+            .find(|i| s(i, "sk").as_deref() == Some(&format!("SKU#{}", s(o, "sku").unwrap())))
+            .and_then(|i| i.get(&format!("oq#{rid}")))
+            .map(|v| v.as_n().unwrap().parse::<i64>().unwrap());
+        match (s(o, "status").as_deref(), running) {
+            (Some("open"), Some(q)) => q,
+            _ => n(o, "quantity"),
+        }
+    };
     for i in 0..SKUS {
         let sku = format!("SKU-{i:02}");
         let final_level = app.on_hand(A, &sku).await;
@@ -367,10 +377,10 @@ async fn run(sales: usize, rate: f64) {
     }
     for o in &orders {
         let rid = s(o, "rid").unwrap();
-        if trail.get(&rid).copied().unwrap_or(0) != n(o, "quantity") {
+        if trail.get(&rid).copied().unwrap_or(0) != quantity(o) {
             violations.push(format!(
                 "order {rid}: quantity {}, audit trail {:?}",
-                n(o, "quantity"),
+                quantity(o),
                 trail.get(&rid)
             ));
         }
@@ -386,7 +396,7 @@ async fn run(sales: usize, rate: f64) {
         let now = orders
             .iter()
             .find(|o| s(o, "rid").as_deref() == Some(rid))
-            .map(|o| n(o, "quantity"));
+            .map(&quantity);
         if now != Some(*q) {
             violations.push(format!(
                 "order {rid}: closed with quantity {q}, now {now:?}"
@@ -395,7 +405,7 @@ async fn run(sales: usize, rate: f64) {
     }
     for o in &orders {
         let rid = s(o, "rid").unwrap();
-        let q: i64 = o["quantity"].as_n().unwrap().parse().unwrap();
+        let q = quantity(o);
         if by_order.get(&rid).copied().unwrap_or(0) != q {
             violations.push(format!(
                 "order {rid}: quantity {q}, responses put {:?}",
@@ -449,7 +459,26 @@ async fn two_thousand_sales_under_faults() {
     within(
         Duration::from_secs(600),
         "the invariant run",
-        run(2000, 0.10),
+        run(2000, 0.10, SPREAD),
+    )
+    .await;
+}
+
+/// The hot phase: every worker on two SKUs (a flash sale), with closes, cancellations,
+/// receipts, every fault, and a crash at every step of the sale path.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_flash_sale_on_two_skus_under_faults() {
+    within(
+        Duration::from_secs(600),
+        "the hot invariant run",
+        run(
+            800,
+            0.10,
+            Shape {
+                skus: 2,
+                crash_every_step: true,
+            },
+        ),
     )
     .await;
 }
@@ -466,5 +495,5 @@ async fn soak() {
         .ok()
         .and_then(|r| r.parse().ok())
         .unwrap_or(0.10);
-    run(sales, rate).await;
+    run(sales, rate, SPREAD).await;
 }

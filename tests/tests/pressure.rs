@@ -21,27 +21,27 @@ fn done(outcome: Outcome<Reply>) -> Reply {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_transaction_cancelled_by_a_conflict_alone_is_sent_again_without_a_new_read() {
+async fn a_line_write_met_by_a_conflict_is_sent_again_without_a_new_read() {
     let (app, _faults) = TestApp::with_faults().await;
     app.enable_account(A, true).await;
     app.sku(A, "X", "backorder", None, 0).await;
-    // Request 0 reads, request 1 (the transaction) conflicts, request 2 sends it again.
+    // Requests 0 and 1 read and claim; request 2 (the SKU's line) meets a transaction holding the
+    // item; request 3 sends it again.
     app.requests.reset();
     let r = done(
         invoke_with(
-            Invocation::conflicts_between(1, 2),
+            Invocation::conflicts_between(2, 3),
             app.finalize(A, "s-1", &[("X", 2)]),
         )
         .await,
     );
     assert_eq!(r.status, 200, "{}", r.body);
     let ops = app.requests.by_operation();
-    assert_eq!(ops.get("BatchGetItem"), Some(&1), "{ops:?}");
-    assert_eq!(ops.get("TransactWriteItems"), Some(&2), "{ops:?}");
+    assert_eq!(ops.get("BatchGetItem"), Some(&1), "no new read: {ops:?}");
+    // The line twice, the completion, the marker's removal.
+    assert_eq!(ops.get("UpdateItem"), Some(&4), "{ops:?}");
     assert_eq!(app.on_hand(A, "X").await, -2);
     assert_eq!(app.orders(A, "").await[0]["quantity"], 2);
-    // (A resend that meets a SKU changed meanwhile fails its condition and re-reads: the
-    // invariant runs in tests/invariants.rs drive that with concurrent sellers and random conflicts.)
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -68,6 +68,24 @@ async fn persistent_conflict_gives_up_with_503_and_changes_nothing() {
     assert_eq!(app.snapshot().await, before, "nothing half-applied");
     // Once the conflict clears, the same request succeeds.
     assert_eq!(app.finalize(A, "s-1", &[("X", 2)]).await.status, 200);
+
+    // Conflicts from the line writes on (the claim landed): 503 before the lease runs out, the
+    // line unapplied; the sale is claimed, so a redelivery (or the completion path) completes it
+    // once the lease has expired, applying it once.
+    let started = Instant::now();
+    let r = done(
+        invoke_with(
+            Invocation::conflicts_from(2),
+            app.finalize(A, "s-2", &[("X", 1)]),
+        )
+        .await,
+    );
+    assert_eq!((r.status, r.code()), (503, "busy"), "{}", r.body);
+    assert!(started.elapsed() < backorder_tests::TEST_SALE_LEASE + Duration::from_secs(1));
+    assert_eq!(app.on_hand(A, "X").await, -2, "the line was not applied");
+    let r = app.finalize(A, "s-2", &[("X", 1)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(app.on_hand(A, "X").await, -3, "applied once");
 
     // A close under persistent conflict: 503, the order stays open.
     let rid = app.orders(A, "").await[0]["replenishment_id"]

@@ -1,29 +1,49 @@
-//! DynamoDB requests per finalize, counted by an SDK interceptor: at most 3 whatever the number of
-//! lines, 2 when no line relies on a vendor default (uncontended).
+//! DynamoDB requests per finalize, counted by the fault layer (no faults) for the answer's path,
+//! with its sequential round trips (requests sent together count once), and by an SDK interceptor
+//! for everything, the marker removals sent after the answer included.
+//!
+//! The answer's path: the read and the claim together, each SKU's line, the orders' items (a sale
+//! opening one) and contributions together, the completion. Uncontended: 3 round trips for a
+//! covered sale, 4 for one that back-orders, one more when a line relies on a vendor default,
+//! whatever the number of lines.
 
+use std::sync::Arc;
+
+use backorder_tests::faults::{invoke_in, FaultConfig, Invocation, Outcome};
 use backorder_tests::TestApp;
 use serde_json::json;
 
 const A: &str = "acct";
 
+/// (requests on the answer's path, its round trips, every request by operation).
 async fn count(
     app: &TestApp,
     sale: &str,
     lines: &[(&str, i64)],
-) -> (usize, std::collections::BTreeMap<String, usize>) {
+) -> (usize, usize, std::collections::BTreeMap<String, usize>) {
     app.requests.reset();
-    let r = app.finalize(A, sale, lines).await;
+    let invocation = Arc::new(Invocation::default());
+    let Outcome::Done(r) = invoke_in(invocation.clone(), app.finalize(A, sale, lines)).await else {
+        panic!("no crash was planned")
+    };
     assert_eq!(r.status, 200, "{}", r.body);
-    (app.requests.total(), app.requests.by_operation())
+    (
+        invocation.requests(),
+        invocation.round_trips(),
+        app.requests.by_operation(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn requests_per_finalize() {
-    let app = TestApp::new().await;
+    let (app, faults) = TestApp::with_faults().await;
+    // A round trip of 20 ms, so that requests sent together overlap.
+    faults.set(FaultConfig {
+        latency: Some(std::time::Duration::from_millis(20)),
+        ..FaultConfig::default()
+    });
     app.enable_account(A, true).await;
     app.vendor_default(A, "V", true).await;
-    // As many SKUs as one transaction holds (the sale, then per line its SKU, its order and the
-    // sale's contribution to that order).
     let n = backorder::service::LINES_PER_TRANSACTION;
     assert_eq!(n, 32);
     let skus: Vec<String> = (0..n).map(|i| format!("S{i}")).collect();
@@ -36,29 +56,43 @@ async fn requests_per_finalize() {
         }
     }
 
-    // One line, policy "backorder": one batched read and one transaction (opens an order).
-    let (n, ops) = count(&app, "one-new", &[("S0", 1)]).await;
-    eprintln!("{ops:?}");
-    assert_eq!(n, 2, "{ops:?}");
+    // One line opening an order: read + claim, the line, the order's item + the contribution,
+    // the completion; then the marker's removal.
+    let (requests, trips, ops) = count(&app, "one-new", &[("S0", 1)]).await;
+    eprintln!("opening: {requests} requests, {trips} round trips, all {ops:?}");
+    assert_eq!((requests, trips), (6, 4), "{ops:?}");
     assert_eq!(ops.get("BatchGetItem"), Some(&1));
-    assert_eq!(ops.get("TransactWriteItems"), Some(&1));
-    // The same SKU again: adds to the open order, still 2.
-    assert_eq!(count(&app, "one-add", &[("S0", 1)]).await.0, 2);
-    // A line relying on a vendor default: one more batched read.
-    assert_eq!(count(&app, "vendor", &[("S1", 1)]).await.0, 3);
-    // Sixteen "backorder" lines: still 2. All thirty-two lines, half by vendor default: still 3.
+    assert_eq!(ops.get("PutItem"), Some(&3), "claim, order, contribution");
+    assert_eq!(ops.get("UpdateItem"), Some(&3), "line, completion, marker");
+    assert_eq!(ops.get("TransactWriteItems"), None);
+    // The same SKU again: adds to the open order, whose item exists: no order write.
+    let (requests, trips, ops) = count(&app, "one-add", &[("S0", 1)]).await;
+    eprintln!("adding: {requests} requests, {trips} round trips, all {ops:?}");
+    assert_eq!((requests, trips), (5, 4), "{ops:?}");
+    // A line relying on a vendor default: one more read, after the first.
+    let (requests, trips, _) = count(&app, "vendor", &[("S1", 1)]).await;
+    assert_eq!((requests, trips), (7, 5));
+    // Sixteen "backorder" lines, fifteen of them opening an order (S0 has one): the lines go out
+    // together, then the orders' items and the contributions together: still 4 round trips.
     let evens: Vec<(&str, i64)> = skus.iter().step_by(2).map(|s| (s.as_str(), 2)).collect();
-    assert_eq!(count(&app, "sixteen", &evens).await.0, 2);
+    let (requests, trips, _) = count(&app, "sixteen", &evens).await;
+    assert_eq!((requests, trips), (2 + 16 + 15 + 16 + 1, 4));
+    // All thirty-two lines, half by vendor default: 5.
     let all: Vec<(&str, i64)> = skus.iter().map(|s| (s.as_str(), 3)).collect();
-    assert_eq!(count(&app, "all", &all).await.0, 3);
-    // Stock covering everything: 2.
+    let (_, trips, _) = count(&app, "all", &all).await;
+    assert_eq!(trips, 5);
+    // Stock covering the line: read + claim, the line, the completion.
     app.sku(A, "STOCKED", "backorder", None, 100).await;
-    assert_eq!(count(&app, "covered", &[("STOCKED", 1)]).await.0, 2);
+    let (requests, trips, ops) = count(&app, "covered", &[("STOCKED", 1)]).await;
+    eprintln!("covered: {requests} requests, {trips} round trips, all {ops:?}");
+    assert_eq!((requests, trips), (4, 3), "{ops:?}");
     // The account toggle off: vendor defaults are not even read.
     app.enable_account(A, false).await;
-    assert_eq!(count(&app, "off", &[("S1", 1), ("S3", 1)]).await.0, 2);
-    // A replay is one read.
-    assert_eq!(count(&app, "all", &all).await.0, 1);
+    let (requests, trips, _) = count(&app, "off", &[("S1", 1), ("S3", 1)]).await;
+    assert_eq!((requests, trips), (5, 3));
+    // A replay: the read, and the claim it went out with (refused).
+    let (requests, trips, _) = count(&app, "all", &all).await;
+    assert_eq!((requests, trips), (2, 1));
 }
 
 /// `GET /skus/{sku}/settings` and its `PUT`: the SKU (read or written), then the account's toggle

@@ -62,8 +62,9 @@ async fn a_cancel_planned_on_an_open_order_leaves_it_alone_once_closed() {
     assert_eq!(app.on_hand(A, "X").await, 0, "the units went back to stock");
 }
 
-/// A redelivery read the sale as not yet finalized; the first delivery committed before the
-/// redelivery's write. The sale applies once, and the redelivery answers what the first did.
+/// A redelivery read the sale while the first delivery was applying it; the first delivery
+/// completed it (and removed its markers) before the redelivery acted on that read. The sale
+/// applies once, and the redelivery answers what the first did.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_redelivery_planned_before_the_first_delivery_committed_applies_nothing() {
     let (app, _faults) = TestApp::with_faults().await;
@@ -71,20 +72,36 @@ async fn a_redelivery_planned_before_the_first_delivery_committed_applies_nothin
     app.sku(A, "X", "backorder", None, 1).await;
     let lines = [("X", 3)];
 
-    // The redelivery's first request reads the sale, its settings and its SKUs.
+    // The first delivery: requests 0 and 1 read and claim, 2 writes the line (served, its answer
+    // held until the redelivery has read).
+    let (first_plan, first_hold) = Invocation::hold(2);
+    // The redelivery's request 0 reads the sale (being applied), its settings and its SKU; its
+    // answer is held until the first delivery has completed the sale.
     let (plan, hold) = Invocation::hold(0);
-    let redelivery = invoke_with(plan, app.finalize(A, "S1", &lines));
-    let first = async {
-        hold.served().await;
-        let first = app.finalize(A, "S1", &lines).await;
-        hold.release();
-        first
+    let first = invoke_with(first_plan, app.finalize(A, "S1", &lines));
+    let redelivery = async {
+        first_hold.served().await;
+        invoke_with(plan, app.finalize(A, "S1", &lines)).await
     };
-    let (again, first) = within(LIMIT, "a redelivery racing the first delivery", async {
-        tokio::join!(redelivery, first)
+    let order = async {
+        hold.served().await;
+        first_hold.release();
+    };
+    let (first, again) = within(LIMIT, "a redelivery racing the first delivery", async {
+        let (first, again, ()) = tokio::join!(
+            async {
+                let first = first.await;
+                // The first is complete (and its markers gone): now the redelivery's read lands.
+                hold.release();
+                first
+            },
+            redelivery,
+            order
+        );
+        (first, again)
     })
     .await;
-    let Outcome::Done(again) = again else {
+    let (Outcome::Done(first), Outcome::Done(again)) = (first, again) else {
         panic!("no crash was planned")
     };
     assert_eq!(first.status, 200, "{}", first.body);

@@ -78,7 +78,7 @@ fn level(record: &SkuRecord) -> Response<Body> {
         &json!({
             "sku": record.sku.as_str(),
             "on_hand": record.state.on_hand,
-            "open_replenishment_id": record.state.open_order.as_ref().map(ReplenishmentId::as_str),
+            "open_replenishment_id": record.shown_open_order().map(ReplenishmentId::as_str),
         }),
     )
 }

@@ -6,6 +6,9 @@
 //! - SQS batches of `{"sale_id", "customer"?, "channel"?, "lines"}` messages, the account in the
 //!   message attribute `account_id`: each message is finalized like the POST, and the failed ones
 //!   are reported in `batchItemFailures` so that only they are delivered again.
+//! - The table's stream: every sale claimed is made sure to complete ([`stream`]).
+
+pub mod stream;
 
 use std::time::{Duration, Instant};
 
@@ -88,7 +91,7 @@ impl From<InvalidInvocation> for lambda_runtime::Diagnostic {
     }
 }
 
-/// Any invocation: an API Gateway HTTP API event or an SQS batch.
+/// Any invocation: an API Gateway HTTP API event, an SQS batch or a stream batch.
 pub async fn handle_event(
     store: &Store,
     _config: &Config,
@@ -101,6 +104,15 @@ pub async fn handle_event(
     if is_http_api_event(&map) {
         let req = http_request(map).map_err(InvalidInvocation)?;
         return Ok(http_api_response(Box::pin(handle(store, req)).await));
+    }
+    if stream::is_stream_event(&map) {
+        let records = map
+            .get("Records")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        let response = Box::pin(stream::handle_stream(store, &records, deadline)).await;
+        return Ok(serde_json::to_value(response).unwrap_or_default());
     }
     let batch: SqsEvent = serde_json::from_value(Value::Object(map)).map_err(|e| {
         InvalidInvocation(format!("neither an HTTP API event nor an SQS batch: {e}"))

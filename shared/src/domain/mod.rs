@@ -1,15 +1,19 @@
 //! The rules of back-ordering, as pure functions on plain types. No I/O here.
 //!
 //! - [`policy`]: whether a SKU is back-ordered (account toggle, SKU policy, vendor default).
+//! - [`apply`]: the level guard of a sale line written to its SKU item alone, and what a marked
+//!   line did.
 //! - [`sale`]: the sale request, the quantity rule ([`uncovered`]), line planning, the answer.
 //! - [`order`]: replenishment orders, their statuses and receipts.
 //! - [`cancel`]: what cancelling a sale gives back.
 
+pub mod apply;
 pub mod cancel;
 pub mod order;
 pub mod policy;
 pub mod sale;
 
+pub use apply::*;
 pub use cancel::*;
 pub use order::*;
 pub use policy::*;

@@ -107,6 +107,8 @@ pub struct LinePlan {
     pub on_hand_after: i64,
     pub backordered: i64,
     pub order: OrderAction,
+    /// Back-ordering is on for this line's SKU (its uncovered units go to an order).
+    pub backorders: bool,
 }
 
 /// Plans one merged line: the new stock level, the uncovered units and where they go.
@@ -134,6 +136,7 @@ pub fn plan_line(
         on_hand_after: state.on_hand - line.quantity,
         backordered,
         order,
+        backorders: backorder_effective,
     }
 }
 

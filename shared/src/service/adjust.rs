@@ -57,7 +57,7 @@ pub async fn adjust_stock_once(
                 Ok(()) => Attempt::Done(Level {
                     sku: sku.to_string(),
                     on_hand: record.state.on_hand + delta,
-                    open_replenishment_id: record.state.open_order.map(|r| r.to_string()),
+                    open_replenishment_id: record.shown_open_order().map(ToString::to_string),
                 }),
                 // Recorded first by a retry or a duplicate: the next read answers as it did.
                 Err(e) => e.into_attempt()?,

@@ -6,7 +6,7 @@ use crate::domain::{
     plan_cancel_line, CancelLine, CancelResult, SaleLineResult, SaleResult, SaleStatus,
 };
 use crate::error::StoreError;
-use crate::ids::{AccountId, ReplenishmentId, SaleId};
+use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku};
 use crate::retry::{Policy, Retry};
 use crate::store::{codec, CancelPart, CommitError, Store, StoredSale};
 use crate::telemetry;
@@ -80,11 +80,14 @@ pub async fn cancel_sale(
             // would not fit one transaction (100 items). Refuse, changing nothing, rather than fail.
             return Err(CancelError::NotCancellable(sale_id.clone()));
         }
-        let rids: Vec<ReplenishmentId> = lines
+        let rids: Vec<(ReplenishmentId, Sku)> = lines
             .iter()
             .filter(|l| l.backordered > 0)
-            .filter_map(|l| l.replenishment_id.as_deref())
-            .filter_map(|r| ReplenishmentId::parse(r, "replenishment_id").ok())
+            .filter_map(|l| {
+                let rid =
+                    ReplenishmentId::parse(l.replenishment_id.as_deref()?, "replenishment_id");
+                Some((rid.ok()?, Sku::parse(l.sku.as_str(), "sku").ok()?))
+            })
             .collect();
         let fed = if rids.is_empty() {
             HashMap::new()

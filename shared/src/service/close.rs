@@ -55,10 +55,10 @@ async fn close_listed_order(
     with_retries("scheduled close", || async move {
         Ok(
             match store
-                .close_open_order(account, order, None, &now_rfc3339())
+                .close_open_order(account, order, true, &now_rfc3339())
                 .await?
             {
-                CloseTx::Committed => {
+                CloseTx::Committed { .. } => {
                     telemetry::count(|s| &s.orders_closed, 1);
                     Attempt::Done(true)
                 }

@@ -1,19 +1,21 @@
 //! Finalizing a sale of up to [`LINES_PER_TRANSACTION`] (merged) lines: planned from one
-//! consistent read (plus one for vendor settings when a line needs them) and written in one
-//! transaction. Larger sales are written in parts ([`super::finalize_parts`]).
+//! consistent read (plus one for vendor settings when a line needs them), claimed, and applied
+//! line by line ([`super::apply`]). Larger sales are written in parts ([`super::finalize_parts`]).
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use crate::domain::{
     effective_backorder, needs_vendor_settings, plan_line, LinePlan, OrderAction, SaleLine,
-    SaleRequest, SaleResult,
+    SaleRequest,
 };
 use crate::error::StoreError;
 use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku, VendorId};
-use crate::retry::{Next, Policy, Retry};
-use crate::store::{codec, CommitError, SaleContext, Store};
+use crate::retry::{Backoff, Policy};
+use crate::store::{Claim, CommitError, SaleContext, Store};
 use crate::telemetry;
 
+use super::apply::{self, Applied, Lease};
 use super::sale_view::{is_cancelled, sale_body};
 use super::{now_rfc3339, LINES_PER_TRANSACTION};
 
@@ -136,10 +138,10 @@ pub(super) fn record_finalized(lines: usize) {
 }
 
 /// Finalizes a sale exactly once. A sale of up to [`LINES_PER_TRANSACTION`] (merged) lines is
-/// planned from one consistent read (plus one for vendor settings when a line needs them) and
-/// written in one transaction; a larger one is written in parts, each its own idempotent
-/// transaction, and a redelivery resumes at the first part not applied. Contention is retried with
-/// backoff within a budget ([`Policy::FINALIZE`]), then answered 503.
+/// read once, claimed, and applied line by line with single-item conditional writes
+/// ([`super::apply`]): sales of one SKU never invalidate each other while it stays on one side of
+/// zero. A larger one is written in parts, each its own idempotent transaction. A redelivery
+/// replays the answer, waits for the sale's applier, or takes an expired lease over.
 pub async fn finalize_sale(
     store: &Store,
     account: &AccountId,
@@ -153,64 +155,142 @@ pub async fn finalize_sale(
     }
     let fingerprint = request.fingerprint();
     let skus: Vec<_> = merged.iter().map(|l| l.sku.clone()).collect();
-    let mut retry = Retry::new(Policy::FINALIZE, "sale");
-    // A transaction cancelled only by conflicts or throttling evaluated none of its conditions
-    // against what was read, so it is sent again as it was, without a new read; its conditions
-    // still decide. A failed condition (a SKU or order changed, or the sale exists) re-reads.
-    let mut resend: Option<(Vec<LinePlan>, SaleResult, String)> = None;
+    let started = Instant::now();
+    let mut backoff = Backoff::with(Duration::from_millis(50), Duration::from_secs(1));
+    let mut attempts = 0;
+    let lines_json = apply::lines_json(&merged);
+    // Our claim, once sent: a claim whose answer was lost and was sent again by the SDK finds
+    // itself in place, and is ours.
+    let mut sent: Option<(Lease, String)> = None;
     loop {
-        let (plans, result, now) = match resend.take() {
-            Some(planned) => planned,
-            None => {
-                let ctx = store.sale_context(account, sale_id, &skus).await?;
-                if let Some(sale) = &ctx.sale {
-                    if sale.fingerprint != fingerprint {
-                        return Err(FinalizeError::Conflict(sale_id.clone()));
-                    }
-                    if is_cancelled(sale) {
-                        return Err(FinalizeError::Cancelled(sale_id.clone()));
-                    }
+        attempts += 1;
+        // The claim needs no read, so the first one goes out with the read; later attempts claim
+        // only once the read found no sale.
+        let (lease, fulfillment_id) = sent
+            .clone()
+            .unwrap_or_else(|| (Lease::new(store), ulid::Ulid::new().to_string()));
+        let now = now_rfc3339();
+        let claim = Claim {
+            fingerprint: &fingerprint,
+            lines_json: &lines_json,
+            fulfillment_id: &fulfillment_id,
+            customer: request.customer.as_deref(),
+            channel: request.channel.as_deref(),
+            lease: &lease.token,
+            lease_until_ms: lease.until_ms,
+            now: &now,
+        };
+        let (ctx, claimed) = if attempts == 1 {
+            let (ctx, claimed) = tokio::join!(
+                store.sale_context(account, sale_id, &skus),
+                store.claim_sale(account, sale_id, claim)
+            );
+            (ctx, Some(claimed))
+        } else {
+            (store.sale_context(account, sale_id, &skus).await, None)
+        };
+        let ctx = ctx?;
+        let ours = ctx
+            .sale
+            .as_ref()
+            .and_then(|s| s.applying.as_ref())
+            .is_some_and(|a| a.lease == lease.token);
+        let claimed = match (claimed, &ctx.sale) {
+            (None | Some(Err(CommitError::Preempted)), _) if ours => Ok(()),
+            (Some(claimed), _) => claimed,
+            (None, None) => store.claim_sale(account, sale_id, claim).await,
+            (None, Some(_)) => Err(CommitError::Preempted),
+        };
+        if claimed.is_err() {
+            sent = Some((lease.clone(), fulfillment_id.clone()));
+        }
+        let applied = match claimed {
+            Ok(()) => {
+                apply::apply_sale(
+                    store,
+                    account,
+                    sale_id,
+                    request,
+                    &fulfillment_id,
+                    &ctx,
+                    &lease,
+                )
+                .await?
+            }
+            Err(CommitError::Preempted) => {
+                // Claimed before: by an earlier delivery (or a concurrent one).
+                let Some(sale) = &ctx.sale else {
+                    // Read before that claim landed: read again.
+                    continue;
+                };
+                if sale.fingerprint != fingerprint {
+                    return Err(FinalizeError::Conflict(sale_id.clone()));
+                }
+                if is_cancelled(sale) {
+                    return Err(FinalizeError::Cancelled(sale_id.clone()));
+                }
+                if sale.applying.is_none() {
                     return Ok(Finalized {
                         body: sale_body(store, account, sale_id, sale).await?,
                         replayed: true,
-                        attempts: retry.attempts(),
+                        attempts,
                         lines: merged.len(),
                         parts: 1,
                         backordered: 0,
                     });
                 }
-                if let Some(err) = unknown_sku(request, &merged, &ctx) {
-                    return Err(err);
+                // Being applied: by someone at work (wait for its lease to end, then look again),
+                // or abandoned (take it over).
+                match apply::take_over(store, account, sale_id, &ctx).await? {
+                    Some(applied) => applied,
+                    None => {
+                        let lease_left = sale.applying.as_ref().map_or(0, |a| a.lease_until_ms)
+                            - apply::now_ms();
+                        // A live applier answers in milliseconds; a dead one's lease must run out.
+                        let wait =
+                            Duration::from_millis(u64::try_from(lease_left).unwrap_or(0) + 5)
+                                .min(backoff.next_delay().max(Duration::from_millis(10)));
+                        let budget = Policy::FINALIZE.budget.unwrap_or_default();
+                        if started.elapsed() + wait >= budget {
+                            return Err(StoreError::Contention { attempts }.into());
+                        }
+                        tokio::time::sleep(wait).await;
+                        continue;
+                    }
                 }
-                let plans = plan_lines(store, account, &ctx, &merged).await?;
-                let result =
-                    SaleResult::finalized(sale_id, request, ulid::Ulid::new().to_string(), &plans);
-                (plans, result, now_rfc3339())
             }
-        };
-        match store
-            .commit_sale(account, sale_id, &fingerprint, &plans, &result, &now)
-            .await
-        {
-            Ok(()) => {
-                record_sale(&plans, merged.len());
-                return Ok(Finalized {
-                    body: codec::to_json(sale_id, &result)?,
-                    replayed: false,
-                    attempts: retry.attempts(),
-                    lines: merged.len(),
-                    parts: 1,
-                    backordered: plans.iter().map(|p| p.backordered).sum(),
-                });
-            }
-            // Someone finalized this sale id first: the next read replays it or reports the conflict.
-            Err(CommitError::Preempted) => retry.reread()?,
-            Err(CommitError::Contended(c)) => {
-                if retry.contended(&c).await? == Next::Resend {
-                    resend = Some((plans, result, now));
-                }
+            Err(CommitError::Contended(_)) => {
+                backoff.wait().await;
+                continue;
             }
             Err(CommitError::Store(e)) => return Err(e.into()),
+        };
+        match applied {
+            Applied::Done {
+                body,
+                backordered,
+                opened,
+                missed,
+            } => {
+                telemetry::count(
+                    |s| &s.units_backordered,
+                    u64::try_from(backordered).unwrap_or(0),
+                );
+                telemetry::count(|s| &s.orders_opened, opened as u64);
+                record_finalized(merged.len());
+                return Ok(Finalized {
+                    body,
+                    replayed: false,
+                    attempts: attempts + missed,
+                    lines: merged.len(),
+                    parts: 1,
+                    backordered,
+                });
+            }
+            // Another applier completes it: the next read replays it.
+            Applied::LeaseLost => continue,
+            // A SKU of the sale does not exist: the claim was dropped, nothing was written.
+            Applied::UnknownSku(sku) => return Err(unknown_sku_error(request, &sku)),
         }
     }
 }

@@ -160,6 +160,7 @@ pub(super) async fn finalize_in_parts(
                         fulfillment_id: Some(fulfillment_id),
                         customer: request.customer.clone(),
                         channel: request.channel.clone(),
+                        applying: None,
                     });
                 }
                 retry.progressed();

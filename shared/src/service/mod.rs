@@ -7,6 +7,7 @@
 //! - [`cancel`], [`adjust`], [`receive`], [`regular_order`], [`close`] (on request and scheduled)
 
 pub mod adjust;
+pub mod apply;
 pub mod cancel;
 pub mod close;
 pub mod finalize;
@@ -16,6 +17,7 @@ pub mod regular_order;
 pub mod sale_view;
 
 pub use adjust::{adjust_stock_once, AdjustError, Level};
+pub use apply::{complete_claimed, Completion};
 pub use cancel::{cancel_sale, CancelError, Cancelled};
 pub use close::{close_due_orders, close_order, CloseError, CloseRun};
 pub use finalize::{finalize_sale, FinalizeError, Finalized};

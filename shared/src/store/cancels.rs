@@ -4,11 +4,11 @@ use std::collections::HashMap;
 
 use aws_sdk_dynamodb::types::Update;
 
-use super::codec::{n, order_from_item, s};
+use super::codec::{n, s, Reader};
 use super::dynamo::{update, CommitError};
 use super::layout::*;
 use super::Store;
-use crate::domain::{CancelLine, FedOrder, OrderStatus, SaleStatus};
+use crate::domain::{CancelLine, FedOrder, SaleStatus};
 use crate::error::StoreError;
 use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku};
 
@@ -26,27 +26,37 @@ pub struct CancelPart<'a> {
 }
 
 impl Store {
-    /// The orders `rids` as a cancellation sees them (open or not, and their quantity), in one
-    /// consistent batched read. Orders that do not exist are absent.
+    /// The orders `fed` (order, SKU) as a cancellation sees them, in one consistent batched read
+    /// of their SKUs: an order is open while its SKU points at it, and its quantity is then the
+    /// SKU's running quantity of it. An order its SKU has let go of is closed (its close may still
+    /// be writing the order item): nothing can be taken out of it.
     pub async fn fed_orders(
         &self,
         account: &AccountId,
-        rids: &[ReplenishmentId],
+        fed: &[(ReplenishmentId, Sku)],
     ) -> Result<HashMap<String, FedOrder>, StoreError> {
-        let mut rids = rids.to_vec();
-        rids.sort();
-        rids.dedup();
-        let keys: Vec<Item> = rids.iter().map(|r| order_key(account, r)).collect();
-        let mut out = HashMap::with_capacity(keys.len());
+        let mut skus: Vec<&Sku> = fed.iter().map(|(_, sku)| sku).collect();
+        skus.sort();
+        skus.dedup();
+        let keys: Vec<Item> = skus.iter().map(|sku| sku_key(account, sku)).collect();
+        let mut by_sku = HashMap::with_capacity(keys.len());
         for item in self.batch_get(keys).await? {
-            let order = order_from_item(&item)?;
-            out.insert(
-                order.replenishment_id.clone(),
-                FedOrder {
-                    open: order.status == OrderStatus::Open,
-                    quantity: order.quantity,
-                },
-            );
+            let sk = Reader::new(&item).str(SK)?.to_owned();
+            by_sku.insert(sk, item);
+        }
+        let mut out = HashMap::with_capacity(fed.len());
+        for (rid, sku) in fed {
+            let item = by_sku.get(&sku_sort_key(sku));
+            let r = item.map(Reader::new);
+            let open = match &r {
+                Some(r) => r.opt_str(OPEN_RID)? == Some(rid.as_str()),
+                None => false,
+            };
+            let quantity = match &r {
+                Some(r) => r.opt_i64(&order_quantity_attr(rid.as_str()))?.unwrap_or(0),
+                None => 0,
+            };
+            out.insert(rid.to_string(), FedOrder { open, quantity });
         }
         Ok(out)
     }
@@ -118,25 +128,27 @@ impl Store {
                     key: sale.to_string(),
                     problem: format!("invalid sku {}", line.sku),
                 })?;
-            writes.push(update(self.add_stock(account, &sku, line.restored, now))?);
             let Some(rid) = &line.replenishment_id else {
+                writes.push(update(self.add_stock(account, &sku, line.restored, now))?);
                 continue;
             };
             if line.taken_back > 0 {
+                // Out of the SKU's running quantity of the order, conditional on the SKU still
+                // pointing at it (open) with at least that many units.
                 writes.push(update(
-                    Update::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(order_key_str(account, rid)))
-                        .update_expression("ADD #q :minus SET #u = :now")
-                        .condition_expression("#st = :open AND #q >= :t")
-                        .expression_attribute_names("#q", QUANTITY)
-                        .expression_attribute_names("#st", STATUS)
-                        .expression_attribute_names("#u", UPDATED_AT)
+                    self.add_stock(account, &sku, line.restored, now)
+                        .update_expression("ADD #oh :d, #ver :one, #oq :minus SET #u = :now")
+                        .condition_expression(
+                            "attribute_exists(#oh) AND #open = :rid AND #oq >= :t",
+                        )
+                        .expression_attribute_names("#oq", order_quantity_attr(rid))
+                        .expression_attribute_names("#open", OPEN_RID)
                         .expression_attribute_values(":minus", n(-line.taken_back))
                         .expression_attribute_values(":t", n(line.taken_back))
-                        .expression_attribute_values(":open", s(OrderStatus::Open.as_str()))
-                        .expression_attribute_values(":now", s(now)),
+                        .expression_attribute_values(":rid", s(rid)),
                 )?);
+            } else {
+                writes.push(update(self.add_stock(account, &sku, line.restored, now))?);
             }
             // An order read as closed needs no guard: a closed order never reopens. One read as
             // open but closed since fails the condition above, and the cancellation re-plans.

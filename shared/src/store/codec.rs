@@ -115,6 +115,19 @@ impl<'a> Reader<'a> {
 pub struct SkuRecord {
     pub sku: Sku,
     pub state: SkuState,
+    /// The open order whose item is known to exist (`made`).
+    made: Option<String>,
+}
+
+impl SkuRecord {
+    /// The open order as the API shows it: once its item exists, so that a client can act on it
+    /// (for the few milliseconds between a sale opening it and writing its item, none is shown).
+    pub fn shown_open_order(&self) -> Option<&ReplenishmentId> {
+        self.state
+            .open_order
+            .as_ref()
+            .filter(|rid| self.made.as_deref() == Some(rid.as_str()))
+    }
 }
 
 pub fn sku_from_item(sku: &Sku, item: &Item) -> Result<SkuRecord, StoreError> {
@@ -132,6 +145,7 @@ pub fn sku_from_item(sku: &Sku, item: &Item) -> Result<SkuRecord, StoreError> {
             vendor_id: r.opt_id(VENDOR_ID, VendorId::parse)?,
             open_order: r.opt_id(OPEN_RID, ReplenishmentId::parse)?,
         },
+        made: r.opt_str(ORDER_MADE)?.map(str::to_owned),
     })
 }
 
@@ -257,6 +271,17 @@ pub struct StoredSale {
     pub cancel_result: Option<String>,
     pub cancelled_at: Option<String>,
     pub created_at: Option<String>,
+    /// A sale being applied line by line: its merged lines (JSON) and its applier's lease.
+    pub applying: Option<Applying>,
+}
+
+/// What the record of a sale being applied line by line holds besides the common fields.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applying {
+    pub lines_json: String,
+    pub lease_until_ms: i64,
+    /// The token of the applier holding the lease.
+    pub lease: String,
 }
 
 impl StoredSale {
@@ -288,6 +313,14 @@ pub fn stored_sale(item: &Item) -> Result<StoredSale, StoreError> {
         cancel_result: r.opt_str(CANCEL_RESULT)?.map(str::to_owned),
         cancelled_at: r.opt_str(CANCELLED_AT)?.map(str::to_owned),
         created_at: r.opt_str(CREATED_AT)?.map(str::to_owned),
+        applying: match r.opt_str(REQUEST)? {
+            Some(lines) => Some(Applying {
+                lines_json: lines.to_owned(),
+                lease_until_ms: r.i64(LEASE_UNTIL)?,
+                lease: r.str(LEASE)?.to_owned(),
+            }),
+            None => None,
+        },
     })
 }
 

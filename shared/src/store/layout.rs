@@ -104,6 +104,13 @@ pub const CANCELLED_AT: &str = "cancelled_at";
 pub const CANCEL_DONE: &str = "cancel_done";
 pub const CANCEL_RESULT: &str = "cancel_result";
 pub const CANCEL_LINES: &str = "cancel_lines";
+/// Sale record of a sale being applied line by line: the request (JSON), and the lease of the one
+/// applier allowed to write its lines (epoch milliseconds, and the applier's token).
+pub const REQUEST: &str = "request";
+pub const LEASE_UNTIL: &str = "lease_until";
+pub const LEASE: &str = "lease";
+/// SKU item: the id of the open order whose order item is known to exist.
+pub const ORDER_MADE: &str = "made";
 pub const SETTINGS_SK: &str = "SETTINGS";
 const VENDOR_PREFIX: &str = "VENDOR#";
 const SKU_PREFIX: &str = "SKU#";
@@ -158,7 +165,11 @@ pub fn vendor_key(account: &AccountId, vendor: &VendorId) -> Item {
 }
 
 pub fn sku_key(account: &AccountId, sku: &Sku) -> Item {
-    key(account, format!("{SKU_PREFIX}{sku}"))
+    key(account, sku_sort_key(sku))
+}
+
+pub fn sku_sort_key(sku: &Sku) -> String {
+    format!("{SKU_PREFIX}{sku}")
 }
 
 pub fn sale_key(account: &AccountId, sale: &SaleId) -> Item {
@@ -253,10 +264,14 @@ pub fn orders_partition(account: &AccountId) -> String {
 /// orders of every account spread over that many index partitions; the scheduled close reads
 /// them all.
 pub fn open_partition(rid: &str) -> String {
-    let hash = rid.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+    open_shard(usize::try_from(fnv(rid) % OPEN_SHARDS as u64).unwrap_or(0))
+}
+
+/// FNV-1a, 64 bits.
+fn fnv(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
         (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    });
-    open_shard(usize::try_from(hash % OPEN_SHARDS as u64).unwrap_or(0))
+    })
 }
 
 /// The name of `open_by_age` shard `n` (0..[`OPEN_SHARDS`]).
@@ -268,6 +283,23 @@ pub fn open_sort_key(created_at: &str, rid: &str) -> String {
     format!("{created_at}#{rid}")
 }
 
+/// SKU item: the running quantity of its auto-back-order order `rid`, from the first sale into it
+/// until its close has written the final quantity on the order item.
+pub fn order_quantity_attr(rid: &str) -> String {
+    format!("oq#{rid}")
+}
+
+/// SKU item: the marker of a sale's line while the sale is being applied: the stock level right
+/// after the line (so a replay applies nothing twice and learns what the line did).
+pub fn sale_mark_attr(sale: &SaleId) -> String {
+    format!("sm#{sale}")
+}
+
+/// SKU item: the order a marked sale line's back-ordered units went into.
+pub fn sale_order_attr(sale: &SaleId) -> String {
+    format!("so#{sale}")
+}
+
 /// The SKU a `SKU#...` sort key names.
 pub fn sku_of_sort_key(sk: &str) -> Option<&str> {
     sk.strip_prefix(SKU_PREFIX)
@@ -276,6 +308,11 @@ pub fn sku_of_sort_key(sk: &str) -> Option<&str> {
 /// The vendor a `VENDOR#...` sort key names.
 pub fn vendor_of_sort_key(sk: &str) -> Option<&str> {
     sk.strip_prefix(VENDOR_PREFIX)
+}
+
+/// The sale id of a `SALE#...` sort key.
+pub fn sale_id_of_sort_key(sk: &str) -> Option<&str> {
+    sk.strip_prefix(SALE_PREFIX)
 }
 
 pub fn sale_of_sort_key(sk: &str) -> bool {

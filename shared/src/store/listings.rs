@@ -75,7 +75,7 @@ impl Store {
             .map_err(|e| dynamo_error("Query", e))?;
         let next = last_rid(out.last_evaluated_key());
         let items = self
-            .orders_by_keys(out.items.unwrap_or_default(), status)
+            .orders_by_keys(account, out.items.unwrap_or_default(), status)
             .await?;
         Ok(OrderPage { items, next })
     }
@@ -152,14 +152,16 @@ impl Store {
             }
             start = next.clone();
         }
-        let items = self.orders_by_keys(keys, status).await?;
+        let items = self.orders_by_keys(account, keys, status).await?;
         Ok(OrderPage { items, next })
     }
 
     /// Fetches orders by index keys, newest first. An order whose status changed since the
-    /// (eventually consistent) index was read is left out when `status` is given.
+    /// (eventually consistent) index was read is left out when `status` is given. Open
+    /// auto-back-order orders show their SKU's running quantity.
     pub(super) async fn orders_by_keys(
         &self,
+        account: &AccountId,
         index_items: Vec<Item>,
         status: Option<OrderStatus>,
     ) -> Result<Vec<Replenishment>, StoreError> {
@@ -181,6 +183,7 @@ impl Store {
             orders.retain(|o| o.status == st);
         }
         orders.sort_by(|a, b| b.replenishment_id.cmp(&a.replenishment_id));
+        self.live_quantities(account, &mut orders).await?;
         Ok(orders)
     }
 

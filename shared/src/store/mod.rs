@@ -7,6 +7,7 @@
 //! - One file per aggregate: `settings`, `skus`, `sales`, `cancels`, `orders`, `receipts`, and
 //!   `listings` for the paged queries.
 
+mod apply;
 mod cancels;
 pub mod codec;
 mod dynamo;
@@ -18,8 +19,11 @@ mod sales;
 mod settings;
 mod skus;
 
+pub use apply::{Claim, LineWrite};
 pub use cancels::CancelPart;
-pub use codec::{Contribution, OrderRef, SkuRecord, StoredAdjustment, StoredReceipt, StoredSale};
+pub use codec::{
+    Applying, Contribution, OrderRef, SkuRecord, StoredAdjustment, StoredReceipt, StoredSale,
+};
 pub use dynamo::{CommitError, Contended};
 pub use listings::{ContributionPage, OpenOrderPage, OrderPage};
 pub use orders::{CloseOutcome, CloseTx};
@@ -32,14 +36,31 @@ use aws_sdk_dynamodb::Client;
 pub struct Store {
     client: Client,
     table: String,
+    sale_lease: std::time::Duration,
 }
+
+/// How long a sale's applier holds it before a redelivery or the completion sweep may take it
+/// over: the function's timeout (15 s) would do; the applier stops writing lines a second before.
+pub const SALE_LEASE: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Store {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
         Store {
             client,
             table: table.into(),
+            sale_lease: SALE_LEASE,
         }
+    }
+
+    /// The same store with another sale lease (tests shorten it, so that a crashed caller's
+    /// redelivery takes over sooner).
+    pub fn with_sale_lease(mut self, lease: std::time::Duration) -> Self {
+        self.sale_lease = lease;
+        self
+    }
+
+    pub fn sale_lease(&self) -> std::time::Duration {
+        self.sale_lease
     }
 
     pub fn table(&self) -> &str {

@@ -1,20 +1,24 @@
 //! Replenishment orders: reading one, closing, and creating a regular order.
 
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
 
 use super::codec::{n, new_order_item, order_from_item, s, NewOrder, OrderRef, Reader};
-use super::dynamo::{CommitError, Contended};
+use super::dynamo::{dynamo_error, CommitError, Contended};
 use super::layout::*;
 use super::Store;
 use crate::domain::{OrderStatus, Replenishment};
 use crate::error::StoreError;
 use crate::ids::{AccountId, ReplenishmentId, RequestId, Sku, VendorId};
 
-/// Result of a close transaction.
+/// Result of closing an order known (or listed) as open.
 #[derive(Debug)]
 pub enum CloseTx {
-    Committed,
-    /// The order was not open (closed by someone else).
+    /// Closed now, with this quantity.
+    Committed { quantity: i64 },
+    /// The order was not open (closed by someone else), or a scheduled close found it empty.
     NotOpen,
     /// A transaction conflict or throttling: retry.
     Contended(Contended),
@@ -31,19 +35,73 @@ pub enum CloseOutcome {
 }
 
 impl Store {
+    /// An order as the API shows it: an open auto-back-order order's quantity is its SKU's running
+    /// one ([`Self::live_quantities`]).
     pub async fn order(
         &self,
         account: &AccountId,
         rid: &ReplenishmentId,
     ) -> Result<Option<Replenishment>, StoreError> {
         match self.get(order_key(account, rid)).await? {
-            Some(item) => order_from_item(&item).map(Some),
+            Some(item) => {
+                let mut orders = [order_from_item(&item)?];
+                self.live_quantities(account, &mut orders).await?;
+                let [order] = orders;
+                Ok(Some(order))
+            }
             None => Ok(None),
         }
     }
 
-    /// Closes an open order and releases its SKU in one conditional transaction, so a racing sale
-    /// either commits into the order before the close or finds no open order and opens the next.
+    /// Sets the quantity of every open auto-back-order order among `orders` to its SKU's running
+    /// quantity (sales add their units there, not to the order's item, until the order closes).
+    /// One batched read of their SKUs; none when no order is open.
+    pub async fn live_quantities(
+        &self,
+        account: &AccountId,
+        orders: &mut [Replenishment],
+    ) -> Result<(), StoreError> {
+        let mut skus: Vec<&str> = orders
+            .iter()
+            .filter(|o| o.status == OrderStatus::Open && o.is_auto_backorder())
+            .map(|o| o.sku.as_str())
+            .collect();
+        if skus.is_empty() {
+            return Ok(());
+        }
+        skus.sort_unstable();
+        skus.dedup();
+        let keys = skus
+            .iter()
+            .filter_map(|sku| Sku::parse(*sku, SKU_ATTR).ok())
+            .map(|sku| sku_key(account, &sku))
+            .collect();
+        let items = self.batch_get(keys).await?;
+        let mut by_sku = std::collections::HashMap::new();
+        for item in &items {
+            if let Some(sku) = sku_of_sort_key(Reader::new(item).str(SK)?) {
+                by_sku.insert(sku.to_owned(), item);
+            }
+        }
+        for order in orders
+            .iter_mut()
+            .filter(|o| o.status == OrderStatus::Open && o.is_auto_backorder())
+        {
+            let running = by_sku.get(&order.sku).and_then(|item| {
+                Reader::new(item)
+                    .opt_i64(&order_quantity_attr(&order.replenishment_id))
+                    .ok()
+                    .flatten()
+            });
+            if let Some(q) = running {
+                order.quantity = q;
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes an open order. An auto-back-order order's SKU is released first: from then on no
+    /// sale adds to it, and its running quantity is final.
     pub async fn close_order(
         &self,
         account: &AccountId,
@@ -59,11 +117,12 @@ impl Store {
         let order_ref = OrderRef::of(&order)?;
         Ok(
             match self
-                .close_open_order(account, &order_ref, Some(order.quantity), now)
+                .close_open_order(account, &order_ref, false, now)
                 .await?
             {
-                CloseTx::Committed => CloseOutcome::Closed(Replenishment {
+                CloseTx::Committed { quantity } => CloseOutcome::Closed(Replenishment {
                     status: OrderStatus::Closed,
+                    quantity,
                     closed_at: Some(now.to_owned()),
                     updated_at: now.to_owned(),
                     ..order
@@ -78,29 +137,37 @@ impl Store {
         )
     }
 
-    /// The close transaction of an order known to be open: the order goes `open -> closed`
-    /// (conditional on `open`) and, for an auto-back-order order, the SKU's `open_rid` is released
-    /// (conditional on pointing at it), atomically.
+    /// Closes an order known to be open. An auto-back-order order in three conditional writes,
+    /// each safe to repeat, so a close that crashes is finished by the next one:
+    /// 1. its SKU lets go of it (conditional on pointing at it; `keep_empty`: and on its running
+    ///    quantity being above 0, for the scheduled close, which leaves an order whose sales were
+    ///    all cancelled open for the next shortfall): its running quantity is final from here;
+    /// 2. the order item goes `open -> closed` with that quantity (conditional on `open`);
+    /// 3. the SKU forgets the running quantity.
+    ///
+    /// A regular order is one conditional update.
     pub async fn close_open_order(
         &self,
         account: &AccountId,
         order: &OrderRef,
-        expected_quantity: Option<i64>,
+        keep_empty: bool,
         now: &str,
     ) -> Result<CloseTx, StoreError> {
         let rid = &order.rid;
-        // With the quantity read, a sale adding units in between fails the close, which re-reads:
-        // the closed order it returns then has its final quantity. Without it (the scheduled
-        // close), an order whose sales were all cancelled (quantity 0) is left open: there is
-        // nothing to order, and the next shortfall of its SKU adds to it.
-        let (condition, quantity) = match expected_quantity {
-            Some(q) => ("#st = :open AND #q = :q", q),
-            None => ("#st = :open AND #q > :q", 0),
+        let quantity = if order.auto {
+            match self.release_sku(account, order, keep_empty, now).await? {
+                Some(q) => Some(q),
+                None => return Ok(CloseTx::NotOpen),
+            }
+        } else {
+            None
         };
-        let close = Update::builder()
+        let mut close = self
+            .client
+            .update_item()
             .table_name(&self.table)
             .set_key(Some(order_key(account, rid)))
-            .condition_expression(condition)
+            .condition_expression("#st = :open")
             .expression_attribute_names("#st", STATUS)
             .expression_attribute_names("#ca", CLOSED_AT)
             .expression_attribute_names("#u", UPDATED_AT)
@@ -111,52 +178,118 @@ impl Store {
             .expression_attribute_values(":open", s(OrderStatus::Open.as_str()))
             .expression_attribute_values(":now", s(now))
             .expression_attribute_values(":g1", s(status_partition(account, OrderStatus::Closed)))
-            .expression_attribute_names("#q", QUANTITY)
-            .expression_attribute_values(":q", n(quantity))
-            .update_expression(
-                "SET #st = :closed, #ca = :now, #u = :now, #g1 = :g1 REMOVE #opk, #osk",
-            )
-            .build()
-            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
-        let mut writes = vec![TransactWriteItem::builder().update(close).build()];
+            .return_values(ReturnValue::AllNew);
+        let mut set = "SET #st = :closed, #ca = :now, #u = :now, #g1 = :g1".to_owned();
+        if let Some(q) = quantity {
+            set.push_str(", #q = :q");
+            close = close
+                .expression_attribute_names("#q", QUANTITY)
+                .expression_attribute_values(":q", n(q));
+        }
+        let closed = match close
+            .update_expression(format!("{set} REMOVE #opk, #osk"))
+            .send()
+            .await
+        {
+            Ok(out) => order_from_item(&out.attributes.unwrap_or_default()).map(|o| o.quantity)?,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                return Ok(CloseTx::NotOpen)
+            }
+            Err(e) => {
+                let err = dynamo_error("UpdateItem", e);
+                return Ok(match err {
+                    StoreError::Unavailable { .. } => CloseTx::Contended(Contended {
+                        reason: err.to_string(),
+                        resendable: true,
+                    }),
+                    other => return Err(other),
+                });
+            }
+        };
         if order.auto {
-            writes.push(
-                TransactWriteItem::builder()
-                    .update(self.release_sku(account, order, now)?)
-                    .build(),
-            );
+            self.forget_running_quantity(account, order).await;
         }
-        match self.transact(writes).await {
-            Ok(()) => Ok(CloseTx::Committed),
-            Err(CommitError::Store(e)) => Err(e),
-            // The first item's condition: the order is not open (or not at the quantity read).
-            Err(CommitError::Preempted) => Ok(CloseTx::NotOpen),
-            Err(CommitError::Contended(reason)) => Ok(CloseTx::Contended(reason)),
-        }
+        Ok(CloseTx::Committed { quantity: closed })
     }
 
-    /// Releases an auto-back-order order's SKU (`open_rid`), conditional on pointing at it.
-    pub(super) fn release_sku(
+    /// Step 1 of closing an auto-back-order order: its SKU lets go of it. The order's final
+    /// quantity, or `None` when it is not open (its close is finished) or, with `keep_empty`, has
+    /// no units.
+    async fn release_sku(
         &self,
         account: &AccountId,
         order: &OrderRef,
+        keep_empty: bool,
         now: &str,
-    ) -> Result<Update, StoreError> {
-        let (rid, sku) = (&order.rid, &order.sku);
-        Update::builder()
+    ) -> Result<Option<i64>, StoreError> {
+        let running = order_quantity_attr(order.rid.as_str());
+        let mut req = self
+            .client
+            .update_item()
             .table_name(&self.table)
-            .set_key(Some(sku_key(account, sku)))
+            .set_key(Some(sku_key(account, &order.sku)))
             .update_expression("REMOVE #open SET #u = :now ADD #ver :one")
-            .condition_expression("#open = :rid")
             .expression_attribute_names("#open", OPEN_RID)
             .expression_attribute_names("#u", UPDATED_AT)
             .expression_attribute_names("#ver", VERSION)
-            .expression_attribute_values(":rid", s(rid.as_str()))
+            .expression_attribute_values(":rid", s(order.rid.as_str()))
             .expression_attribute_values(":now", s(now))
             .expression_attribute_values(":one", n(1))
-            .build()
-            .map_err(|e| StoreError::dynamo("TransactWriteItems", e))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        req = if keep_empty {
+            req.condition_expression("#open = :rid AND #oq > :zero")
+                .expression_attribute_names("#oq", &running)
+                .expression_attribute_values(":zero", n(0))
+        } else {
+            req.condition_expression("#open = :rid")
+        };
+        let item = match req.send().await {
+            Ok(out) => out.attributes.unwrap_or_default(),
+            Err(e) => match e.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(c)) => {
+                    let item = c.item().cloned().unwrap_or_default();
+                    let r = Reader::new(&item);
+                    if r.opt_str(OPEN_RID)? == Some(order.rid.as_str()) {
+                        // Still its SKU's open order, with no units: left open.
+                        return Ok(None);
+                    }
+                    // Released before (a close that did not finish): finish it with the
+                    // quantity kept, if the order item does not have it already.
+                    return r.opt_i64(&running);
+                }
+                _ => return Err(dynamo_error("UpdateItem", e)),
+            },
+        };
+        Ok(Some(Reader::new(&item).opt_i64(&running)?.unwrap_or(0)))
     }
+
+    /// Step 3 of closing: the SKU forgets the closed order's running quantity. A failure only
+    /// leaves a few bytes on the SKU item (readers use the order item's quantity once closed).
+    async fn forget_running_quantity(&self, account: &AccountId, order: &OrderRef) {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(sku_key(account, &order.sku)))
+            .update_expression("REMOVE #oq")
+            .condition_expression(
+                "attribute_exists(#oh) AND (attribute_not_exists(#open) OR #open <> :rid)",
+            )
+            .expression_attribute_names("#oq", order_quantity_attr(order.rid.as_str()))
+            .expression_attribute_names("#oh", ON_HAND)
+            .expression_attribute_names("#open", OPEN_RID)
+            .expression_attribute_values(":rid", s(order.rid.as_str()))
+            .send()
+            .await;
+        if let Err(e) = result {
+            tracing::warn!(error = %dynamo_error("UpdateItem", e), "a closed order's running quantity was left on its SKU");
+        }
+    }
+
     /// The order a regular-order `request_id` created, with the request's fingerprint.
     pub async fn order_request(
         &self,

@@ -10,7 +10,7 @@ use super::codec::{
 use super::dynamo::CommitError;
 use super::layout::*;
 use super::Store;
-use crate::domain::{LinePlan, OrderAction, OrderStatus, SaleLineResult, SaleResult};
+use crate::domain::{LinePlan, OrderAction, SaleLineResult};
 use crate::error::StoreError;
 use crate::ids::{AccountId, SaleId, Sku};
 
@@ -228,40 +228,6 @@ impl Store {
         self.transact(writes).await
     }
 
-    /// Writes a whole planned sale in one `TransactWriteItems`: the sale record (its conditional put
-    /// is the idempotency key), each SKU's new level (conditional on the version read), and each
-    /// order's find-or-create (add to the open order, conditional on it being open; or create one,
-    /// conditional on the SKU having none open, which the SKU's version condition guarantees).
-    pub async fn commit_sale(
-        &self,
-        account: &AccountId,
-        sale: &SaleId,
-        fingerprint: &str,
-        plans: &[LinePlan],
-        result: &SaleResult,
-        now: &str,
-    ) -> Result<(), CommitError> {
-        let result_json = serde_json::to_string(result).map_err(|e| StoreError::Malformed {
-            key: sale.to_string(),
-            problem: e.to_string(),
-        })?;
-        let mut sale_item = sale_key(account, sale);
-        sale_item.insert(FINGERPRINT.to_owned(), s(fingerprint));
-        sale_item.insert(STATUS.to_owned(), s("finalized"));
-        sale_item.insert(RESULT.to_owned(), s(result_json));
-        sale_item.insert(CREATED_AT.to_owned(), s(now));
-
-        let mut writes = Vec::with_capacity(1 + plans.len() * 3);
-        writes.push(
-            TransactWriteItem::builder()
-                .put(self.put_new(sale_item)?)
-                .build(),
-        );
-        self.push_line_writes(&mut writes, account, sale, plans, now)?;
-
-        self.transact(writes).await
-    }
-
     /// Each line's stock change, its order's find-or-create, and the sale's contribution to that
     /// order (the audit trail).
     pub(super) fn push_line_writes(
@@ -280,22 +246,8 @@ impl Store {
             );
             match &plan.order {
                 OrderAction::None => {}
-                OrderAction::AddTo(rid) => {
-                    let update = Update::builder()
-                        .table_name(&self.table)
-                        .set_key(Some(order_key(account, rid)))
-                        .update_expression("ADD #q :q SET #u = :now")
-                        .condition_expression("#st = :open")
-                        .expression_attribute_names("#q", QUANTITY)
-                        .expression_attribute_names("#u", UPDATED_AT)
-                        .expression_attribute_names("#st", STATUS)
-                        .expression_attribute_values(":q", n(plan.backordered))
-                        .expression_attribute_values(":now", s(now))
-                        .expression_attribute_values(":open", s(OrderStatus::Open.as_str()))
-                        .build()
-                        .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
-                    writes.push(TransactWriteItem::builder().update(update).build());
-                }
+                // Its units go to the SKU's running quantity of the order (in the SKU's update).
+                OrderAction::AddTo(_) => {}
                 OrderAction::Open(rid) => {
                     let item = new_order_item(&NewOrder {
                         account,
@@ -348,10 +300,19 @@ impl Store {
             .expression_attribute_values(":ver", n(plan.before.version + 1))
             .expression_attribute_values(":seen", n(plan.before.version))
             .expression_attribute_values(":now", s(now));
+        if let Some(rid) = plan.order.order_id() {
+            expr.push_str(", #oq = if_not_exists(#oq, :none) + :b");
+            update = update
+                .expression_attribute_names("#oq", order_quantity_attr(rid.as_str()))
+                .expression_attribute_values(":none", n(0))
+                .expression_attribute_values(":b", n(plan.backordered));
+        }
         if let OrderAction::Open(rid) = &plan.order {
-            expr.push_str(", #open = :rid");
+            // The order's item is written in the same transaction.
+            expr.push_str(", #open = :rid, #made = :rid");
             update = update
                 .expression_attribute_names("#open", OPEN_RID)
+                .expression_attribute_names("#made", ORDER_MADE)
                 .expression_attribute_values(":rid", s(rid.as_str()));
         }
         update

@@ -162,7 +162,7 @@ impl Store {
         record.insert(SKU_ATTR.to_owned(), s(before.sku.as_str()));
         record.insert(DELTA.to_owned(), n(delta));
         record.insert(ON_HAND_AFTER.to_owned(), n(after));
-        if let Some(rid) = &before.state.open_order {
+        if let Some(rid) = before.shown_open_order() {
             record.insert(OPEN_RID.to_owned(), s(rid.as_str()));
         }
         record.insert(CREATED_AT.to_owned(), s(now));

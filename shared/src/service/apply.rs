@@ -1,0 +1,403 @@
+//! Applying a claimed sale line by line, exactly once, whoever applies it: the caller, a
+//! redelivery that takes over an expired lease, or the completion sweep.
+//!
+//! 1. The sale record is claimed first (conditional on not existing): it holds the request and
+//!    the lease of its one applier. A second delivery finds it and waits for the sale to complete,
+//!    or takes the lease over once it has expired.
+//! 2. Each line is one `UpdateItem` of its SKU item, guarded by the range of levels its plan holds
+//!    for ([`crate::domain::level_guard`]) and by the line's marker being absent. The marker keeps
+//!    the level after the line and its order, so a repeat applies nothing twice and learns what
+//!    the line did. A miss answers the item as it is: the line is re-planned from it, no read.
+//! 3. The order items the lines opened, and each line's contribution, are written (each
+//!    conditional on not existing).
+//! 4. The record is completed with the answer (conditional on still holding the lease), then the
+//!    markers are removed. A marker is removed only once the sale is complete, and an applier
+//!    writes lines only while its lease lasts, so no applier can meet a removed marker.
+
+use std::time::{Duration, Instant};
+
+use futures::future::try_join_all;
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    level_guard, marked_line, plan_line, LinePlan, OrderAction, SaleLine, SaleLineResult,
+    SaleRequest, SaleResult,
+};
+use crate::error::StoreError;
+use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku};
+use crate::retry::until_answered;
+use crate::store::{codec, LineWrite, SaleContext, Store};
+use crate::telemetry;
+
+use super::finalize::plan_lines;
+use super::now_rfc3339;
+
+/// An applier stops writing lines this long before its lease expires (a quarter of a short
+/// lease), so that no write of its can land after another applier has taken over.
+const LEASE_SAFETY: Duration = Duration::from_millis(1000);
+
+fn lease_safety(lease: Duration) -> Duration {
+    LEASE_SAFETY.min(lease / 4)
+}
+
+/// A merged line as the sale record keeps it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct StoredLine {
+    pub sku: String,
+    pub quantity: i64,
+}
+
+pub(super) fn lines_json(lines: &[SaleLine]) -> String {
+    let stored: Vec<StoredLine> = lines
+        .iter()
+        .map(|l| StoredLine {
+            sku: l.sku.to_string(),
+            quantity: l.quantity,
+        })
+        .collect();
+    serde_json::to_string(&stored).unwrap_or_default()
+}
+
+pub(super) fn lines_from_json(sale: &SaleId, json: &str) -> Result<Vec<SaleLine>, StoreError> {
+    let malformed = |problem: String| StoreError::Malformed {
+        key: sale.to_string(),
+        problem,
+    };
+    let stored: Vec<StoredLine> =
+        serde_json::from_str(json).map_err(|e| malformed(e.to_string()))?;
+    stored
+        .into_iter()
+        .map(|l| {
+            Ok(SaleLine {
+                sku: Sku::parse(l.sku, "sku").map_err(|e| malformed(e.to_string()))?,
+                quantity: l.quantity,
+            })
+        })
+        .collect()
+}
+
+/// The lease an applier holds: its token and when it expires.
+#[derive(Debug, Clone)]
+pub(super) struct Lease {
+    pub token: String,
+    pub until_ms: i64,
+    /// When the applier stops writing lines.
+    stop_at: Instant,
+}
+
+impl Lease {
+    pub fn new(store: &Store) -> Self {
+        let lease = store.sale_lease();
+        Lease {
+            token: ulid::Ulid::new().to_string(),
+            until_ms: now_ms() + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX),
+            stop_at: Instant::now() + lease.saturating_sub(lease_safety(lease)),
+        }
+    }
+
+    fn check(&self) -> Result<(), StoreError> {
+        if Instant::now() >= self.stop_at {
+            // The sale is left to a redelivery or the completion sweep.
+            return Err(StoreError::Contention { attempts: 0 });
+        }
+        Ok(())
+    }
+}
+
+pub(super) fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}
+
+/// What applying a sale did.
+#[derive(Debug)]
+pub(super) enum Applied {
+    /// Complete: the answer, the units back-ordered, and the guarded writes missed on the way.
+    Done {
+        body: String,
+        backordered: i64,
+        opened: usize,
+        missed: u32,
+    },
+    /// Another applier took the lease over: the record now says what happened.
+    LeaseLost,
+    /// A SKU of the sale does not exist: its claim was dropped before any line was written.
+    UnknownSku(Sku),
+}
+
+/// One line once applied: what it did, and whether its order's item is known to exist.
+struct LineDone {
+    result: SaleLineResult,
+    vendor: Option<crate::ids::VendorId>,
+    made: bool,
+    opened: bool,
+    missed: u32,
+}
+
+/// Applies the lines of a claimed sale this applier holds `lease` of, then completes it.
+pub(super) async fn apply_sale(
+    store: &Store,
+    account: &AccountId,
+    sale: &SaleId,
+    request: &SaleRequest,
+    fulfillment_id: &str,
+    ctx: &SaleContext,
+    lease: &Lease,
+) -> Result<Applied, StoreError> {
+    let lines = request.merged_lines();
+    if let Some(missing) = lines.iter().find(|l| !ctx.skus.contains_key(&l.sku)) {
+        store.drop_claim(account, sale, &lease.token).await?;
+        return Ok(Applied::UnknownSku(missing.sku.clone()));
+    }
+    let plans = plan_lines(store, account, ctx, &lines).await?;
+    let now = now_rfc3339();
+    let now = now.as_str();
+    let done = try_join_all(
+        plans
+            .into_iter()
+            .map(|plan| apply_one(store, account, sale, plan, lease, now)),
+    )
+    .await?;
+
+    // The orders' items (when the SKU does not say they exist) and the contributions.
+    let until = lease.stop_at + lease_safety(store.sale_lease());
+    try_join_all(done.iter().filter_map(|d| {
+        let rid = d.result.replenishment_id.as_deref()?;
+        Some(async move {
+            let rid = ReplenishmentId::parse(rid, "replenishment_id").map_err(|e| {
+                StoreError::Malformed {
+                    key: sale.to_string(),
+                    problem: e.to_string(),
+                }
+            })?;
+            let sku =
+                Sku::parse(d.result.sku.clone(), "sku").map_err(|e| StoreError::Malformed {
+                    key: sale.to_string(),
+                    problem: e.to_string(),
+                })?;
+            let order = async {
+                if d.made {
+                    return Ok(());
+                }
+                until_answered(until, || {
+                    store.ensure_order(
+                        account,
+                        &rid,
+                        &sku,
+                        d.vendor.as_ref(),
+                        d.result.backordered,
+                        now,
+                    )
+                })
+                .await
+            };
+            let contribution = until_answered(until, || {
+                store.put_contribution(account, rid.as_str(), sale, d.result.backordered, now)
+            });
+            futures::future::try_join(order, contribution)
+                .await
+                .map(|_| ())
+        })
+    }))
+    .await?;
+
+    let result = SaleResult {
+        lines: done.iter().map(|d| d.result.clone()).collect(),
+        ..SaleResult::finalized(sale, request, fulfillment_id.to_owned(), &[])
+    };
+    let body = codec::to_json(sale, &result)?;
+    if !until_answered(until, || {
+        store.complete_sale(account, sale, &lease.token, &body, now)
+    })
+    .await?
+    {
+        return Ok(Applied::LeaseLost);
+    }
+
+    // The markers: nothing reads them once the sale is complete, so they are removed after the
+    // answer, off its path. A sandbox that dies first leaves a few bytes on the SKU item.
+    let clears: Vec<(Sku, Option<ReplenishmentId>)> = done
+        .iter()
+        .filter_map(|d| {
+            let sku = Sku::parse(d.result.sku.clone(), "sku").ok()?;
+            let made = (!d.made)
+                .then_some(d.result.replenishment_id.as_deref())
+                .flatten()
+                .and_then(|r| ReplenishmentId::parse(r, "replenishment_id").ok());
+            Some((sku, made))
+        })
+        .collect();
+    let (store2, account2, sale2) = (store.clone(), account.clone(), sale.clone());
+    crate::background::spawn(async move {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let clears = clears.iter().map(|(sku, made)| {
+            until_answered(deadline, || {
+                store2.clear_mark(&account2, sku, &sale2, made.as_ref())
+            })
+        });
+        for result in futures::future::join_all(clears).await {
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "a sale's marker was left on its SKU");
+            }
+        }
+    });
+
+    Ok(Applied::Done {
+        body,
+        backordered: done.iter().map(|d| d.result.backordered).sum(),
+        opened: done.iter().filter(|d| d.opened).count(),
+        missed: done.iter().map(|d| d.missed).sum(),
+    })
+}
+
+/// Writes one line, re-planning from what a miss answers, until it is applied (or found applied).
+async fn apply_one(
+    store: &Store,
+    account: &AccountId,
+    sale: &SaleId,
+    mut plan: LinePlan,
+    lease: &Lease,
+    now: &str,
+) -> Result<LineDone, StoreError> {
+    let line = SaleLine {
+        sku: plan.sku.clone(),
+        quantity: plan.quantity,
+    };
+    let mut missed = 0;
+    loop {
+        lease.check()?;
+        let until = lease.stop_at;
+        let guard = level_guard(&plan);
+        let write = until_answered(until, || store.apply_line(account, sale, &plan, guard, now));
+        let vendor = plan.before.vendor_id.clone();
+        match write.await? {
+            LineWrite::Applied {
+                on_hand_after,
+                order_made,
+            } => {
+                let rid = plan.order.order_id().map(ReplenishmentId::as_str);
+                return Ok(LineDone {
+                    result: marked_line(plan.sku.as_str(), plan.quantity, on_hand_after, rid),
+                    vendor,
+                    made: order_made,
+                    opened: matches!(plan.order, OrderAction::Open(_)),
+                    missed,
+                });
+            }
+            LineWrite::Marked {
+                on_hand_after,
+                order,
+            } => {
+                return Ok(LineDone {
+                    result: marked_line(
+                        plan.sku.as_str(),
+                        plan.quantity,
+                        on_hand_after,
+                        order.as_deref(),
+                    ),
+                    vendor,
+                    made: false,
+                    opened: false,
+                    missed,
+                })
+            }
+            LineWrite::Moved(state) => {
+                missed += 1;
+                telemetry::count(|s| &s.conflicts_retried, 1);
+                plan = plan_line(&line, &state, plan.backorders, ReplenishmentId::generate);
+            }
+        }
+    }
+}
+
+/// Applies a sale whose record `ctx` read as being applied, taking its lease over if it has
+/// expired. `None` when it has not expired yet (its applier is at work) or someone else took it.
+pub(super) async fn take_over(
+    store: &Store,
+    account: &AccountId,
+    sale: &SaleId,
+    ctx: &SaleContext,
+) -> Result<Option<Applied>, StoreError> {
+    let Some(record) = &ctx.sale else {
+        return Ok(None);
+    };
+    let Some(applying) = &record.applying else {
+        return Ok(None);
+    };
+    if applying.lease_until_ms > now_ms() {
+        return Ok(None);
+    }
+    let lease = Lease::new(store);
+    if !store
+        .take_lease(
+            account,
+            sale,
+            applying.lease_until_ms,
+            &lease.token,
+            lease.until_ms,
+        )
+        .await?
+    {
+        return Ok(None);
+    }
+    let request = SaleRequest {
+        customer: record.customer.clone(),
+        channel: record.channel.clone(),
+        lines: lines_from_json(sale, &applying.lines_json)?,
+    };
+    let fulfillment_id = record.fulfillment_id.clone().unwrap_or_default();
+    apply_sale(store, account, sale, &request, &fulfillment_id, ctx, &lease)
+        .await
+        .map(Some)
+}
+
+/// What the completion of a claimed sale found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// Its applier completed it (or it was dropped as invalid): nothing to do.
+    AlreadyDone,
+    /// Its applier never came back: completed now.
+    Completed,
+    /// Still being applied, by an applier whose lease outlasts `until`: try again later.
+    InProgress,
+}
+
+/// Makes sure a claimed sale completes (the table's stream reports every claim): waits, until
+/// `until` at the latest, for its lease to expire unless its applier completes it first, then
+/// takes the lease over and applies what is left.
+pub async fn complete_claimed(
+    store: &Store,
+    account: &AccountId,
+    sale: &SaleId,
+    until: Instant,
+) -> Result<Completion, StoreError> {
+    let mut backoff =
+        crate::retry::Backoff::with(Duration::from_millis(50), Duration::from_secs(1));
+    loop {
+        let Some(record) = store.sale(account, sale).await? else {
+            return Ok(Completion::AlreadyDone);
+        };
+        let Some(applying) = &record.applying else {
+            return Ok(Completion::AlreadyDone);
+        };
+        let left = applying.lease_until_ms - now_ms();
+        if left > 0 {
+            let wait = backoff.next_delay().max(
+                Duration::from_millis(u64::try_from(left).unwrap_or(0)).min(Duration::from_secs(1)),
+            );
+            if Instant::now() + wait >= until {
+                return Ok(Completion::InProgress);
+            }
+            tokio::time::sleep(wait).await;
+            continue;
+        }
+        let lines = lines_from_json(sale, &applying.lines_json)?;
+        let skus: Vec<Sku> = lines.iter().map(|l| l.sku.clone()).collect();
+        let ctx = store.sale_context(account, sale, &skus).await?;
+        match take_over(store, account, sale, &ctx).await? {
+            Some(Applied::Done { .. }) => return Ok(Completion::Completed),
+            Some(Applied::UnknownSku(_)) => return Ok(Completion::AlreadyDone),
+            // Taken over by someone else meanwhile: look again.
+            Some(Applied::LeaseLost) | None => {}
+        }
+    }
+}

@@ -1,0 +1,401 @@
+//! A sale applied line by line, each line one conditional `UpdateItem` of its SKU item: the claim
+//! of the sale record, the lease of its one applier, the guarded line writes with their markers,
+//! the order items and contributions, the completion, and the sweep of sales whose applier never
+//! came back. The rules that make it exactly once are in `service::apply`.
+
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+
+use super::codec::{n, new_order_item, s, sku_from_item, NewOrder, Reader};
+use super::dynamo::{dynamo_error, CommitError};
+use super::layout::*;
+use super::Store;
+use crate::domain::{LevelGuard, LinePlan, OrderAction, SaleStatus, SkuState};
+use crate::error::StoreError;
+use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku, VendorId};
+
+/// The sale record a caller writes before any line: the whole request, so that whoever completes
+/// the sale needs nothing else, and the caller's lease.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    pub fingerprint: &'a str,
+    /// The merged lines, as JSON (`[{"sku", "quantity"}]`).
+    pub lines_json: &'a str,
+    pub fulfillment_id: &'a str,
+    pub customer: Option<&'a str>,
+    pub channel: Option<&'a str>,
+    pub lease: &'a str,
+    pub lease_until_ms: i64,
+    pub now: &'a str,
+}
+
+/// What writing one line to its SKU item found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LineWrite {
+    /// Written now: the level right after the line, and whether the SKU says the order the line
+    /// went into has its item already.
+    Applied {
+        on_hand_after: i64,
+        order_made: bool,
+    },
+    /// Written before (an earlier attempt whose answer was lost): what its marker says.
+    Marked {
+        on_hand_after: i64,
+        order: Option<String>,
+    },
+    /// The level left the guard's range, or the open order changed: the SKU as it is now.
+    Moved(SkuState),
+}
+
+impl Store {
+    /// Writes the record of a sale about to be applied, conditional on none existing
+    /// ([`CommitError::Preempted`] if one does). Its insert in the table's stream is what makes
+    /// sure it completes even if its caller never comes back (`sale-finalize`'s stream handler).
+    pub async fn claim_sale(
+        &self,
+        account: &AccountId,
+        sale: &SaleId,
+        claim: Claim<'_>,
+    ) -> Result<(), CommitError> {
+        let mut item = sale_key(account, sale);
+        item.insert(FINGERPRINT.to_owned(), s(claim.fingerprint));
+        item.insert(STATUS.to_owned(), s(SaleStatus::Finalizing.as_str()));
+        item.insert(PARTS.to_owned(), n(1));
+        item.insert(DONE.to_owned(), n(0));
+        item.insert(REQUEST.to_owned(), s(claim.lines_json));
+        item.insert(FULFILLMENT_ID.to_owned(), s(claim.fulfillment_id));
+        if let Some(c) = claim.customer {
+            item.insert(CUSTOMER.to_owned(), s(c));
+        }
+        if let Some(c) = claim.channel {
+            item.insert(CHANNEL.to_owned(), s(c));
+        }
+        item.insert(LEASE.to_owned(), s(claim.lease));
+        item.insert(LEASE_UNTIL.to_owned(), n(claim.lease_until_ms));
+        item.insert(CREATED_AT.to_owned(), s(claim.now));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Err(CommitError::Preempted)
+            }
+            Err(e) => Err(CommitError::Store(dynamo_error("PutItem", e))),
+        }
+    }
+
+    /// Removes a claim this applier holds that turned out invalid (a SKU it names does not exist),
+    /// before any line was written: the request then changed nothing.
+    pub async fn drop_claim(
+        &self,
+        account: &AccountId,
+        sale: &SaleId,
+        lease: &str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(sale_key(account, sale)))
+            .condition_expression("#lease = :lease")
+            .expression_attribute_names("#lease", LEASE)
+            .expression_attribute_values(":lease", s(lease))
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "DeleteItem").map(|_| ())
+    }
+
+    /// Takes the lease of a sale still being applied whose lease (`seen_until_ms`) has expired:
+    /// false if it completed or someone else took it first.
+    pub async fn take_lease(
+        &self,
+        account: &AccountId,
+        sale: &SaleId,
+        seen_until_ms: i64,
+        lease: &str,
+        until_ms: i64,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(sale_key(account, sale)))
+            .update_expression("SET #lease = :lease, #lu = :until")
+            .condition_expression("#st = :finalizing AND #lu = :seen")
+            .expression_attribute_names("#lease", LEASE)
+            .expression_attribute_names("#lu", LEASE_UNTIL)
+            .expression_attribute_names("#st", STATUS)
+            .expression_attribute_values(":lease", s(lease))
+            .expression_attribute_values(":until", n(until_ms))
+            .expression_attribute_values(":finalizing", s(SaleStatus::Finalizing.as_str()))
+            .expression_attribute_values(":seen", n(seen_until_ms))
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "UpdateItem")
+    }
+
+    /// Writes one line to its SKU item: the new level, the line's marker, and its back-ordered
+    /// units into the SKU's running quantity of the order (opening it when the plan says so),
+    /// conditional on the marker being absent, the level within the guard and the order as
+    /// planned. A miss answers what the item holds, so the retry needs no read.
+    pub async fn apply_line(
+        &self,
+        account: &AccountId,
+        sale: &SaleId,
+        plan: &LinePlan,
+        guard: LevelGuard,
+        now: &str,
+    ) -> Result<LineWrite, StoreError> {
+        let mark = sale_mark_attr(sale);
+        let mut set = vec!["#oh = #oh - :q", "#sm = #oh - :q", "#u = :now"];
+        let mut condition = vec!["attribute_exists(#oh)", "attribute_not_exists(#sm)"];
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(sku_key(account, &plan.sku)))
+            .expression_attribute_names("#oh", ON_HAND)
+            .expression_attribute_names("#sm", &mark)
+            .expression_attribute_names("#u", UPDATED_AT)
+            .expression_attribute_names("#ver", VERSION)
+            .expression_attribute_values(":q", n(plan.quantity))
+            .expression_attribute_values(":now", s(now))
+            .expression_attribute_values(":one", n(1))
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+        req = match guard {
+            LevelGuard::Any => req,
+            LevelGuard::Covered => {
+                condition.push("#oh >= :q");
+                req
+            }
+            LevelGuard::Short => {
+                condition.push("#oh <= :zero");
+                req.expression_attribute_values(":zero", n(0))
+            }
+            LevelGuard::Crossing(h) => {
+                condition.push("#oh = :h");
+                req.expression_attribute_values(":h", n(h))
+            }
+        };
+        if let Some(rid) = plan.order.order_id() {
+            set.push("#so = :rid");
+            set.push("#oq = if_not_exists(#oq, :none) + :b");
+            req = req
+                .expression_attribute_names("#so", sale_order_attr(sale))
+                .expression_attribute_names("#oq", order_quantity_attr(rid.as_str()))
+                .expression_attribute_names("#open", OPEN_RID)
+                .expression_attribute_values(":rid", s(rid.as_str()))
+                .expression_attribute_values(":b", n(plan.backordered))
+                .expression_attribute_values(":none", n(0));
+            if matches!(plan.order, OrderAction::Open(_)) {
+                set.push("#open = :rid");
+                condition.push("attribute_not_exists(#open)");
+            } else {
+                condition.push("#open = :rid");
+            }
+        }
+        let result = req
+            .update_expression(format!("SET {} ADD #ver :one", set.join(", ")))
+            .condition_expression(condition.join(" AND "))
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                let r = Reader::new(&item);
+                let made = plan
+                    .order
+                    .order_id()
+                    .is_some_and(|rid| r.opt_str(ORDER_MADE).ok().flatten() == Some(rid.as_str()));
+                Ok(LineWrite::Applied {
+                    on_hand_after: r.i64(&mark)?,
+                    order_made: made,
+                })
+            }
+            Err(e) => {
+                let item = condition_failed_item(&e)
+                    .ok_or_else(|| dynamo_error("UpdateItem", e))?
+                    .ok_or_else(|| StoreError::Malformed {
+                        key: plan.sku.to_string(),
+                        problem: "the SKU is gone".to_owned(),
+                    })?;
+                let r = Reader::new(&item);
+                if let Some(after) = r.opt_i64(&mark)? {
+                    return Ok(LineWrite::Marked {
+                        on_hand_after: after,
+                        order: r.opt_str(&sale_order_attr(sale))?.map(str::to_owned),
+                    });
+                }
+                Ok(LineWrite::Moved(sku_from_item(&plan.sku, &item)?.state))
+            }
+        }
+    }
+
+    /// Makes sure an auto-back-order order's item exists (conditional on not existing: whoever
+    /// writes it first writes it). Its quantity is the SKU's running one until it closes.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn ensure_order(
+        &self,
+        account: &AccountId,
+        rid: &ReplenishmentId,
+        sku: &Sku,
+        vendor: Option<&VendorId>,
+        units: i64,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let item = new_order_item(&NewOrder {
+            account,
+            rid,
+            sku,
+            vendor_id: vendor,
+            quantity: units,
+            now,
+            auto: true,
+        });
+        self.put_if_absent(item).await
+    }
+
+    /// A sale's contribution to an order (its audit trail), written once.
+    pub async fn put_contribution(
+        &self,
+        account: &AccountId,
+        rid: &str,
+        sale: &SaleId,
+        units: i64,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let mut item = contribution_key(account, rid, sale);
+        item.insert(SALE_ID.to_owned(), s(sale.as_str()));
+        item.insert(UNITS.to_owned(), n(units));
+        item.insert(CREATED_AT.to_owned(), s(now));
+        self.put_if_absent(item).await
+    }
+
+    async fn put_if_absent(&self, item: Item) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "PutItem").map(|_| ())
+    }
+
+    /// Completes a sale this applier holds the lease of: its answer stored, its request and lease
+    /// removed. False if the lease was lost (someone else completes it).
+    pub async fn complete_sale(
+        &self,
+        account: &AccountId,
+        sale: &SaleId,
+        lease: &str,
+        result_json: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(sale_key(account, sale)))
+            .update_expression(
+                "SET #st = :finalized, #r = :result, #u = :now \
+                 REMOVE #req, #lease, #lu, #parts, #done",
+            )
+            .condition_expression("#st = :finalizing AND #lease = :lease")
+            .expression_attribute_names("#st", STATUS)
+            .expression_attribute_names("#r", RESULT)
+            .expression_attribute_names("#u", UPDATED_AT)
+            .expression_attribute_names("#req", REQUEST)
+            .expression_attribute_names("#lease", LEASE)
+            .expression_attribute_names("#lu", LEASE_UNTIL)
+            .expression_attribute_names("#parts", PARTS)
+            .expression_attribute_names("#done", DONE)
+            .expression_attribute_values(":finalized", s(SaleStatus::Finalized.as_str()))
+            .expression_attribute_values(":finalizing", s(SaleStatus::Finalizing.as_str()))
+            .expression_attribute_values(":lease", s(lease))
+            .expression_attribute_values(":result", s(result_json))
+            .expression_attribute_values(":now", s(now))
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "UpdateItem")
+    }
+
+    /// Removes a completed sale's marker from a SKU item (and records that the order the sale
+    /// opened has its item). Once the sale is complete nothing reads the marker again.
+    pub async fn clear_mark(
+        &self,
+        account: &AccountId,
+        sku: &Sku,
+        sale: &SaleId,
+        made: Option<&ReplenishmentId>,
+    ) -> Result<(), StoreError> {
+        let mut req = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(sku_key(account, sku)))
+            .condition_expression("attribute_exists(#oh)")
+            .expression_attribute_names("#oh", ON_HAND)
+            .expression_attribute_names("#sm", sale_mark_attr(sale))
+            .expression_attribute_names("#so", sale_order_attr(sale));
+        let mut expr = "REMOVE #sm, #so".to_owned();
+        if let Some(rid) = made {
+            expr.push_str(" SET #made = :rid");
+            req = req
+                .expression_attribute_names("#made", ORDER_MADE)
+                .expression_attribute_values(":rid", s(rid.as_str()));
+        }
+        let result = req.update_expression(expr).send().await;
+        conditional(result.map(|_| ()), "UpdateItem").map(|_| ())
+    }
+}
+
+/// The item a failed condition answered (`Some(None)`: no item), or `None` for another error.
+fn condition_failed_item(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        UpdateItemError,
+        aws_sdk_dynamodb::config::http::HttpResponse,
+    >,
+) -> Option<Option<Item>> {
+    match e.as_service_error() {
+        Some(UpdateItemError::ConditionalCheckFailedException(c)) => Some(c.item().cloned()),
+        _ => None,
+    }
+}
+
+/// A conditional write's result: true if written, false if its condition failed.
+fn conditional<E>(
+    result: Result<
+        (),
+        aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    >,
+    operation: &'static str,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(()) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(ProvideErrorMetadata::code)
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(dynamo_error(operation, e)),
+    }
+}
