@@ -2,7 +2,8 @@
 """Regenerates events/: API Gateway HTTP API v2 requests for every route, edited from
 `sam local generate-event apigateway http-api-proxy`, the scheduled event from
 `sam local generate-event cloudwatch scheduled-event`, the direct close payload, and DynamoDB stream
-batches of order items for order-events, edited from `sam local generate-event dynamodb update`.
+batches of order items for order-events and of a sale claim for sale-finalize, edited from
+`sam local generate-event dynamodb update`.
 
 Usage: scripts/generate-events.py [path/to/sam]   (default .tools/venv-sam/bin/sam; `make events`)
 """
@@ -181,6 +182,21 @@ def order_events():
     return 5
 
 
+def sale_claims():
+    """The completion path: the stream record of a sale claimed (S-1001, the sale of
+    post-finalize.json), as the SaleClaims filter passes it to sale-finalize."""
+    insert = next(r for r in generate("dynamodb", "update")["Records"] if r["eventName"] == "INSERT")
+    keys = {"pk": partition("SALE#S-1001"), "sk": "SALE#S-1001"}
+    claim = {k: attr(v) for k, v in {
+        **keys, "fingerprint": "0" * 64, "status": "finalizing", "parts": 1, "done": 0,
+        "request": json.dumps([{"sku": "CHAIR-1", "quantity": 4}]), "fulfillment_id": "01KB0000000000000000000000",
+        "customer": "c-42", "channel": "web", "lease": "01KB0000000000000000000001", "lease_until": 1796032810000,
+        "created_at": "2026-11-29T10:00:00.000Z",
+    }.items()}
+    record = stream_record(insert, "e0000000000000000000000000000101", "44215845000000000174504000101", "INSERT", keys, new=claim)
+    write("sale-finalize/stream-claim", {"Records": [record]})
+
+
 def sqs_batch():
     """Sales from the queue: two good messages around one that can never succeed."""
     base = generate("sqs", "receive-message")["Records"][0]
@@ -202,8 +218,9 @@ def sqs_batch():
 
 
 sqs_batch()
+sale_claims()
 for name, method, route, params, query, body in ROUTES:
     write(name, http_event(method, route, params, query, body))
 write("replenishment-close/scheduled", generate("cloudwatch", "scheduled-event"))
 write("replenishment-close/direct", {"account_id": ACCOUNT, "replenishment_id": RID})
-print("wrote", len(ROUTES) + 3 + order_events(), "events")
+print("wrote", len(ROUTES) + 4 + order_events(), "events")

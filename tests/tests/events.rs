@@ -128,6 +128,24 @@ async fn every_function_from_its_event_files() {
         )),
         sale
     );
+    // The stream's record of that sale's claim, through the Lambda entry point: the sale is
+    // complete, so the completion path has nothing to do and nothing changes.
+    let claim: Value = serde_json::from_str(&event("sale-finalize/stream-claim", None)).unwrap();
+    let completion = fn_sale_finalize::handle_event(
+        store,
+        &Config::for_table(&app.table),
+        claim,
+        Instant::now() + Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(completion, serde_json::json!({"batchItemFailures": []}));
+    assert_eq!(
+        ok(json_of(
+            fn_sale_finalize::handle(store, request("sale-finalize/get-sale", None)).await
+        )),
+        sale
+    );
 
     // replenishments
     let list = ok(json_of(

@@ -145,7 +145,11 @@ pub(super) async fn apply_sale(
 ) -> Result<Applied, StoreError> {
     let lines = request.merged_lines();
     if let Some(missing) = lines.iter().find(|l| !ctx.skus.contains_key(&l.sku)) {
-        store.drop_claim(account, sale, &lease.token).await?;
+        if !store.drop_claim(account, sale, &lease.token).await? {
+            // Taken over meanwhile (this applier was slow): the sale is someone else's now, and
+            // they read the SKUs again.
+            return Ok(Applied::LeaseLost);
+        }
         return Ok(Applied::UnknownSku(missing.sku.clone()));
     }
     let plans = plan_lines(store, account, ctx, &lines).await?;
@@ -205,35 +209,34 @@ pub(super) async fn apply_sale(
         ..SaleResult::finalized(sale, request, fulfillment_id.to_owned(), &[])
     };
     let body = codec::to_json(sale, &result)?;
-    if !until_answered(until, || {
+    // With the completion, the SKUs whose open order's item this sale wrote record that it
+    // exists (reads show an open order once its item exists).
+    let made = done.iter().filter(|d| !d.made).filter_map(|d| {
+        let rid = ReplenishmentId::parse(d.result.replenishment_id.as_deref()?, "id").ok()?;
+        let sku = Sku::parse(d.result.sku.clone(), "sku").ok()?;
+        Some(async move { until_answered(until, || store.mark_made(account, &sku, &rid)).await })
+    });
+    let complete = until_answered(until, || {
         store.complete_sale(account, sale, &lease.token, &body, now)
-    })
-    .await?
-    {
+    });
+    let (completed, made) = tokio::join!(complete, try_join_all(made));
+    made?;
+    if !completed? {
         return Ok(Applied::LeaseLost);
     }
 
     // The markers: nothing reads them once the sale is complete, so they are removed after the
     // answer, off its path. A sandbox that dies first leaves a few bytes on the SKU item.
-    let clears: Vec<(Sku, Option<ReplenishmentId>)> = done
+    let clears: Vec<Sku> = done
         .iter()
-        .filter_map(|d| {
-            let sku = Sku::parse(d.result.sku.clone(), "sku").ok()?;
-            let made = (!d.made)
-                .then_some(d.result.replenishment_id.as_deref())
-                .flatten()
-                .and_then(|r| ReplenishmentId::parse(r, "replenishment_id").ok());
-            Some((sku, made))
-        })
+        .filter_map(|d| Sku::parse(d.result.sku.clone(), "sku").ok())
         .collect();
     let (store2, account2, sale2) = (store.clone(), account.clone(), sale.clone());
     crate::background::spawn(async move {
         let deadline = Instant::now() + Duration::from_secs(5);
-        let clears = clears.iter().map(|(sku, made)| {
-            until_answered(deadline, || {
-                store2.clear_mark(&account2, sku, &sale2, made.as_ref())
-            })
-        });
+        let clears = clears
+            .iter()
+            .map(|sku| until_answered(deadline, || store2.clear_mark(&account2, sku, &sale2)));
         for result in futures::future::join_all(clears).await {
             if let Err(e) = result {
                 tracing::warn!(error = %e, "a sale's marker was left on its SKU");
@@ -267,7 +270,9 @@ async fn apply_one(
         lease.check()?;
         let until = lease.stop_at;
         let guard = level_guard(&plan);
-        let write = until_answered(until, || store.apply_line(account, sale, &plan, guard, now));
+        let write = until_answered(until, || {
+            store.apply_line(account, sale, &plan, guard, now, until)
+        });
         let vendor = plan.before.vendor_id.clone();
         match write.await? {
             LineWrite::Applied {

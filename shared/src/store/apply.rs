@@ -96,13 +96,14 @@ impl Store {
     }
 
     /// Removes a claim this applier holds that turned out invalid (a SKU it names does not exist),
-    /// before any line was written: the request then changed nothing.
+    /// before any line was written: the request then changed nothing. False if the lease was
+    /// taken over meanwhile (the claim is someone else's now).
     pub async fn drop_claim(
         &self,
         account: &AccountId,
         sale: &SaleId,
         lease: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let result = self
             .client
             .delete_item()
@@ -113,7 +114,7 @@ impl Store {
             .expression_attribute_values(":lease", s(lease))
             .send()
             .await;
-        conditional(result.map(|_| ()), "DeleteItem").map(|_| ())
+        conditional(result.map(|_| ()), "DeleteItem")
     }
 
     /// Takes the lease of a sale still being applied whose lease (`seen_until_ms`) has expired:
@@ -140,9 +141,21 @@ impl Store {
             .expression_attribute_values(":until", n(until_ms))
             .expression_attribute_values(":finalizing", s(SaleStatus::Finalizing.as_str()))
             .expression_attribute_values(":seen", n(seen_until_ms))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        conditional(result.map(|_| ()), "UpdateItem")
+        match result {
+            Ok(_) => Ok(true),
+            // A resend (the first send's answer was lost) finds our own lease in place.
+            Err(e) => match condition_failed_item(&e) {
+                Some(item) => Ok(item.is_some_and(|item| {
+                    let r = Reader::new(&item);
+                    r.opt_str(STATUS).ok().flatten() == Some(SaleStatus::Finalizing.as_str())
+                        && r.opt_str(LEASE).ok().flatten() == Some(lease)
+                })),
+                None => Err(dynamo_error("UpdateItem", e)),
+            },
+        }
     }
 
     /// Writes one line to its SKU item: the new level, the line's marker, and its back-ordered
@@ -156,6 +169,7 @@ impl Store {
         plan: &LinePlan,
         guard: LevelGuard,
         now: &str,
+        send_by: std::time::Instant,
     ) -> Result<LineWrite, StoreError> {
         let mark = sale_mark_attr(sale);
         let mut set = vec!["#oh = #oh - :q", "#sm = #oh - :q", "#u = :now"];
@@ -206,9 +220,25 @@ impl Store {
                 condition.push("#open = :rid");
             }
         }
+        // Neither this send nor a retry of it by the SDK may leave after `send_by`: the SDK's
+        // timeouts for this call end there.
+        let left = send_by.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(StoreError::Contention { attempts: 0 });
+        }
         let result = req
             .update_expression(format!("SET {} ADD #ver :one", set.join(", ")))
             .condition_expression(condition.join(" AND "))
+            .customize()
+            .config_override(
+                aws_sdk_dynamodb::config::Builder::new().timeout_config(
+                    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+                        .connect_timeout(left.min(std::time::Duration::from_secs(1)))
+                        .operation_attempt_timeout(left.min(std::time::Duration::from_secs(2)))
+                        .operation_timeout(left)
+                        .build(),
+                ),
+            )
             .send()
             .await;
         match result {
@@ -329,37 +359,66 @@ impl Store {
             .expression_attribute_values(":lease", s(lease))
             .expression_attribute_values(":result", s(result_json))
             .expression_attribute_values(":now", s(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        conditional(result.map(|_| ()), "UpdateItem")
+        match result {
+            Ok(_) => Ok(true),
+            // A resend (the first send's answer was lost) finds the sale completed with this very
+            // answer: that was us.
+            Err(e) => match condition_failed_item(&e) {
+                Some(item) => Ok(item.is_some_and(|item| {
+                    Reader::new(&item).opt_str(RESULT).ok().flatten() == Some(result_json)
+                })),
+                None => Err(dynamo_error("UpdateItem", e)),
+            },
+        }
     }
 
-    /// Removes a completed sale's marker from a SKU item (and records that the order the sale
-    /// opened has its item). Once the sale is complete nothing reads the marker again.
+    /// Records on a SKU that the item of its open order `rid` exists (`made`), if the SKU still
+    /// points at it: reads show the open order from then on.
+    pub async fn mark_made(
+        &self,
+        account: &AccountId,
+        sku: &Sku,
+        rid: &ReplenishmentId,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(sku_key(account, sku)))
+            .update_expression("SET #made = :rid")
+            .condition_expression("#open = :rid")
+            .expression_attribute_names("#made", ORDER_MADE)
+            .expression_attribute_names("#open", OPEN_RID)
+            .expression_attribute_values(":rid", s(rid.as_str()))
+            .send()
+            .await;
+        // Closed meanwhile: nothing to record.
+        conditional(result.map(|_| ()), "UpdateItem").map(|_| ())
+    }
+
+    /// Removes a completed sale's marker from a SKU item. Once the sale is complete nothing reads
+    /// the marker again.
     pub async fn clear_mark(
         &self,
         account: &AccountId,
         sku: &Sku,
         sale: &SaleId,
-        made: Option<&ReplenishmentId>,
     ) -> Result<(), StoreError> {
-        let mut req = self
+        let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(sku_key(account, sku)))
+            .update_expression("REMOVE #sm, #so")
             .condition_expression("attribute_exists(#oh)")
             .expression_attribute_names("#oh", ON_HAND)
             .expression_attribute_names("#sm", sale_mark_attr(sale))
-            .expression_attribute_names("#so", sale_order_attr(sale));
-        let mut expr = "REMOVE #sm, #so".to_owned();
-        if let Some(rid) = made {
-            expr.push_str(" SET #made = :rid");
-            req = req
-                .expression_attribute_names("#made", ORDER_MADE)
-                .expression_attribute_values(":rid", s(rid.as_str()));
-        }
-        let result = req.update_expression(expr).send().await;
+            .expression_attribute_names("#so", sale_order_attr(sale))
+            .send()
+            .await;
         conditional(result.map(|_| ()), "UpdateItem").map(|_| ())
     }
 }

@@ -83,9 +83,11 @@ impl Store {
                 by_sku.insert(sku.to_owned(), item);
             }
         }
-        for order in orders
+        let mut closed_meanwhile = Vec::new();
+        for (i, order) in orders
             .iter_mut()
-            .filter(|o| o.status == OrderStatus::Open && o.is_auto_backorder())
+            .enumerate()
+            .filter(|(_, o)| o.status == OrderStatus::Open && o.is_auto_backorder())
         {
             let running = by_sku.get(&order.sku).and_then(|item| {
                 Reader::new(item)
@@ -93,8 +95,25 @@ impl Store {
                     .ok()
                     .flatten()
             });
-            if let Some(q) = running {
-                order.quantity = q;
+            match running {
+                Some(q) => order.quantity = q,
+                // Its close finished between the two reads: its item has the final quantity.
+                None => closed_meanwhile.push(i),
+            }
+        }
+        if !closed_meanwhile.is_empty() {
+            let keys = closed_meanwhile
+                .iter()
+                .map(|&i| order_key_str(account, &orders[i].replenishment_id))
+                .collect();
+            for item in self.batch_get(keys).await? {
+                let fresh = order_from_item(&item)?;
+                if let Some(slot) = orders
+                    .iter_mut()
+                    .find(|o| o.replenishment_id == fresh.replenishment_id)
+                {
+                    *slot = fresh;
+                }
             }
         }
         Ok(())
