@@ -23,9 +23,13 @@ use backorder::Store;
 use backorder_local::router::{body_text, dispatch, RawRequest};
 use serde_json::Value;
 
-/// The sale lease of the tests' store: shorter than a function's, so that a crashed caller's
-/// redelivery takes over within seconds.
-pub const TEST_SALE_LEASE: std::time::Duration = std::time::Duration::from_millis(500);
+/// The sale lease of the tests' store: shorter than a function's (10 s), so that a crashed
+/// caller's redelivery takes over within seconds, and long enough for a debug build on a loaded
+/// machine to apply a sale in one go.
+pub const TEST_SALE_LEASE: std::time::Duration = std::time::Duration::from_secs(2);
+/// The sale lease under injected faults: shorter still, so that the many crashed callers of the
+/// invariant runs are taken over quickly (a caller too slow for it answers 503 and is redelivered).
+pub const FAULTY_SALE_LEASE: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// A DynamoDB request's operation (`x-amz-target`'s last part) and its JSON body (`Null` if none).
 pub fn dynamodb_request(
@@ -260,7 +264,7 @@ impl TestApp {
             .http_client(faults::FaultyHttpClient::new(faults.clone()))
             .build();
         app.store = Store::new(Client::from_conf(config), app.table.clone())
-            .with_sale_lease(TEST_SALE_LEASE);
+            .with_sale_lease(FAULTY_SALE_LEASE);
         (app, faults)
     }
 
@@ -379,7 +383,7 @@ impl TestApp {
     /// - an order its SKU points at is open, or has no item yet while the sale that opened it is
     ///   still applying (a marker of that sale names it);
     /// - an open order its SKU does not point at is mid-close, and its SKU still holds its
-    ///   quantity (`oq#{rid}`): one open order per SKU, whatever a close's crash left behind.
+    ///   quantity (`cq#{rid}`): one open order per SKU, whatever a close's crash left behind.
     ///
     /// `Ok(false)` when the SKU moved on at every try (no snapshot this time).
     pub async fn check_sku_orders(&self, account: &str, sku: &str) -> Result<bool, String> {
@@ -451,7 +455,7 @@ impl TestApp {
                 let open = s(o, "status").as_deref() == Some("open");
                 if open
                     && pointer.as_deref() != Some(rid.as_str())
-                    && !sku_item.contains_key(&format!("oq#{rid}"))
+                    && !sku_item.contains_key(&format!("cq#{rid}"))
                 {
                     return Err(format!(
                         "{sku}: {rid} is open, its SKU points at {pointer:?} and keeps no quantity of it"

@@ -20,8 +20,8 @@ use futures::future::try_join_all;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    level_guard, marked_line, plan_line, LinePlan, OrderAction, SaleLine, SaleLineResult,
-    SaleRequest, SaleResult,
+    level_guard, marked_line, plan_line, LinePlan, SaleLine, SaleLineResult, SaleRequest,
+    SaleResult,
 };
 use crate::error::StoreError;
 use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku};
@@ -162,47 +162,41 @@ pub(super) async fn apply_sale(
     )
     .await?;
 
-    // The orders' items (when the SKU does not say they exist) and the contributions.
+    // The orders' items (when the SKU does not say they exist) and the contributions, together.
     let until = lease.stop_at + lease_safety(store.sale_lease());
-    try_join_all(done.iter().filter_map(|d| {
+    let orders = try_join_all(done.iter().filter(|d| !d.made).filter_map(|d| {
         let rid = d.result.replenishment_id.as_deref()?;
         Some(async move {
-            let rid = ReplenishmentId::parse(rid, "replenishment_id").map_err(|e| {
-                StoreError::Malformed {
-                    key: sale.to_string(),
-                    problem: e.to_string(),
-                }
-            })?;
-            let sku =
-                Sku::parse(d.result.sku.clone(), "sku").map_err(|e| StoreError::Malformed {
-                    key: sale.to_string(),
-                    problem: e.to_string(),
-                })?;
-            let order = async {
-                if d.made {
-                    return Ok(());
-                }
-                until_answered(until, || {
-                    store.ensure_order(
-                        account,
-                        &rid,
-                        &sku,
-                        d.vendor.as_ref(),
-                        d.result.backordered,
-                        now,
-                    )
-                })
-                .await
+            let malformed = |e: crate::ids::IdError| StoreError::Malformed {
+                key: sale.to_string(),
+                problem: e.to_string(),
             };
-            let contribution = until_answered(until, || {
-                store.put_contribution(account, rid.as_str(), sale, d.result.backordered, now)
-            });
-            futures::future::try_join(order, contribution)
-                .await
-                .map(|_| ())
+            let rid = ReplenishmentId::parse(rid, "replenishment_id").map_err(malformed)?;
+            let sku = Sku::parse(d.result.sku.clone(), "sku").map_err(malformed)?;
+            until_answered(until, || {
+                store.ensure_order(
+                    account,
+                    &rid,
+                    &sku,
+                    d.vendor.as_ref(),
+                    d.result.backordered,
+                    now,
+                )
+            })
+            .await
         })
-    }))
-    .await?;
+    }));
+    let fed: Vec<(&str, i64)> = done
+        .iter()
+        .filter_map(|d| Some((d.result.replenishment_id.as_deref()?, d.result.backordered)))
+        .collect();
+    let contributions = async {
+        if fed.is_empty() {
+            return Ok(());
+        }
+        until_answered(until, || store.put_contributions(account, sale, &fed, now)).await
+    };
+    futures::future::try_join(orders, contributions).await?;
 
     let result = SaleResult {
         lines: done.iter().map(|d| d.result.clone()).collect(),
@@ -266,25 +260,33 @@ async fn apply_one(
         quantity: plan.quantity,
     };
     let mut missed = 0;
+    // The id of the order this line opens if its SKU has none open when the write lands.
+    let new_order = ReplenishmentId::generate();
     loop {
         lease.check()?;
         let until = lease.stop_at;
         let guard = level_guard(&plan);
         let write = until_answered(until, || {
-            store.apply_line(account, sale, &plan, guard, now, until)
+            store.apply_line(account, sale, &plan, guard, &new_order, now, until)
         });
         let vendor = plan.before.vendor_id.clone();
         match write.await? {
             LineWrite::Applied {
                 on_hand_after,
+                order,
+                opened,
                 order_made,
             } => {
-                let rid = plan.order.order_id().map(ReplenishmentId::as_str);
                 return Ok(LineDone {
-                    result: marked_line(plan.sku.as_str(), plan.quantity, on_hand_after, rid),
+                    result: marked_line(
+                        plan.sku.as_str(),
+                        plan.quantity,
+                        on_hand_after,
+                        order.as_deref(),
+                    ),
                     vendor,
                     made: order_made,
-                    opened: matches!(plan.order, OrderAction::Open(_)),
+                    opened,
                     missed,
                 });
             }

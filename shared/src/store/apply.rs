@@ -5,13 +5,15 @@
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, WriteRequest,
+};
 
 use super::codec::{n, new_order_item, s, sku_from_item, NewOrder, Reader};
 use super::dynamo::{dynamo_error, CommitError};
 use super::layout::*;
 use super::Store;
-use crate::domain::{LevelGuard, LinePlan, OrderAction, SaleStatus, SkuState};
+use crate::domain::{LevelGuard, LinePlan, SaleStatus, SkuState};
 use crate::error::StoreError;
 use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku, VendorId};
 
@@ -33,10 +35,13 @@ pub struct Claim<'a> {
 /// What writing one line to its SKU item found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineWrite {
-    /// Written now: the level right after the line, and whether the SKU says the order the line
-    /// went into has its item already.
+    /// Written now: the level right after the line, the order its back-ordered units went into
+    /// (the SKU's open order, or the one this write opened), whether this write opened it, and
+    /// whether the SKU says that order's item exists already.
     Applied {
         on_hand_after: i64,
+        order: Option<String>,
+        opened: bool,
         order_made: bool,
     },
     /// Written before (an earlier attempt whose answer was lost): what its marker says.
@@ -44,7 +49,7 @@ pub enum LineWrite {
         on_hand_after: i64,
         order: Option<String>,
     },
-    /// The level left the guard's range, or the open order changed: the SKU as it is now.
+    /// The level left the guard's range: the SKU as it is now.
     Moved(SkuState),
 }
 
@@ -159,15 +164,18 @@ impl Store {
     }
 
     /// Writes one line to its SKU item: the new level, the line's marker, and its back-ordered
-    /// units into the SKU's running quantity of the order (opening it when the plan says so),
-    /// conditional on the marker being absent, the level within the guard and the order as
-    /// planned. A miss answers what the item holds, so the retry needs no read.
+    /// units into the SKU's open order's running quantity (`open_qty`), opening one (`new_order`)
+    /// if the SKU has none, conditional on the marker being absent and the level within the guard.
+    /// Whatever order is open when the write lands takes the units, so concurrent sales, opens and
+    /// closes never make it miss. A miss answers what the item holds, so the retry needs no read.
+    #[allow(clippy::too_many_arguments)]
     pub async fn apply_line(
         &self,
         account: &AccountId,
         sale: &SaleId,
         plan: &LinePlan,
         guard: LevelGuard,
+        new_order: &ReplenishmentId,
         now: &str,
         send_by: std::time::Instant,
     ) -> Result<LineWrite, StoreError> {
@@ -203,22 +211,18 @@ impl Store {
                 req.expression_attribute_values(":h", n(h))
             }
         };
-        if let Some(rid) = plan.order.order_id() {
-            set.push("#so = :rid");
+        let backorders = plan.order.order_id().is_some();
+        if backorders {
+            set.push("#open = if_not_exists(#open, :new)");
+            set.push("#so = if_not_exists(#open, :new)");
             set.push("#oq = if_not_exists(#oq, :none) + :b");
             req = req
                 .expression_attribute_names("#so", sale_order_attr(sale))
-                .expression_attribute_names("#oq", order_quantity_attr(rid.as_str()))
+                .expression_attribute_names("#oq", OPEN_QTY)
                 .expression_attribute_names("#open", OPEN_RID)
-                .expression_attribute_values(":rid", s(rid.as_str()))
+                .expression_attribute_values(":new", s(new_order.as_str()))
                 .expression_attribute_values(":b", n(plan.backordered))
                 .expression_attribute_values(":none", n(0));
-            if matches!(plan.order, OrderAction::Open(_)) {
-                set.push("#open = :rid");
-                condition.push("attribute_not_exists(#open)");
-            } else {
-                condition.push("#open = :rid");
-            }
         }
         // Neither this send nor a retry of it by the SDK may leave after `send_by`: the SDK's
         // timeouts for this call end there.
@@ -245,12 +249,16 @@ impl Store {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
                 let r = Reader::new(&item);
-                let made = plan
-                    .order
-                    .order_id()
-                    .is_some_and(|rid| r.opt_str(ORDER_MADE).ok().flatten() == Some(rid.as_str()));
+                let order = if backorders {
+                    Some(r.str(&sale_order_attr(sale))?.to_owned())
+                } else {
+                    None
+                };
+                let made = order.is_some() && r.opt_str(ORDER_MADE)? == order.as_deref();
                 Ok(LineWrite::Applied {
                     on_hand_after: r.i64(&mark)?,
+                    opened: order.as_deref() == Some(new_order.as_str()),
+                    order,
                     order_made: made,
                 })
             }
@@ -297,20 +305,60 @@ impl Store {
         self.put_if_absent(item).await
     }
 
-    /// A sale's contribution to an order (its audit trail), written once.
-    pub async fn put_contribution(
+    /// A sale's contributions to the orders its lines fed (its audit trail), `(order, units)`, in
+    /// `BatchWriteItem`s of 25. Unconditional: only the applier holding the sale's lease writes
+    /// them, before the sale completes, and nothing else writes them until it has (a
+    /// cancellation needs the sale complete).
+    pub async fn put_contributions(
         &self,
         account: &AccountId,
-        rid: &str,
         sale: &SaleId,
-        units: i64,
+        fed: &[(&str, i64)],
         now: &str,
     ) -> Result<(), StoreError> {
-        let mut item = contribution_key(account, rid, sale);
-        item.insert(SALE_ID.to_owned(), s(sale.as_str()));
-        item.insert(UNITS.to_owned(), n(units));
-        item.insert(CREATED_AT.to_owned(), s(now));
-        self.put_if_absent(item).await
+        let batches = fed.chunks(25).map(|chunk| async move {
+            let mut requests: Vec<WriteRequest> = chunk
+                .iter()
+                .map(|(rid, units)| {
+                    let mut item = contribution_key(account, rid, sale);
+                    item.insert(SALE_ID.to_owned(), s(sale.as_str()));
+                    item.insert(UNITS.to_owned(), n(*units));
+                    item.insert(CREATED_AT.to_owned(), s(now));
+                    PutRequest::builder()
+                        .set_item(Some(item))
+                        .build()
+                        .map(|put| WriteRequest::builder().put_request(put).build())
+                        .map_err(|e| StoreError::dynamo("BatchWriteItem", e))
+                })
+                .collect::<Result<_, _>>()?;
+            let mut backoff = crate::retry::Backoff::new();
+            let mut rounds = 0;
+            while !requests.is_empty() {
+                rounds += 1;
+                if rounds > crate::retry::MAX_ATTEMPTS {
+                    return Err(StoreError::Unavailable {
+                        operation: "BatchWriteItem",
+                        source: "items left unprocessed after repeated attempts".into(),
+                    });
+                }
+                let out = self
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table, std::mem::take(&mut requests))
+                    .send()
+                    .await
+                    .map_err(|e| dynamo_error("BatchWriteItem", e))?;
+                requests = out
+                    .unprocessed_items
+                    .and_then(|mut u| u.remove(&self.table))
+                    .unwrap_or_default();
+                if !requests.is_empty() {
+                    backoff.wait().await;
+                }
+            }
+            Ok::<(), StoreError>(())
+        });
+        futures::future::try_join_all(batches).await.map(|_| ())
     }
 
     async fn put_if_absent(&self, item: Item) -> Result<(), StoreError> {

@@ -28,7 +28,7 @@ pub struct CancelPart<'a> {
 impl Store {
     /// The orders `fed` (order, SKU) as a cancellation sees them, in one consistent batched read
     /// of their SKUs: an order is open while its SKU points at it, and its quantity is then the
-    /// SKU's running quantity of it. An order its SKU has let go of is closed (its close may still
+    /// SKU's running quantity (`open_qty`). An order its SKU has let go of is closed (its close may still
     /// be writing the order item): nothing can be taken out of it.
     pub async fn fed_orders(
         &self,
@@ -53,7 +53,7 @@ impl Store {
                 None => false,
             };
             let quantity = match &r {
-                Some(r) => r.opt_i64(&order_quantity_attr(rid.as_str()))?.unwrap_or(0),
+                Some(r) => r.opt_i64(OPEN_QTY)?.unwrap_or(0),
                 None => 0,
             };
             out.insert(rid.to_string(), FedOrder { open, quantity });
@@ -141,7 +141,7 @@ impl Store {
                         .condition_expression(
                             "attribute_exists(#oh) AND #open = :rid AND #oq >= :t",
                         )
-                        .expression_attribute_names("#oq", order_quantity_attr(rid))
+                        .expression_attribute_names("#oq", OPEN_QTY)
                         .expression_attribute_names("#open", OPEN_RID)
                         .expression_attribute_values(":minus", n(-line.taken_back))
                         .expression_attribute_values(":t", n(line.taken_back))

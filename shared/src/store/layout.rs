@@ -111,6 +111,9 @@ pub const LEASE_UNTIL: &str = "lease_until";
 pub const LEASE: &str = "lease";
 /// SKU item: the id of the open order whose order item is known to exist.
 pub const ORDER_MADE: &str = "made";
+/// SKU item: the running quantity of its open auto-back-order order (`open_rid`): sales add their
+/// units here, not to the order item, until the order closes.
+pub const OPEN_QTY: &str = "open_qty";
 pub const SETTINGS_SK: &str = "SETTINGS";
 const VENDOR_PREFIX: &str = "VENDOR#";
 const SKU_PREFIX: &str = "SKU#";
@@ -283,10 +286,10 @@ pub fn open_sort_key(created_at: &str, rid: &str) -> String {
     format!("{created_at}#{rid}")
 }
 
-/// SKU item: the running quantity of its auto-back-order order `rid`, from the first sale into it
-/// until its close has written the final quantity on the order item.
-pub fn order_quantity_attr(rid: &str) -> String {
-    format!("oq#{rid}")
+/// SKU item: the quantity of an auto-back-order order `rid` its close has taken from `open_qty`,
+/// until the close has written it on the order item.
+pub fn closing_quantity_attr(rid: &str) -> String {
+    format!("cq#{rid}")
 }
 
 /// SKU item: the marker of a sale's line while the sale is being applied: the stock level right

@@ -54,7 +54,8 @@ impl Store {
     }
 
     /// Sets the quantity of every open auto-back-order order among `orders` to its SKU's running
-    /// quantity (sales add their units there, not to the order's item, until the order closes).
+    /// quantity (sales add their units there, not to the order's item, until the order closes:
+    /// `open_qty` while the SKU points at it, `cq#{rid}` while its close is under way).
     /// One batched read of their SKUs; none when no order is open.
     pub async fn live_quantities(
         &self,
@@ -90,10 +91,14 @@ impl Store {
             .filter(|(_, o)| o.status == OrderStatus::Open && o.is_auto_backorder())
         {
             let running = by_sku.get(&order.sku).and_then(|item| {
-                Reader::new(item)
-                    .opt_i64(&order_quantity_attr(&order.replenishment_id))
-                    .ok()
-                    .flatten()
+                let r = Reader::new(item);
+                let rid = order.replenishment_id.as_str();
+                if r.opt_str(OPEN_RID).ok().flatten() == Some(rid) {
+                    r.opt_i64(OPEN_QTY).ok().flatten()
+                } else {
+                    // Being closed: the quantity its close took from the SKU.
+                    r.opt_i64(&closing_quantity_attr(rid)).ok().flatten()
+                }
             });
             match running {
                 Some(q) => order.quantity = q,
@@ -160,9 +165,10 @@ impl Store {
     /// each safe to repeat, so a close that crashes is finished by the next one:
     /// 1. its SKU lets go of it (conditional on pointing at it; `keep_empty`: and on its running
     ///    quantity being above 0, for the scheduled close, which leaves an order whose sales were
-    ///    all cancelled open for the next shortfall): its running quantity is final from here;
+    ///    all cancelled open for the next shortfall), moving `open_qty` to `cq#{rid}` in the same
+    ///    write: the quantity is final from here, and the next sale opens the next order;
     /// 2. the order item goes `open -> closed` with that quantity (conditional on `open`);
-    /// 3. the SKU forgets the running quantity.
+    /// 3. the SKU forgets `cq#{rid}`.
     ///
     /// A regular order is one conditional update.
     pub async fn close_open_order(
@@ -244,13 +250,18 @@ impl Store {
         keep_empty: bool,
         now: &str,
     ) -> Result<Option<i64>, StoreError> {
-        let running = order_quantity_attr(order.rid.as_str());
+        let closing = closing_quantity_attr(order.rid.as_str());
         let mut req = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(sku_key(account, &order.sku)))
-            .update_expression("REMOVE #open SET #u = :now ADD #ver :one")
+            .update_expression(
+                "SET #cq = if_not_exists(#oq, :zero), #u = :now REMOVE #open, #oq ADD #ver :one",
+            )
+            .expression_attribute_names("#cq", &closing)
+            .expression_attribute_names("#oq", OPEN_QTY)
+            .expression_attribute_values(":zero", n(0))
             .expression_attribute_names("#open", OPEN_RID)
             .expression_attribute_names("#u", UPDATED_AT)
             .expression_attribute_names("#ver", VERSION)
@@ -261,8 +272,6 @@ impl Store {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
         req = if keep_empty {
             req.condition_expression("#open = :rid AND #oq > :zero")
-                .expression_attribute_names("#oq", &running)
-                .expression_attribute_values(":zero", n(0))
         } else {
             req.condition_expression("#open = :rid")
         };
@@ -278,30 +287,26 @@ impl Store {
                     }
                     // Released before (a close that did not finish): finish it with the
                     // quantity kept, if the order item does not have it already.
-                    return r.opt_i64(&running);
+                    return r.opt_i64(&closing);
                 }
                 _ => return Err(dynamo_error("UpdateItem", e)),
             },
         };
-        Ok(Some(Reader::new(&item).opt_i64(&running)?.unwrap_or(0)))
+        Ok(Some(Reader::new(&item).opt_i64(&closing)?.unwrap_or(0)))
     }
 
-    /// Step 3 of closing: the SKU forgets the closed order's running quantity. A failure only
-    /// leaves a few bytes on the SKU item (readers use the order item's quantity once closed).
+    /// Step 3 of closing: the SKU forgets the closed order's quantity. A failure only leaves a few
+    /// bytes on the SKU item (readers use the order item's quantity once closed).
     async fn forget_running_quantity(&self, account: &AccountId, order: &OrderRef) {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(sku_key(account, &order.sku)))
-            .update_expression("REMOVE #oq")
-            .condition_expression(
-                "attribute_exists(#oh) AND (attribute_not_exists(#open) OR #open <> :rid)",
-            )
-            .expression_attribute_names("#oq", order_quantity_attr(order.rid.as_str()))
+            .update_expression("REMOVE #cq")
+            .condition_expression("attribute_exists(#oh)")
+            .expression_attribute_names("#cq", closing_quantity_attr(order.rid.as_str()))
             .expression_attribute_names("#oh", ON_HAND)
-            .expression_attribute_names("#open", OPEN_RID)
-            .expression_attribute_values(":rid", s(order.rid.as_str()))
             .send()
             .await;
         if let Err(e) = result {

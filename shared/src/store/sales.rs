@@ -300,10 +300,10 @@ impl Store {
             .expression_attribute_values(":ver", n(plan.before.version + 1))
             .expression_attribute_values(":seen", n(plan.before.version))
             .expression_attribute_values(":now", s(now));
-        if let Some(rid) = plan.order.order_id() {
+        if plan.order.order_id().is_some() {
             expr.push_str(", #oq = if_not_exists(#oq, :none) + :b");
             update = update
-                .expression_attribute_names("#oq", order_quantity_attr(rid.as_str()))
+                .expression_attribute_names("#oq", OPEN_QTY)
                 .expression_attribute_values(":none", n(0))
                 .expression_attribute_values(":b", n(plan.backordered));
         }
