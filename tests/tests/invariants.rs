@@ -6,7 +6,8 @@
 //! the audit trail and the receipts. Each line follows the quantity rule (its back-ordered units
 //! from the SKU's level just before it), a closed order's quantity never changes after the close
 //! answered it, reads may be answered late (after other writes committed), and the run fails if it
-//! has not finished in time rather than hang.
+//! has not finished in time rather than hang. The hot phase puts every worker on two SKUs (a flash
+//! sale) after a sale crashed at every step of the sale path, each then redelivered.
 //!
 //! `make soak` runs it longer: SOAK_SALES (default 20000) sales, SOAK_FAULT_RATE (default 0.10).
 

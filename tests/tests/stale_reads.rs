@@ -11,8 +11,9 @@ use serde_json::Value;
 const A: &str = "acct";
 const LIMIT: Duration = Duration::from_secs(30);
 
-/// A cancellation read the order open; it was closed (sent to the vendor) before the cancellation
-/// committed. A closed order never shrinks: its units stay in it, reported as `not_taken_back`.
+/// A cancellation read the order open; it was closed (sent to the vendor), and the SKU's next order
+/// opened, before the cancellation committed. A closed order never shrinks: its units stay in it,
+/// reported as `not_taken_back`; and the next order keeps its own.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancel_planned_on_an_open_order_leaves_it_alone_once_closed() {
     let (app, _faults) = TestApp::with_faults().await;
@@ -34,9 +35,17 @@ async fn a_cancel_planned_on_an_open_order_leaves_it_alone_once_closed() {
             .ok(A, "POST", &format!("/replenishments/{rid}/close"), None)
             .await;
         assert_eq!(closed["quantity"], 2);
+        // And the next shortfall opens the SKU's next order, which the cancellation must not
+        // touch either.
+        let next = app.finalize(A, "S2", &[("X", 3)]).await;
+        assert_eq!(next.status, 200, "{}", next.body);
         hold.release();
+        next.body["lines"][0]["replenishment_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     };
-    let (cancelled, ()) = within(LIMIT, "cancel racing a close", async {
+    let (cancelled, next) = within(LIMIT, "cancel racing a close", async {
         tokio::join!(cancel, close)
     })
     .await;
@@ -59,7 +68,19 @@ async fn a_cancel_planned_on_an_open_order_leaves_it_alone_once_closed() {
         order["quantity"], 2,
         "a closed order's quantity never changes"
     );
-    assert_eq!(app.on_hand(A, "X").await, 0, "the units went back to stock");
+    let next = app
+        .ok(A, "GET", &format!("/replenishments/{next}"), None)
+        .await;
+    assert_eq!(
+        (next["status"].as_str(), next["quantity"].as_i64()),
+        (Some("open"), Some(3)),
+        "the next order keeps its own units"
+    );
+    assert_eq!(
+        app.on_hand(A, "X").await,
+        -3,
+        "S1's units went back to stock"
+    );
 }
 
 /// A redelivery read the sale while the first delivery was applying it; the first delivery
