@@ -6,9 +6,8 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::types::{StreamSpecification, StreamViewType};
 use backorder_tests::eventbridge::EventBridge;
-use backorder_tests::stream::stream_records;
+use backorder_tests::stream::{enable_stream, stream_records};
 use backorder_tests::TestApp;
 use fn_order_events::{handle, Publisher};
 use serde_json::{json, Value};
@@ -47,19 +46,7 @@ async fn publish_all(bus: &EventBridge, records: &[Value]) {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_order_change_made_by_the_service_publishes_exactly_one_event() {
     let app = TestApp::new().await;
-    app.client
-        .update_table()
-        .table_name(&app.table)
-        .stream_specification(
-            StreamSpecification::builder()
-                .stream_enabled(true)
-                .stream_view_type(StreamViewType::NewAndOldImages)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    enable_stream(&app).await;
 
     // The workload: two SKUs back-ordered, an order topped up, closed, received in two receipts;
     // a second order opened and emptied by a cancellation; a regular order created, closed and

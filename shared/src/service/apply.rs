@@ -126,6 +126,8 @@ pub(super) enum Applied {
 
 /// One line once applied: what it did, and whether its order's item is known to exist.
 struct LineDone {
+    sku: Sku,
+    order: Option<ReplenishmentId>,
     result: SaleLineResult,
     vendor: Option<crate::ids::VendorId>,
     made: bool,
@@ -164,31 +166,20 @@ pub(super) async fn apply_sale(
 
     // The orders' items (when the SKU does not say they exist) and the contributions, together.
     let until = lease.stop_at + lease_safety(store.sale_lease());
-    let orders = try_join_all(done.iter().filter(|d| !d.made).filter_map(|d| {
-        let rid = d.result.replenishment_id.as_deref()?;
-        Some(async move {
-            let malformed = |e: crate::ids::IdError| StoreError::Malformed {
-                key: sale.to_string(),
-                problem: e.to_string(),
-            };
-            let rid = ReplenishmentId::parse(rid, "replenishment_id").map_err(malformed)?;
-            let sku = Sku::parse(d.result.sku.clone(), "sku").map_err(malformed)?;
-            until_answered(until, || {
-                store.ensure_order(
-                    account,
-                    &rid,
-                    &sku,
-                    d.vendor.as_ref(),
-                    d.result.backordered,
-                    now,
-                )
-            })
-            .await
+    let unmade = || {
+        done.iter()
+            .filter(|d| !d.made)
+            .filter_map(|d| Some((d, d.order.as_ref()?)))
+    };
+    let orders = try_join_all(unmade().map(|(d, rid)| {
+        until_answered(until, move || {
+            let units = d.result.backordered;
+            store.ensure_order(account, rid, &d.sku, d.vendor.as_ref(), units, now)
         })
     }));
     let fed: Vec<(&str, i64)> = done
         .iter()
-        .filter_map(|d| Some((d.result.replenishment_id.as_deref()?, d.result.backordered)))
+        .filter_map(|d| Some((d.order.as_ref()?.as_str(), d.result.backordered)))
         .collect();
     let contributions = async {
         if fed.is_empty() {
@@ -205,11 +196,8 @@ pub(super) async fn apply_sale(
     let body = codec::to_json(sale, &result)?;
     // With the completion, the SKUs whose open order's item this sale wrote record that it
     // exists (reads show an open order once its item exists).
-    let made = done.iter().filter(|d| !d.made).filter_map(|d| {
-        let rid = ReplenishmentId::parse(d.result.replenishment_id.as_deref()?, "id").ok()?;
-        let sku = Sku::parse(d.result.sku.clone(), "sku").ok()?;
-        Some(async move { until_answered(until, || store.mark_made(account, &sku, &rid)).await })
-    });
+    let made = unmade()
+        .map(|(d, rid)| until_answered(until, move || store.mark_made(account, &d.sku, rid)));
     let complete = until_answered(until, || {
         store.complete_sale(account, sale, &lease.token, &body, now)
     });
@@ -221,10 +209,7 @@ pub(super) async fn apply_sale(
 
     // The markers: nothing reads them once the sale is complete, so they are removed after the
     // answer, off its path. A sandbox that dies first leaves a few bytes on the SKU item.
-    let clears: Vec<Sku> = done
-        .iter()
-        .filter_map(|d| Sku::parse(d.result.sku.clone(), "sku").ok())
-        .collect();
+    let clears: Vec<Sku> = done.iter().map(|d| d.sku.clone()).collect();
     let (store2, account2, sale2) = (store.clone(), account.clone(), sale.clone());
     crate::background::spawn(async move {
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -271,7 +256,7 @@ async fn apply_one(
         });
         let vendor = plan.before.vendor_id.clone();
         match write.await? {
-            LineWrite::Applied {
+            LineWrite::Written {
                 on_hand_after,
                 order,
                 opened,
@@ -282,30 +267,15 @@ async fn apply_one(
                         plan.sku.as_str(),
                         plan.quantity,
                         on_hand_after,
-                        order.as_deref(),
+                        order.as_ref().map(ReplenishmentId::as_str),
                     ),
+                    sku: plan.sku,
+                    order,
                     vendor,
                     made: order_made,
                     opened,
                     missed,
                 });
-            }
-            LineWrite::Marked {
-                on_hand_after,
-                order,
-            } => {
-                return Ok(LineDone {
-                    result: marked_line(
-                        plan.sku.as_str(),
-                        plan.quantity,
-                        on_hand_after,
-                        order.as_deref(),
-                    ),
-                    vendor,
-                    made: false,
-                    opened: false,
-                    missed,
-                })
             }
             LineWrite::Moved(state) => {
                 missed += 1;

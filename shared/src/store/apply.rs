@@ -35,19 +35,15 @@ pub struct Claim<'a> {
 /// What writing one line to its SKU item found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LineWrite {
-    /// Written now: the level right after the line, the order its back-ordered units went into
-    /// (the SKU's open order, or the one this write opened), whether this write opened it, and
-    /// whether the SKU says that order's item exists already.
-    Applied {
+    /// Written, now or by an earlier attempt whose answer was lost (its marker says so): the
+    /// level right after the line, the order its back-ordered units went into (the SKU's open
+    /// order, or the one this write opened), whether this write opened it, and whether the SKU
+    /// says that order's item exists already (never known for an earlier attempt).
+    Written {
         on_hand_after: i64,
-        order: Option<String>,
+        order: Option<ReplenishmentId>,
         opened: bool,
         order_made: bool,
-    },
-    /// Written before (an earlier attempt whose answer was lost): what its marker says.
-    Marked {
-        on_hand_after: i64,
-        order: Option<String>,
     },
     /// The level left the guard's range: the SKU as it is now.
     Moved(SkuState),
@@ -133,10 +129,7 @@ impl Store {
         until_ms: i64,
     ) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(sale_key(account, sale)))
+            .update_item(sale_key(account, sale))
             .update_expression("SET #lease = :lease, #lu = :until")
             .condition_expression("#st = :finalizing AND #lu = :seen")
             .expression_attribute_names("#lease", LEASE)
@@ -183,10 +176,7 @@ impl Store {
         let mut set = vec!["#oh = #oh - :q", "#sm = #oh - :q", "#u = :now"];
         let mut condition = vec!["attribute_exists(#oh)", "attribute_not_exists(#sm)"];
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(sku_key(account, &plan.sku)))
+            .update_item(sku_key(account, &plan.sku))
             .expression_attribute_names("#oh", ON_HAND)
             .expression_attribute_names("#sm", &mark)
             .expression_attribute_names("#u", UPDATED_AT)
@@ -249,15 +239,13 @@ impl Store {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
                 let r = Reader::new(&item);
-                let order = if backorders {
-                    Some(r.str(&sale_order_attr(sale))?.to_owned())
-                } else {
-                    None
-                };
-                let made = order.is_some() && r.opt_str(ORDER_MADE)? == order.as_deref();
-                Ok(LineWrite::Applied {
+                let order = r.opt_id(&sale_order_attr(sale), ReplenishmentId::parse)?;
+                let made = order
+                    .as_ref()
+                    .is_some_and(|rid| r.opt_str(ORDER_MADE).ok().flatten() == Some(rid.as_str()));
+                Ok(LineWrite::Written {
                     on_hand_after: r.i64(&mark)?,
-                    opened: order.as_deref() == Some(new_order.as_str()),
+                    opened: order.as_ref() == Some(new_order),
                     order,
                     order_made: made,
                 })
@@ -271,9 +259,11 @@ impl Store {
                     })?;
                 let r = Reader::new(&item);
                 if let Some(after) = r.opt_i64(&mark)? {
-                    return Ok(LineWrite::Marked {
+                    return Ok(LineWrite::Written {
                         on_hand_after: after,
-                        order: r.opt_str(&sale_order_attr(sale))?.map(str::to_owned),
+                        order: r.opt_id(&sale_order_attr(sale), ReplenishmentId::parse)?,
+                        opened: false,
+                        order_made: false,
                     });
                 }
                 Ok(LineWrite::Moved(sku_from_item(&plan.sku, &item)?.state))
@@ -385,10 +375,7 @@ impl Store {
         now: &str,
     ) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(sale_key(account, sale)))
+            .update_item(sale_key(account, sale))
             .update_expression(
                 "SET #st = :finalized, #r = :result, #u = :now \
                  REMOVE #req, #lease, #lu, #parts, #done",
@@ -432,10 +419,7 @@ impl Store {
         rid: &ReplenishmentId,
     ) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(sku_key(account, sku)))
+            .update_item(sku_key(account, sku))
             .update_expression("SET #made = :rid")
             .condition_expression("#open = :rid")
             .expression_attribute_names("#made", ORDER_MADE)
@@ -456,10 +440,7 @@ impl Store {
         sale: &SaleId,
     ) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(sku_key(account, sku)))
+            .update_item(sku_key(account, sku))
             .update_expression("REMOVE #sm, #so")
             .condition_expression("attribute_exists(#oh)")
             .expression_attribute_names("#oh", ON_HAND)

@@ -6,6 +6,7 @@ use aws_sdk_dynamodb::config::http::HttpResponse;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::query::QueryOutput;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, Put, TransactWriteItem};
 
 use super::codec::s;
@@ -147,6 +148,14 @@ impl Store {
             .await
             .map(|_| ())
             .map_err(classify_transaction_error)
+    }
+
+    /// An `UpdateItem` of the item at `key`, in this table.
+    pub(super) fn update_item(&self, key: Item) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key))
     }
 
     pub(super) fn put_new(&self, item: Item) -> Result<Put, StoreError> {

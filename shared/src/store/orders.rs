@@ -188,10 +188,7 @@ impl Store {
             None
         };
         let mut close = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(order_key(account, rid)))
+            .update_item(order_key(account, rid))
             .condition_expression("#st = :open")
             .expression_attribute_names("#st", STATUS)
             .expression_attribute_names("#ca", CLOSED_AT)
@@ -252,10 +249,7 @@ impl Store {
     ) -> Result<Option<i64>, StoreError> {
         let closing = closing_quantity_attr(order.rid.as_str());
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(sku_key(account, &order.sku)))
+            .update_item(sku_key(account, &order.sku))
             .update_expression(
                 "SET #cq = if_not_exists(#oq, :zero), #u = :now REMOVE #open, #oq ADD #ver :one",
             )
@@ -299,10 +293,7 @@ impl Store {
     /// bytes on the SKU item (readers use the order item's quantity once closed).
     async fn forget_running_quantity(&self, account: &AccountId, order: &OrderRef) {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(sku_key(account, &order.sku)))
+            .update_item(sku_key(account, &order.sku))
             .update_expression("REMOVE #cq")
             .condition_expression("attribute_exists(#oh)")
             .expression_attribute_names("#cq", closing_quantity_attr(order.rid.as_str()))
