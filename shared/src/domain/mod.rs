@@ -6,17 +6,20 @@
 //! - [`sale`]: the sale request, the quantity rule ([`uncovered`]), line planning, the answer.
 //! - [`order`]: replenishment orders, their statuses and receipts.
 //! - [`cancel`]: what cancelling a sale gives back.
+//! - [`release`]: received units released to the sales waiting on them, oldest first.
 
 pub mod apply;
 pub mod cancel;
 pub mod order;
 pub mod policy;
+pub mod release;
 pub mod sale;
 
 pub use apply::*;
 pub use cancel::*;
 pub use order::*;
 pub use policy::*;
+pub use release::*;
 pub use sale::*;
 
 use sha2::{Digest, Sha256};
