@@ -2,7 +2,8 @@
 """Regenerates events/: API Gateway HTTP API v2 requests for every route, edited from
 `sam local generate-event apigateway http-api-proxy`, the scheduled event from
 `sam local generate-event cloudwatch scheduled-event`, the direct close payload, and DynamoDB stream
-batches of order items for order-events and of a sale claim for sale-finalize, edited from
+batches of order items and of a contribution for order-events and of a sale claim for
+sale-finalize, edited from
 `sam local generate-event dynamodb update`.
 
 Usage: scripts/generate-events.py [path/to/sam]   (default .tools/venv-sam/bin/sam; `make events`)
@@ -27,7 +28,7 @@ def generate(*args):
 ROUTES = [
     ("settings/put-settings", "PUT", "/settings", {}, None, {"auto_backorder": True}),
     ("settings/get-settings", "GET", "/settings", {}, None, None),
-    ("settings/put-vendor-settings", "PUT", "/vendors/{vendor_id}/settings", {"vendor_id": "acme"}, None, {"auto_backorder_default": True}),
+    ("settings/put-vendor-settings", "PUT", "/vendors/{vendor_id}/settings", {"vendor_id": "acme"}, None, {"auto_backorder_default": True, "lead_time_days": 14}),
     ("settings/get-vendor-settings", "GET", "/vendors/{vendor_id}/settings", {"vendor_id": "acme"}, None, None),
     ("settings/put-sku-settings", "PUT", "/skus/{sku}/settings", {"sku": "CHAIR-1"}, None, {"auto_backorder": "vendor_default", "vendor_id": "acme"}),
     ("settings/get-sku-settings", "GET", "/skus/{sku}/settings", {"sku": "CHAIR-1"}, None, None),
@@ -46,6 +47,7 @@ ROUTES = [
     ("replenishments/list-sales", "GET", "/replenishments/{replenishment_id}/sales", {"replenishment_id": RID}, {"limit": "10"}, None),
     ("replenishments/post-receipt", "POST", "/replenishments/{replenishment_id}/receipts", {"replenishment_id": RID}, None,
      {"receipt_id": "dock-7", "quantity": 3}),
+    ("replenishments/list-awaiting", "GET", "/skus/{sku}/awaiting", {"sku": "CHAIR-1"}, {"limit": "10"}, None),
     ("replenishments/list-vendor-replenishments", "GET", "/vendors/{vendor_id}/replenishments", {"vendor_id": "acme"}, {"status": "open"}, None),
 ]
 
@@ -179,7 +181,20 @@ def order_events():
     for name in ("insert-open", "modify-closed", "modify-received", "non-order"):
         write("order-events/" + name, {"Records": [records[name]]})
     write("order-events/batch", {"Records": list(records.values())})
-    return 5
+    # A contribution (S-1001's 3 units in the order the tests put at RID) reaching all its units
+    # released: the sale may be ready (FulfillmentReady).
+    contrib_keys = {"pk": partition("ORDER#" + RID), "sk": f"CONTRIB#{RID}#S-1001"}
+    waiting = {
+        **contrib_keys, "sale_id": "S-1001", "units": 3, "pos": 4, "created_at": "2026-11-29T10:00:00.000Z",
+        "await_pk": f"{len(ACCOUNT)}:{ACCOUNT}#CHAIR-1", "await_pos": 4,
+    }
+    released = {k: v for k, v in waiting.items() if not k.startswith("await_")}
+    released.update(released=3, released_at="2026-11-29T14:00:00.000Z")
+    write("order-events/contribution-released", {"Records": [stream_record(
+        modify, "e0000000000000000000000000000008", seq(8), "MODIFY", contrib_keys,
+        old={k: attr(v) for k, v in waiting.items()}, new={k: attr(v) for k, v in released.items()},
+    )]})
+    return 6
 
 
 def sale_claims():

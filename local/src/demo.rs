@@ -48,13 +48,13 @@ pub async fn run(addr: SocketAddr) -> Result<(), Error> {
     };
     println!("local server on http://{addr}, account \"demo\"\n");
 
-    println!("1. Turn on \"automatically back order items when out of stock\" and the SKU's \"Backorder\" policy");
+    println!("1. Turn on \"automatically back order items when out of stock\" and the SKU's \"Backorder\" policy; the vendor delivers 14 days after an order closes");
     api.call("PUT", "/settings", Some(json!({"auto_backorder": true})))
         .await?;
     api.call(
         "PUT",
         "/vendors/acme/settings",
-        Some(json!({"auto_backorder_default": false})),
+        Some(json!({"auto_backorder_default": false, "lead_time_days": 14})),
     )
     .await?;
     api.call(
@@ -112,8 +112,8 @@ pub async fn run(addr: SocketAddr) -> Result<(), Error> {
         .call("POST", &format!("/replenishments/{order_1}/close"), None)
         .await?;
     println!(
-        "     status {}, quantity {}",
-        closed["status"], closed["quantity"]
+        "     status {}, quantity {}, expected_at {}",
+        closed["status"], closed["quantity"], closed["expected_at"]
     );
 
     println!("\n7. A third sale opens a new order");
@@ -136,21 +136,64 @@ pub async fn run(addr: SocketAddr) -> Result<(), Error> {
         println!("     {} added {}", c["sale_id"], c["units"]);
     }
 
-    println!("\n9. The first order arrives: receive its 5 units (stock goes up by 5)");
-    let received = api
+    println!("\n9. Who is waiting for CHAIR-1, oldest first?");
+    let waiting = api.call("GET", "/skus/CHAIR-1/awaiting", None).await?;
+    for w in waiting["items"].as_array().cloned().unwrap_or_default() {
+        println!(
+            "     {} waits for {} on {} since {}, expected {}",
+            w["sale_id"], w["awaiting"], w["replenishment_id"], w["at"], w["expected_at"]
+        );
+    }
+
+    println!("\n10. 3 of the first order's 5 units arrive: they go to the oldest sale first");
+    let dock_1 = api
         .call(
             "POST",
             &format!("/replenishments/{order_1}/receipts"),
-            Some(json!({"receipt_id": "dock-1", "quantity": 5})),
+            Some(json!({"receipt_id": "dock-1", "quantity": 3})),
         )
         .await?;
     println!(
-        "     received {}, receipt_status {}",
-        received["received"], received["receipt_status"]
+        "     received {}, released {}",
+        dock_1["received"], dock_1["released"]
+    );
+    if dock_1["released"] != json!([{"sale_id": "S-1001", "units": 3}]) {
+        return Err("the receipt did not release the oldest sale first".into());
+    }
+    let first_now = api.call("GET", "/sales/S-1001", None).await?;
+    let second_now = api.call("GET", "/sales/S-1002", None).await?;
+    println!(
+        "     S-1001 is {}; S-1002 is {}: {} units awaited, expected {}",
+        first_now["fulfillment"]["stock_status"],
+        second_now["fulfillment"]["stock_status"],
+        second_now["lines"][0]["awaiting"],
+        second_now["lines"][0]["expected_at"]
+    );
+    if first_now["fulfillment"]["stock_status"] != "ready"
+        || second_now["lines"][0]["expected_at"] != closed["expected_at"]
+    {
+        return Err("the first sale is not ready, or the second has no expected date".into());
+    }
+
+    println!("\n11. The other 2 arrive: S-1002 is ready too (stock went up by 5 in all)");
+    let dock_2 = api
+        .call(
+            "POST",
+            &format!("/replenishments/{order_1}/receipts"),
+            Some(json!({"receipt_id": "dock-2", "quantity": 2})),
+        )
+        .await?;
+    let second_now = api.call("GET", "/sales/S-1002", None).await?;
+    println!(
+        "     received {}, receipt_status {}, released {}; S-1002 is {}",
+        dock_2["received"],
+        dock_2["receipt_status"],
+        dock_2["released"],
+        second_now["fulfillment"]["stock_status"]
     );
 
     println!(
-        "\n10. The third sale is cancelled: its 4 units go back to stock and out of the open order"
+        "\n12. The third sale is cancelled: its 4 units go back to stock and out of the open order"
     );
     let cancelled = api.call("POST", "/sales/S-1003/cancel", None).await?;
     println!(
@@ -196,6 +239,6 @@ pub async fn run(addr: SocketAddr) -> Result<(), Error> {
         )
         .into());
     }
-    println!("\ndemo finished: 3 + 2 units went to the first order (received), 4 to the second (cancelled, now 0).");
+    println!("\ndemo finished: 3 + 2 units went to the first order (received, released to S-1001 then S-1002), 4 to the second (cancelled, now 0).");
     Ok(())
 }

@@ -164,6 +164,7 @@ impl From<ReceiveError> for ApiError {
             ReceiveError::Conflict(_) => conflict("receipt_conflict", &err),
             ReceiveError::OrderOpen(_) => conflict("replenishment_open", &err),
             ReceiveError::OverReceipt { .. } => unprocessable("over_receipt", &err),
+            ReceiveError::TooManyReleased { .. } => unprocessable("receipt_too_large", &err),
             ReceiveError::Store(e) => e.into(),
         }
     }

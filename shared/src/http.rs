@@ -225,6 +225,30 @@ impl Fields {
         }
     }
 
+    /// An integer field within `min..=max`, or `null` (absent-but-given: `Some(None)`).
+    pub fn nullable_int(
+        &mut self,
+        name: &str,
+        min: i64,
+        max: i64,
+    ) -> Result<Option<Option<i64>>, ApiError> {
+        match self.take(name) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(None)),
+            Some(v) => {
+                let path = self.path(name);
+                int_in_range(&v, min, max)
+                    .map(|i| Some(Some(i)))
+                    .ok_or_else(|| {
+                        ApiError::invalid_field(
+                            &path,
+                            &format!("must be an integer in {min}..={max}, or null"),
+                        )
+                    })
+            }
+        }
+    }
+
     pub fn required_int(&mut self, name: &str, min: i64, max: i64) -> Result<i64, ApiError> {
         self.int(name, min, max)?
             .ok_or_else(|| ApiError::invalid_field(&self.path(name), "is required"))

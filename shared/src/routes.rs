@@ -59,6 +59,8 @@ pub enum ReplenishmentsOp {
     Sales,
     Receive,
     ListVendor,
+    /// The sales waiting on units of a SKU, oldest first.
+    Awaiting,
 }
 
 /// The HTTP operation of `replenishment-close`.
@@ -216,6 +218,11 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/vendors/{vendor_id}/replenishments",
         Endpoint::Replenishments(ReplenishmentsOp::ListVendor),
+    ),
+    route(
+        "GET",
+        "/skus/{sku}/awaiting",
+        Endpoint::Replenishments(ReplenishmentsOp::Awaiting),
     ),
     route(
         "POST",

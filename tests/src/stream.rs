@@ -132,3 +132,50 @@ pub async fn stream_records(app: &TestApp) -> Vec<Value> {
     }
     out
 }
+
+/// The records order-events' event source mapping passes (its filters): order items, and
+/// contributions written or changed.
+pub fn order_events_records(records: &[Value]) -> Vec<Value> {
+    records
+        .iter()
+        .filter(|r| {
+            let sk = r["dynamodb"]["Keys"]["sk"]["S"].as_str().unwrap_or("");
+            sk.starts_with("ORDER#") || (sk.starts_with("CONTRIB#") && r["eventName"] != "REMOVE")
+        })
+        .cloned()
+        .collect()
+}
+
+/// Hands stream records to the order-events handler with the store, as Lambda would: batches of
+/// 100, each retried from the record it reports until it reports none.
+pub async fn deliver_to_order_events(
+    app: &TestApp,
+    bus: &crate::eventbridge::EventBridge,
+    records: &[Value],
+) {
+    let mut publisher = fn_order_events::Publisher::new(bus.client(), "orders");
+    publisher.backoff = std::time::Duration::from_millis(1);
+    for chunk in records.chunks(100) {
+        let mut batch = chunk.to_vec();
+        for attempt in 0.. {
+            assert!(attempt < 50, "a stream batch never went through");
+            let out = fn_order_events::handle(
+                &publisher,
+                Some(&app.store),
+                json!({ "Records": batch }),
+                std::time::Instant::now() + std::time::Duration::from_secs(60),
+            )
+            .await
+            .unwrap();
+            let out = serde_json::to_value(out).unwrap();
+            let Some(seq) = out["batchItemFailures"][0]["itemIdentifier"].as_str() else {
+                break;
+            };
+            let at = batch
+                .iter()
+                .position(|r| r["dynamodb"]["SequenceNumber"] == seq)
+                .unwrap();
+            batch = batch[at..].to_vec();
+        }
+    }
+}

@@ -54,7 +54,7 @@ async fn every_function_from_its_event_files() {
         )),
         json!({"auto_backorder": true})
     );
-    let vendor = json!({"vendor_id": "acme", "auto_backorder_default": true});
+    let vendor = json!({"vendor_id": "acme", "auto_backorder_default": true, "lead_time_days": 14});
     assert_eq!(
         ok(json_of(
             fn_settings::handle(store, request("settings/put-vendor-settings", None)).await
@@ -190,6 +190,79 @@ async fn every_function_from_its_event_files() {
             .unwrap(),
         closed
     );
+    // The vendor's lead time (14 days, put-vendor-settings) dates the closed order.
+    let closed_at =
+        chrono::DateTime::parse_from_rfc3339(closed["closed_at"].as_str().unwrap()).unwrap();
+    let expected_at =
+        chrono::DateTime::parse_from_rfc3339(closed["expected_at"].as_str().unwrap()).unwrap();
+    assert_eq!(expected_at - closed_at, chrono::Duration::days(14));
+    // Who waits for CHAIR-1: S-1001, for its 3 units, expected then.
+    let waiting = ok(json_of(
+        fn_replenishments::handle(store, request("replenishments/list-awaiting", None)).await,
+    ));
+    assert_eq!(
+        waiting["items"],
+        json!([{
+            "sale_id": "S-1001",
+            "replenishment_id": rid,
+            "awaiting": 3,
+            "expected_at": closed["expected_at"],
+            "at": waiting["items"][0]["at"],
+        }])
+    );
+    // The 3 units arrive: released to S-1001, and the stream's record of its contribution
+    // reaching them all publishes FulfillmentReady.
+    let received = app
+        .ok(
+            "acct-events",
+            "POST",
+            &format!("/replenishments/{rid}/receipts"),
+            Some(json!({"receipt_id": "dock-1", "quantity": 3})),
+        )
+        .await;
+    assert_eq!(
+        received["released"],
+        json!([{"sale_id": "S-1001", "units": 3}])
+    );
+    let bus = backorder_tests::eventbridge::EventBridge::start().await;
+    let publisher = fn_order_events::Publisher::new(bus.client(), "orders");
+    let record: Value =
+        serde_json::from_str(&event("order-events/contribution-released", Some(&rid))).unwrap();
+    let out = fn_order_events::handle(
+        &publisher,
+        Some(store),
+        record,
+        Instant::now() + Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        serde_json::to_value(out).unwrap(),
+        json!({"batchItemFailures": []})
+    );
+    let accepted = bus.accepted();
+    assert_eq!(accepted.len(), 1);
+    assert_eq!(accepted[0].detail_type, "FulfillmentReady");
+    let detail = &accepted[0].detail;
+    assert_eq!(
+        detail["event_id"],
+        "11:acct-events#SALE#S-1001:FulfillmentReady"
+    );
+    assert_eq!(detail["sale_id"], "S-1001");
+    assert_eq!(
+        detail["fulfillment_id"],
+        sale["fulfillment"]["fulfillment_id"]
+    );
+    assert_eq!(
+        detail["lines"],
+        json!([{"sku": "CHAIR-1", "replenishment_id": rid, "units": 3}])
+    );
+    let now = ok(json_of(
+        fn_sale_finalize::handle(store, request("sale-finalize/get-sale", None)).await,
+    ));
+    assert_eq!(now["fulfillment"]["stock_status"], "ready");
+    assert_eq!(now["lines"][0]["released"], 3);
+
     // An unknown id through the direct payload is a NotFound diagnostic.
     let err = call("replenishment-close/direct", Some("01NOPE"))
         .await

@@ -9,6 +9,15 @@
 //! has not finished in time rather than hang. The hot phase puts every worker on two SKUs (a flash
 //! sale) after a sale crashed at every step of the sale path, each then redelivered.
 //!
+//! Received units are released to the sales waiting on them: each closed order receives in two
+//! concurrent receipts, under the same faults and redeliveries, and the table's stream is then
+//! handed to the order-events handler (which finishes what crashed receipts and cancellations left,
+//! and publishes `FulfillmentReady`). Afterwards, for every order, the units released equal
+//! min(received, units owed to its live sales), released oldest first; each sale's lines have
+//! `awaiting + released = backordered` until it is cancelled (then `awaiting` 0); no receipt
+//! released more than it received nor any sale more than it was owed; and every sale that became
+//! ready is published once (one `event_id`, the same detail each delivery).
+//!
 //! `make soak` runs it longer: SOAK_SALES (default 20000) sales, SOAK_FAULT_RATE (default 0.10).
 
 use std::collections::HashMap;
@@ -17,7 +26,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_sdk_dynamodb::types::AttributeValue;
+use backorder::domain::{release, Claim};
+use backorder_tests::eventbridge::EventBridge;
 use backorder_tests::faults::{invoke, FaultConfig, Outcome};
+use backorder_tests::stream::{
+    deliver_to_order_events, enable_stream, order_events_records, stream_records,
+};
 use backorder_tests::{within, Reply, TestApp};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -106,6 +120,7 @@ const SALE_STEPS: usize = 10;
 async fn run(sales: usize, rate: f64, shape: Shape) {
     let (app, faults) = TestApp::with_faults().await;
     let app = Arc::new(app);
+    enable_stream(&app).await;
     app.enable_account(A, true).await;
     for i in 0..SKUS {
         app.sku(A, &format!("SKU-{i:02}"), "backorder", None, initial(i))
@@ -167,12 +182,14 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
         })
     };
 
-    // Receipts: each closed order with units receives them all at once, under a receipt id of
-    // its own (redeliveries reuse it).
+    // Receipts: each closed order with units receives them all, in two receipts sent at once
+    // (each under a receipt id of its own; redeliveries reuse it). Every answer is kept: what
+    // each receipt says it released.
     let receiver = {
         let (app, stop, stats) = (app.clone(), stop.clone(), stats.clone());
         tokio::spawn(async move {
             let mut received: HashMap<String, i64> = HashMap::new();
+            let mut answers: Vec<(String, i64, Value)> = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let page = deliver(
                     &app,
@@ -188,21 +205,33 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
                     if q == 0 || received.contains_key(&rid) {
                         continue;
                     }
-                    let r = deliver(
-                        &app,
-                        &stats,
-                        "POST",
-                        &format!("/replenishments/{rid}/receipts"),
-                        Some(json!({"receipt_id": format!("rcv-{rid}"), "quantity": q})),
-                    )
+                    let first = fastrand::i64(0..=q);
+                    let parts: Vec<(String, i64)> = [("a", first), ("b", q - first)]
+                        .into_iter()
+                        .filter(|(_, units)| *units > 0)
+                        .map(|(k, units)| (format!("rcv-{rid}-{k}"), units))
+                        .collect();
+                    let path = format!("/replenishments/{rid}/receipts");
+                    let replies = futures::future::join_all(parts.iter().map(|(id, units)| {
+                        deliver(
+                            &app,
+                            &stats,
+                            "POST",
+                            &path,
+                            Some(json!({"receipt_id": id, "quantity": units})),
+                        )
+                    }))
                     .await;
-                    assert_eq!(r.status, 200, "{}", r.body);
-                    stats.receipts.fetch_add(1, Ordering::Relaxed);
+                    for ((_, units), r) in parts.iter().zip(replies) {
+                        assert_eq!(r.status, 200, "{}", r.body);
+                        stats.receipts.fetch_add(1, Ordering::Relaxed);
+                        answers.push((rid.clone(), *units, r.body["released"].clone()));
+                    }
                     received.insert(rid, q);
                 }
                 tokio::time::sleep(Duration::from_millis(25)).await;
             }
-            received
+            (received, answers)
         })
     };
 
@@ -284,7 +313,7 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
     let sales = replies.len();
     stop.store(true, Ordering::Relaxed);
     let closed = closer.await.unwrap();
-    let received = receiver.await.unwrap();
+    let (received, receipt_answers) = receiver.await.unwrap();
     let mut violations = checker.await.unwrap();
     faults.set(FaultConfig::default());
     let elapsed = started.elapsed();
@@ -433,6 +462,19 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
             by_order.len()
         ));
     }
+    // The stream, as Lambda hands it to order-events (its filters: orders, contributions written
+    // or changed), in batches of 100, each retried from the record it reports.
+    let bus = EventBridge::start().await;
+    let raw = stream_records(&app).await;
+    let records = order_events_records(&raw);
+    let stream_started = Instant::now();
+    deliver_to_order_events(&app, &bus, &records).await;
+    // Its own writes (the releases it finished) are in the stream too: deliver them as well.
+    let more = order_events_records(&stream_records(&app).await[raw.len()..]);
+    deliver_to_order_events(&app, &bus, &more).await;
+    let stream_secs = stream_started.elapsed().as_secs_f64();
+    violations.extend(check_releases(&app, &replies, &receipt_answers, &bus).await);
+
     let sale_records = app.items_with_prefix("SALE#").await.len();
     if sale_records != sales {
         violations.push(format!("{sale_records} sale records for {sales} sales"));
@@ -443,7 +485,7 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
 
     let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
     println!(
-        "invariant run: {sales} sales ({} cancelled), {} orders ({} closes, {} receipts) in {:.1}s; calls {}, redeliveries {} (crashes {}, 503s {}); {}; snapshot checks {}; violations = {}",
+        "invariant run: {sales} sales ({} cancelled), {} orders ({} closes, {} receipts) in {:.1}s; calls {}, redeliveries {} (crashes {}, 503s {}); {}; snapshot checks {}; stream {} records in {stream_secs:.1}s, {} FulfillmentReady; violations = {}",
         g(&stats.cancels),
         orders.len(),
         g(&stats.closes),
@@ -455,6 +497,11 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
         g(&stats.busy),
         faults.counts.summary(),
         g(&stats.checks),
+        records.len() + more.len(),
+        bus.accepted()
+            .iter()
+            .filter(|e| e.detail_type == "FulfillmentReady")
+            .count(),
         violations.len()
     );
     assert!(violations.is_empty(), "{violations:#?}");
@@ -465,6 +512,191 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
     );
     assert!(g(&stats.closes) > 0 && g(&stats.checks) > 0);
     assert!(g(&stats.cancels) > 0 && g(&stats.receipts) > 0);
+}
+
+/// The release invariants, on the table as the run and the stream left it.
+async fn check_releases(
+    app: &TestApp,
+    replies: &[(Value, Reply, Option<Reply>)],
+    receipt_answers: &[(String, i64, Value)],
+    bus: &EventBridge,
+) -> Vec<String> {
+    let mut violations = Vec::new();
+    let n = |item: &HashMap<String, AttributeValue>, k: &str| -> i64 {
+        item.get(k)
+            .and_then(|v| v.as_n().ok())
+            .map_or(0, |v| v.parse().unwrap())
+    };
+    // Per order: its contributions as claims, and what is stored released on each.
+    let mut claims: HashMap<String, Vec<(Claim, i64)>> = HashMap::new();
+    for c in app.items_with_prefix("CONTRIB#").await {
+        let sk = s(&c, "sk").unwrap();
+        let rid = sk.trim_start_matches("CONTRIB#").split('#').next().unwrap();
+        let claim = Claim {
+            sale_id: s(&c, "sale_id").unwrap(),
+            pos: n(&c, "pos"),
+            units: n(&c, "units"),
+            taken_back: n(&c, "taken_back"),
+            cancelled: c.contains_key("cancelled_at"),
+            released: n(&c, "released"),
+        };
+        let waits = c.contains_key("await_pk");
+        if waits != (!claim.cancelled && claim.released < claim.units) {
+            violations.push(format!(
+                "contribution {sk}: in the awaiting index = {waits}"
+            ));
+        }
+        claims
+            .entry(rid.to_owned())
+            .or_default()
+            .push((claim, n(&c, "released")));
+    }
+    let mut released_to: HashMap<(String, String), i64> = HashMap::new();
+    for o in app.items_with_prefix("ORDER#").await {
+        let rid = s(&o, "rid").unwrap();
+        let received = n(&o, "received");
+        let Some(cs) = claims.get(&rid) else { continue };
+        let owed: i64 = cs
+            .iter()
+            .filter(|(c, _)| !c.cancelled)
+            .map(|(c, _)| c.units)
+            .sum();
+        let live_released: i64 = cs
+            .iter()
+            .filter(|(c, _)| !c.cancelled)
+            .map(|(_, r)| r)
+            .sum();
+        if live_released != received.min(owed) {
+            violations.push(format!(
+                "order {rid}: released {live_released}, min(received {received}, owed {owed})"
+            ));
+        }
+        // Oldest first: exactly the rule, sale by sale.
+        let plain: Vec<Claim> = cs.iter().map(|(c, _)| c.clone()).collect();
+        let rule = release(received, 0, &plain);
+        for ((c, stored), want) in cs.iter().zip(rule) {
+            if !c.cancelled && *stored != want {
+                violations.push(format!(
+                    "order {rid}: sale {} released {stored}, oldest first it is {want}",
+                    c.sale_id
+                ));
+            }
+            released_to.insert((rid.clone(), c.sale_id.clone()), *stored);
+        }
+    }
+    // What receipts said they released: never more than received, never more than a sale is owed.
+    let mut said: HashMap<(String, String), i64> = HashMap::new();
+    for (rid, units, released) in receipt_answers {
+        let total: i64 = released
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["units"].as_i64().unwrap())
+            .sum();
+        if total > *units {
+            violations.push(format!("a receipt of {units} on {rid} released {total}"));
+        }
+        for r in released.as_array().unwrap() {
+            *said
+                .entry((rid.clone(), r["sale_id"].as_str().unwrap().to_owned()))
+                .or_default() += r["units"].as_i64().unwrap();
+        }
+    }
+    for ((rid, sale), units) in &said {
+        let owed = claims.get(rid).and_then(|cs| {
+            cs.iter()
+                .find(|(c, _)| &c.sale_id == sale)
+                .map(|(c, _)| c.units)
+        });
+        if owed.is_none_or(|o| *units > o) {
+            violations.push(format!(
+                "receipts on {rid} released {units} to {sale}, owed {owed:?}"
+            ));
+        }
+    }
+    // Each sale as GET shows it: awaiting + released = backordered until cancelled.
+    let ids: Vec<String> = replies
+        .iter()
+        .map(|(_, r, _)| r.body["sale_id"].as_str().unwrap().to_owned())
+        .collect();
+    let views: Vec<(String, Reply)> = futures::stream::iter(ids)
+        .map(|id| async move {
+            let r = app.call(A, "GET", &format!("/sales/{id}"), None).await;
+            (id, r)
+        })
+        .buffer_unordered(16)
+        .collect()
+        .await;
+    let mut ready = std::collections::BTreeSet::new();
+    for (id, view) in &views {
+        assert_eq!(view.status, 200, "{id}: {}", view.body);
+        let cancelled = view.body["status"] == "cancelled";
+        let mut waited = false;
+        for l in view.body["lines"].as_array().unwrap() {
+            let (a, r, b) = (
+                l["awaiting"].as_i64().unwrap(),
+                l["released"].as_i64().unwrap(),
+                l["backordered"].as_i64().unwrap(),
+            );
+            waited |= b > 0;
+            if (cancelled && a != 0) || (!cancelled && a + r != b) {
+                violations.push(format!(
+                    "sale {id} line {l}: awaiting + released != backordered"
+                ));
+            }
+            if let Some(rid) = l["replenishment_id"].as_str().filter(|_| b > 0) {
+                if released_to
+                    .get(&(rid.to_owned(), id.clone()))
+                    .copied()
+                    .unwrap_or(0)
+                    != r
+                {
+                    violations.push(format!(
+                        "sale {id} line {l}: not what its contribution holds"
+                    ));
+                }
+            }
+        }
+        let status = view.body["fulfillment"]["stock_status"].as_str().unwrap();
+        let all_in = view.body["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|l| l["awaiting"] == 0);
+        if (status == "ready") != all_in {
+            violations.push(format!("sale {id}: stock_status {status}"));
+        }
+        if waited && all_in && !cancelled {
+            ready.insert(id.clone());
+        }
+    }
+    // FulfillmentReady: once per sale that became ready (one event_id, one detail).
+    let mut events: HashMap<String, Vec<Value>> = HashMap::new();
+    for e in bus.accepted() {
+        if e.detail_type == "FulfillmentReady" {
+            events
+                .entry(e.detail["sale_id"].as_str().unwrap().to_owned())
+                .or_default()
+                .push(e.detail.clone());
+        }
+    }
+    for (sale, ds) in &events {
+        if ds.iter().any(|d| d != &ds[0]) {
+            violations.push(format!("sale {sale}: FulfillmentReady deliveries differ"));
+        }
+        let cancelled = views
+            .iter()
+            .any(|(id, v)| id == sale && v.body["status"] == "cancelled");
+        if !ready.contains(sale) && !cancelled {
+            violations.push(format!("sale {sale}: FulfillmentReady but not ready"));
+        }
+    }
+    for sale in &ready {
+        if !events.contains_key(sale) {
+            violations.push(format!("sale {sale}: ready, no FulfillmentReady"));
+        }
+    }
+    violations
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

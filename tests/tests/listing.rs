@@ -118,7 +118,8 @@ async fn filters_order_and_pages() {
             "receipt_status",
             "created_at",
             "updated_at",
-            "closed_at"
+            "closed_at",
+            "expected_at"
         ])
     );
     // The default limit is 50 and the first page of 5 has no cursor.

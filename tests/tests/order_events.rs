@@ -191,6 +191,7 @@ async fn a_batch_publishes_its_transitions_in_stream_order() {
             skipped: 0,
             events_published: 3,
             failed_sequence_number: None,
+            ..Outcome::default()
         }
     );
     assert_eq!(bus.requests(), [3], "one PutEvents request");
@@ -364,7 +365,9 @@ async fn malformed_records_are_skipped_without_blocking_the_shard() {
 async fn an_event_that_is_not_a_stream_batch_is_an_invalid_input() {
     let bus = EventBridge::start().await;
     let p = publisher(&bus);
-    let err = handle(&p, json!({"ping": 1}), later()).await.unwrap_err();
+    let err = handle(&p, None, json!({"ping": 1}), later())
+        .await
+        .unwrap_err();
     assert!(matches!(err, InvokeError::InvalidInput(_)));
     let diagnostic: lambda_runtime::Diagnostic = err.into();
     assert_eq!(diagnostic.error_type, "InvalidInput");
@@ -377,9 +380,14 @@ async fn near_the_deadline_nothing_more_is_sent() {
     let bus = EventBridge::start().await;
     let p = publisher(&bus);
     let all = records("batch");
-    let response = handle(&p, event("batch"), Instant::now() + Duration::from_secs(1))
-        .await
-        .unwrap();
+    let response = handle(
+        &p,
+        None,
+        event("batch"),
+        Instant::now() + Duration::from_secs(1),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         serde_json::to_value(response).unwrap(),
         failure(seq(&all[0]))

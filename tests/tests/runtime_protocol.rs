@@ -307,6 +307,8 @@ async fn every_binary_speaks_the_runtime_protocol() {
 /// `InvalidInput` error. No DynamoDB: it only reads the events it is given.
 #[tokio::test(flavor = "multi_thread")]
 async fn order_events_binary_speaks_the_runtime_protocol() {
+    // Its table (the batch's orders are not in it: nothing to release).
+    let app = TestApp::new().await;
     let bus = EventBridge::start().await;
     let api = RuntimeApi::start().await;
     let child = Command::new(binary("order-events"))
@@ -319,6 +321,8 @@ async fn order_events_binary_speaks_the_runtime_protocol() {
         .env("AWS_ACCESS_KEY_ID", "local")
         .env("AWS_SECRET_ACCESS_KEY", "local")
         .env("AWS_ENDPOINT_URL_EVENTBRIDGE", bus.endpoint())
+        .env("AWS_ENDPOINT_URL_DYNAMODB", endpoint())
+        .env("TABLE_NAME", &app.table)
         .env("EVENT_BUS_NAME", "orders-bus")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

@@ -70,7 +70,7 @@ async fn settings_defaults_and_updates() {
     );
     assert_eq!(
         app.ok(a, "GET", "/vendors/V1/settings", None).await,
-        json!({"vendor_id": "V1", "auto_backorder_default": false})
+        json!({"vendor_id": "V1", "auto_backorder_default": false, "lead_time_days": null})
     );
     assert_eq!(
         app.ok(
@@ -80,7 +80,7 @@ async fn settings_defaults_and_updates() {
             Some(json!({"auto_backorder_default": true}))
         )
         .await,
-        json!({"vendor_id": "V1", "auto_backorder_default": true})
+        json!({"vendor_id": "V1", "auto_backorder_default": true, "lead_time_days": null})
     );
     assert_eq!(
         app.ok(a, "GET", "/vendors/V1/settings", None).await["auto_backorder_default"],

@@ -7,8 +7,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use backorder_tests::eventbridge::EventBridge;
-use backorder_tests::stream::{enable_stream, stream_records};
-use backorder_tests::TestApp;
+use backorder_tests::stream::{
+    deliver_to_order_events, enable_stream, order_events_records, stream_records,
+};
+use backorder_tests::{root_key, TestApp};
 use fn_order_events::{handle, Publisher};
 use serde_json::{json, Value};
 
@@ -33,6 +35,7 @@ async fn publish_all(bus: &EventBridge, records: &[Value]) {
     for chunk in records.chunks(100) {
         let out = handle(
             &publisher,
+            None,
             json!({ "Records": chunk }),
             Instant::now() + Duration::from_secs(60),
         )
@@ -199,4 +202,149 @@ async fn every_order_change_made_by_the_service_publishes_exactly_one_event() {
         .map(|e| e.event_id().to_owned())
         .collect();
     assert_eq!(again, first);
+}
+
+/// A receipt whose releases were lost with its process (the contributions' `released` as they were
+/// before it, as a crash between the receipt's commit and its raises leaves them), and a
+/// cancellation that freed units of a closed order: the stream finishes both, and each sale that
+/// becomes ready is published once as `FulfillmentReady` with the sale's own `event_id`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_stream_finishes_releases_and_publishes_each_ready_sale_once() {
+    let app = TestApp::new().await;
+    enable_stream(&app).await;
+    app.enable_account(A, true).await;
+    app.sku(A, "X", "backorder", Some("V"), 0).await;
+    app.sku(A, "Y", "backorder", None, 0).await;
+    for (sale, lines) in [
+        ("s1", vec![("X", 2), ("Y", 1)]),
+        ("s2", vec![("X", 1)]),
+        ("s3", vec![("X", 2)]),
+    ] {
+        let r = app.finalize(A, sale, &lines).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let orders = app.orders(A, "").await;
+    let rid_of = |sku: &str| {
+        orders.iter().find(|o| o["sku"] == sku).unwrap()["replenishment_id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (x, y) = (rid_of("X"), rid_of("Y"));
+    for rid in [&x, &y] {
+        app.ok(A, "POST", &format!("/replenishments/{rid}/close"), None)
+            .await;
+    }
+    let receive = |rid: String, receipt: &'static str, q: i64| {
+        let app = &app;
+        async move {
+            let r = app
+                .call(
+                    A,
+                    "POST",
+                    &format!("/replenishments/{rid}/receipts"),
+                    Some(json!({"receipt_id": receipt, "quantity": q})),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body
+        }
+    };
+    // X receives 3: s1's 2 and s2's 1; Y receives s1's 1.
+    let rx = receive(x.clone(), "rx", 3).await;
+    assert_eq!(
+        rx["released"],
+        json!([{"sale_id": "s1", "units": 2}, {"sale_id": "s2", "units": 1}])
+    );
+    receive(y.clone(), "ry", 1).await;
+    // s2 cancels after X closed: its unit is owed to no one now and goes to s3.
+    assert_eq!(
+        app.call(A, "POST", "/sales/s2/cancel", None).await.status,
+        200
+    );
+    // The crash: what the receipt and the cancellation released on X lost with their processes.
+    for sale in ["s1", "s3"] {
+        let key = root_key(A, &format!("ORDER#{x}"));
+        app.client
+            .update_item()
+            .table_name(&app.table)
+            .key("pk", key["pk"].clone())
+            .key(
+                "sk",
+                aws_sdk_dynamodb::types::AttributeValue::S(format!("CONTRIB#{x}#{sale}")),
+            )
+            .update_expression("REMOVE released, released_at")
+            .send()
+            .await
+            .unwrap();
+    }
+    let sale_line = |body: &Value, sku: &str| {
+        body["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["sku"] == sku)
+            .unwrap()
+            .clone()
+    };
+    let s1 = app.ok(A, "GET", "/sales/s1", None).await;
+    assert_eq!(sale_line(&s1, "X")["awaiting"], 2, "lost with the crash");
+
+    let bus = EventBridge::start().await;
+    let records = order_events_records(&stream_records(&app).await);
+    deliver_to_order_events(&app, &bus, &records).await;
+    let s1 = app.ok(A, "GET", "/sales/s1", None).await;
+    assert_eq!(s1["fulfillment"]["stock_status"], "ready", "{s1}");
+    assert_eq!(sale_line(&s1, "X")["released"], 2);
+    let s3 = app.ok(A, "GET", "/sales/s3", None).await;
+    assert_eq!(
+        (
+            s3["lines"][0]["released"].as_i64(),
+            s3["lines"][0]["awaiting"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    // Until X's last unit: then s3 is ready too. The stream from the start, as a replay would.
+    receive(x.clone(), "rx2", 2).await;
+    let all = order_events_records(&stream_records(&app).await);
+    deliver_to_order_events(&app, &bus, &all).await;
+
+    let ready: Vec<Value> = bus
+        .accepted()
+        .iter()
+        .filter(|e| e.detail_type == "FulfillmentReady")
+        .map(|e| e.detail.clone())
+        .collect();
+    let mut by_id: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for d in &ready {
+        by_id
+            .entry(d["event_id"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(d.clone());
+    }
+    let sales: Vec<&str> = by_id
+        .values()
+        .map(|ds| ds[0]["sale_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(sales, ["s1", "s3"], "s2 was cancelled: {ready:#?}");
+    for ds in by_id.values() {
+        assert!(
+            ds.iter().all(|d| d == &ds[0]),
+            "every delivery of a sale's event is the same: {ds:#?}"
+        );
+    }
+    let s1_event = &by_id.values().next().unwrap()[0];
+    assert_eq!(s1_event["account_id"], A);
+    assert_eq!(s1_event["event_id"], "4:acct#SALE#s1:FulfillmentReady");
+    assert!(s1_event["fulfillment_id"].as_str().unwrap().len() > 10);
+    let mut lines = s1_event["lines"].as_array().unwrap().clone();
+    lines.sort_by_key(|l| l["sku"].as_str().unwrap().to_owned());
+    assert_eq!(
+        lines,
+        [
+            json!({"sku": "X", "replenishment_id": x, "units": 2}),
+            json!({"sku": "Y", "replenishment_id": y, "units": 1}),
+        ]
+    );
+    assert!(s1_event["at"].as_str().unwrap().ends_with('Z'));
 }

@@ -86,12 +86,35 @@ fn the_table_streams_order_changes_to_order_events() {
         pattern,
         serde_json::json!({"dynamodb": {"Keys": {SK: {"S": [{"prefix": ORDER_PREFIX}]}}}})
     );
+    // And contributions written or changed: what the releases and FulfillmentReady need.
+    let contributions: serde_json::Value = serde_json::from_str(
+        stream["FilterCriteria"]["Filters"][1]["Pattern"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        contributions,
+        serde_json::json!({
+            "eventName": ["INSERT", "MODIFY"],
+            "dynamodb": {"Keys": {SK: {"S": [{"prefix": "CONTRIB#"}]}}}
+        })
+    );
+    assert!(
+        backorder::store::layout::contribution_of_sort_key(&format!(
+            "CONTRIB#{}#s-1",
+            "0".repeat(26)
+        ))
+        .is_some(),
+        "the prefix the store writes"
+    );
 }
 
 #[test]
 fn the_table_has_the_indexes_the_store_queries() {
     use backorder::store::layout::{
-        INDEX_BY_ACCOUNT, INDEX_BY_SKU, INDEX_BY_STATUS, INDEX_BY_VENDOR, INDEX_OPEN_BY_AGE,
+        INDEX_AWAITING, INDEX_BY_ACCOUNT, INDEX_BY_SKU, INDEX_BY_STATUS, INDEX_BY_VENDOR,
+        INDEX_OPEN_BY_AGE,
     };
     let t = template().unwrap();
     let props = table_properties(&t).unwrap();
@@ -108,7 +131,8 @@ fn the_table_has_the_indexes_the_store_queries() {
             INDEX_BY_STATUS,
             INDEX_BY_SKU,
             INDEX_OPEN_BY_AGE,
-            INDEX_BY_VENDOR
+            INDEX_BY_VENDOR,
+            INDEX_AWAITING
         ])
     );
     assert_eq!(props["BillingMode"].as_str(), Some("PAY_PER_REQUEST"));

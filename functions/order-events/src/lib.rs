@@ -1,5 +1,6 @@
-//! `order-events`: publishes replenishment order lifecycle events to EventBridge, from the table's
-//! DynamoDB stream (`NEW_AND_OLD_IMAGES`).
+//! `order-events`: publishes replenishment order lifecycle events and `FulfillmentReady` to
+//! EventBridge, and finishes releasing received units to waiting sales, from the table's DynamoDB
+//! stream (`NEW_AND_OLD_IMAGES`; its filters pass order items and contributions).
 //!
 //! Each stream record of an order item becomes zero or more events ([`events_for_record`], a pure
 //! function): its images decode through the store's codec (`backorder::store::codec`, the same code
@@ -8,20 +9,30 @@
 //! by the shared [`Publisher`]. `REMOVE`s, other items and changes that are not transitions
 //! publish nothing.
 //!
+//! With a store (the deployed function has one), each record also does its release work
+//! (`release_work`): a closed order whose `received` or `cancels` changed, or a contribution
+//! written, settles the order (`backorder::service::settle_order`); a contribution whose `released`
+//! reached its `units` asks whether its sale is ready (`backorder::service::readiness`), and if so
+//! adds `FulfillmentReady`, whose `event_id` is the sale's own.
+//!
 //! Delivery is at least once, with a stable `event_id` to deduplicate on: see `backorder::events`.
 //!
 //! A malformed record (not a stream record, an order image missing or with a wrong attribute) would
 //! fail the same way forever and block its shard: it is logged at error level with its `eventID`
 //! and skipped.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use backorder::domain::Replenishment;
 use backorder::error::StoreError;
+use backorder::events::fulfillment_ready;
+use backorder::ids::{ReplenishmentId, SaleId};
+use backorder::service::{readiness, settle_order, Readiness};
 use backorder::store::{codec, layout};
+use backorder::Store;
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
 
@@ -151,24 +162,46 @@ pub struct Outcome {
     /// Malformed records, logged and skipped.
     pub skipped: usize,
     pub events_published: usize,
+    /// Orders whose releases were brought up to the rule, and contributions raised.
+    pub orders_settled: usize,
+    pub releases_raised: usize,
+    /// Sales found ready (`FulfillmentReady` events).
+    pub sales_ready: usize,
     /// The `SequenceNumber` reported in `batchItemFailures`, if any.
     pub failed_sequence_number: Option<String>,
 }
 
-/// A DynamoDB stream batch: publishes its events and answers which record Lambda must retry from.
-/// `deadline` is the invocation's.
+/// A DynamoDB stream batch: releases received units to waiting sales (with a store), publishes
+/// its events, and answers which record Lambda must retry from. `deadline` is the invocation's.
 pub async fn handle(
     publisher: &Publisher,
+    store: Option<&Store>,
     event: Value,
     deadline: Instant,
 ) -> Result<DynamoDbEventResponse, InvokeError> {
-    let (response, _) = handle_with_outcome(publisher, event, deadline).await?;
+    let (response, _) = handle_batch(publisher, store, event, deadline).await?;
     Ok(response)
 }
 
-/// [`handle`], also returning what it did.
+/// The order events of a batch alone (no store: no releases, no `FulfillmentReady`), also
+/// returning what it did.
 pub async fn handle_with_outcome(
     publisher: &Publisher,
+    event: Value,
+    deadline: Instant,
+) -> Result<(DynamoDbEventResponse, Outcome), InvokeError> {
+    handle_batch(publisher, None, event, deadline).await
+}
+
+/// [`handle`], also returning what it did.
+///
+/// Records are worked through in stream order. With a store, each record's release work comes
+/// first ([`release_work`]); the first record whose work fails (DynamoDB unavailable, a sale still
+/// being finalized) is where Lambda retries from: events of the records before it are published,
+/// none of it or after it.
+pub async fn handle_batch(
+    publisher: &Publisher,
+    store: Option<&Store>,
     event: Value,
     deadline: Instant,
 ) -> Result<(DynamoDbEventResponse, Outcome), InvokeError> {
@@ -183,47 +216,85 @@ pub async fn handle_with_outcome(
     };
     let bus = publisher.bus();
     let mut pending = Vec::new();
+    let mut work = ReleaseWork::default();
+    let mut stopped: Option<Pending> = None;
     for raw in records {
         let event_id = raw
             .get("eventID")
             .and_then(Value::as_str)
             .unwrap_or("<none>");
-        let events = serde_json::from_value::<EventRecord>(raw.clone())
+        let parsed = serde_json::from_value::<EventRecord>(raw.clone())
             .map_err(|e| malformed(format!("not a DynamoDB stream record: {e}")))
             .and_then(|record| {
                 let events = events_for_record(&record)?;
-                if events
-                    .iter()
-                    .any(|e| entry_size(bus, e) > MAX_REQUEST_BYTES)
-                {
-                    return Err(malformed("an event is larger than PutEvents accepts"));
-                }
                 Ok((record, events))
             });
-        match events {
+        let (record, mut events) = match parsed {
             Err(problem) => {
                 tracing::error!(event_id, %problem, "malformed stream record skipped");
                 outcome.skipped += 1;
+                continue;
             }
-            Ok((_, events)) if events.is_empty() => outcome.without_events += 1,
-            Ok((record, events)) => pending.push(Pending {
+            Ok(parsed) => parsed,
+        };
+        if let Some(store) = store {
+            // Boxed: its future (settle, readiness) is deep, and only some records need it.
+            match Box::pin(release_work(store, &record, &mut work)).await {
+                Ok(more) => events.extend(more),
+                Err(Unfinished::Malformed(problem)) => {
+                    tracing::error!(event_id, %problem, "malformed stream record skipped");
+                    outcome.skipped += 1;
+                    continue;
+                }
+                Err(Unfinished::Retry(problem)) => {
+                    tracing::warn!(event_id, %problem, "release work left for the retry");
+                    stopped = Some(Pending {
+                        event_id: record.event_id.clone(),
+                        sequence_number: record.change.sequence_number.clone(),
+                        events: Vec::new(),
+                    });
+                    break;
+                }
+            }
+        }
+        if events
+            .iter()
+            .any(|e| entry_size(bus, e) > MAX_REQUEST_BYTES)
+        {
+            tracing::error!(
+                event_id,
+                "an event is larger than PutEvents accepts: record skipped"
+            );
+            outcome.skipped += 1;
+            continue;
+        }
+        if events.is_empty() {
+            outcome.without_events += 1;
+        } else {
+            pending.push(Pending {
                 event_id: record.event_id,
                 sequence_number: record.change.sequence_number,
                 events,
-            }),
+            });
         }
     }
+    outcome.orders_settled = work.settled.len();
+    outcome.releases_raised = work.raised;
+    outcome.sales_ready = work.ready.len();
 
     let groups: Vec<&[OrderEvent]> = pending.iter().map(|p| p.events.as_slice()).collect();
     let (published, failed_record) = publisher.publish_in_order(&groups, deadline).await;
     outcome.events_published = published;
 
+    let failed = match failed_record {
+        Some(r) => Some(&pending[r]),
+        None => stopped.as_ref(),
+    };
     let mut response = DynamoDbEventResponse::default();
-    if let Some(r) = failed_record {
-        let record = &pending[r];
+    if let Some(record) = failed {
         let Some(seq) = record.sequence_number.clone() else {
             return Err(InvokeError::Internal(format!(
-                "events of record {} were not published and it has no SequenceNumber to retry from",
+                "record {} was not handled and it has no SequenceNumber to retry from",
                 record.event_id
             )));
         };
@@ -237,11 +308,142 @@ pub async fn handle_with_outcome(
         without_events = outcome.without_events,
         skipped = outcome.skipped,
         events_published = outcome.events_published,
-        failed_event_id = failed_record.map(|r| pending[r].event_id.as_str()),
+        orders_settled = outcome.orders_settled,
+        releases_raised = outcome.releases_raised,
+        sales_ready = outcome.sales_ready,
+        failed_event_id = failed.map(|r| r.event_id.as_str()),
         failed_sequence_number = outcome.failed_sequence_number.as_deref(),
         "stream batch"
     );
     Ok((response, outcome))
+}
+
+/// What a batch's release work has done so far: each order is settled once per batch (after its
+/// first record, every later record's change is already in the table), each sale found ready once.
+#[derive(Debug, Default)]
+struct ReleaseWork {
+    settled: HashSet<(String, String)>,
+    raised: usize,
+    ready: HashSet<String>,
+}
+
+/// How often, and how far apart, a sale still being finalized is looked at again before its
+/// record is left to Lambda's retry.
+const UNSETTLED_POLLS: usize = 5;
+const UNSETTLED_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Why a record's release work did not finish.
+#[derive(Debug)]
+enum Unfinished {
+    /// It cannot be read: logged and skipped.
+    Malformed(String),
+    /// Try again (Lambda retries from this record).
+    Retry(String),
+}
+
+/// What a record asks of the releases:
+/// - a closed order whose `received` or `cancels` changed, and a contribution written (it may be
+///   one a receipt held units back for), settle their order: its stored releases are brought up
+///   to the rule, finishing what a crashed receipt or cancellation left;
+/// - a contribution whose `released` reached its `units` may have made its sale ready: if every
+///   back-ordered line of the sale has all its units, `FulfillmentReady`.
+async fn release_work(
+    store: &Store,
+    record: &EventRecord,
+    work: &mut ReleaseWork,
+) -> Result<Vec<OrderEvent>, Unfinished> {
+    if record.event_name == "REMOVE" {
+        return Ok(Vec::new());
+    }
+    let sk = sort_key(record).map_err(|m| Unfinished::Malformed(m.0))?;
+    let (rid, sale) = if let Some(rid) = layout::rid_of_order_sort_key(&sk) {
+        (rid.to_owned(), None)
+    } else if let Some((rid, sale)) = layout::contribution_of_sort_key(&sk) {
+        (rid.to_owned(), Some(sale.to_owned()))
+    } else {
+        return Ok(Vec::new());
+    };
+    let new = image(&record.change.new_image)
+        .ok_or_else(|| Unfinished::Malformed("NewImage is missing".to_owned()))?;
+    let old = image(&record.change.old_image);
+    let account = codec::account_of(&new).map_err(|e| Unfinished::Malformed(e.to_string()))?;
+    let num = |img: Option<&layout::Item>, attr: &str| {
+        img.and_then(|i| codec::Reader::new(i).opt_i64(attr).ok().flatten())
+            .unwrap_or(0)
+    };
+    let settle = match &sale {
+        None => {
+            let closed = codec::Reader::new(&new)
+                .opt_str(layout::STATUS)
+                .ok()
+                .flatten()
+                == Some(backorder::domain::OrderStatus::Closed.as_str());
+            let changed = [layout::RECEIVED, layout::CANCELS]
+                .iter()
+                .any(|a| num(Some(&new), a) != num(old.as_ref(), a));
+            closed && num(Some(&new), layout::RECEIVED) > 0 && changed
+        }
+        Some(_) => record.event_name == "INSERT",
+    };
+    let mut events = Vec::new();
+    if settle && work.settled.insert((account.to_string(), rid.clone())) {
+        let rid = ReplenishmentId::parse(rid.as_str(), "replenishment_id")
+            .map_err(|_| Unfinished::Malformed("bad order id".to_owned()))?;
+        work.raised += settle_order(store, &account, &rid)
+            .await
+            .map_err(|e| Unfinished::Retry(e.to_string()))?;
+    }
+    if let Some(sale) = sale {
+        let reached = |img: Option<&layout::Item>| {
+            img.is_some_and(|i| {
+                let r = codec::Reader::new(i);
+                r.opt_str(layout::CANCELLED_AT).ok().flatten().is_none()
+                    && num(Some(i), layout::RELEASED) >= num(Some(i), layout::UNITS)
+            })
+        };
+        let now_ready = reached(Some(&new)) && !reached(old.as_ref());
+        if record.event_name == "MODIFY" && now_ready && !work.ready.contains(&sale) {
+            let sale_id = SaleId::parse(sale.as_str(), "sale_id")
+                .map_err(|_| Unfinished::Malformed("bad sale id".to_owned()))?;
+            // A sale still being finalized completes within its lease (its applier, or the
+            // completion path): wait for it a little before leaving the record to the retry.
+            let mut state = Readiness::Unsettled;
+            for attempt in 0..UNSETTLED_POLLS {
+                if attempt > 0 {
+                    tokio::time::sleep(UNSETTLED_POLL).await;
+                }
+                state = readiness(store, &account, &sale_id)
+                    .await
+                    .map_err(|e| Unfinished::Retry(e.to_string()))?;
+                if state != Readiness::Unsettled {
+                    break;
+                }
+            }
+            match state {
+                Readiness::Ready {
+                    fulfillment_id,
+                    lines,
+                    at,
+                } => {
+                    work.ready.insert(sale.clone());
+                    events.push(fulfillment_ready(
+                        account.as_str(),
+                        &sale,
+                        &fulfillment_id,
+                        lines,
+                        &at,
+                    ));
+                }
+                Readiness::NotReady => {}
+                Readiness::Unsettled => {
+                    return Err(Unfinished::Retry(format!(
+                        "sale {sale} is still being finalized"
+                    )))
+                }
+            }
+        }
+    }
+    Ok(events)
 }
 
 #[cfg(test)]
@@ -332,8 +534,8 @@ mod tests {
     fn a_manual_order_without_vendor_is_not_auto_backorder() {
         let new = order("open", json!({"tags": {"L": []}, "vendor_id": null}));
         let events = events_for_record(&record("INSERT", None, Some(new))).unwrap();
-        assert!(!events[0].detail.auto_backorder);
-        assert_eq!(events[0].detail.vendor_id, None);
+        assert!(!events[0].detail.order().unwrap().auto_backorder);
+        assert_eq!(events[0].detail.order().unwrap().vendor_id, None);
         let detail: Value = serde_json::from_str(&events[0].detail_json()).unwrap();
         assert_eq!(detail["vendor_id"], Value::Null);
     }
@@ -347,9 +549,15 @@ mod tests {
         let r = record("MODIFY", Some(order("open", json!({}))), Some(new));
         let events = events_for_record(&r).unwrap();
         assert_eq!(kinds(&r), vec![DetailType::ReplenishmentClosed]);
-        assert_eq!(events[0].detail.event_id, "ev-1:ReplenishmentClosed");
-        assert_eq!(events[0].detail.status, "closed");
-        assert_eq!(events[0].detail.at, "2026-11-29T12:00:00.000Z");
+        assert_eq!(
+            events[0].detail.order().unwrap().event_id,
+            "ev-1:ReplenishmentClosed"
+        );
+        assert_eq!(events[0].detail.order().unwrap().status, "closed");
+        assert_eq!(
+            events[0].detail.order().unwrap().at,
+            "2026-11-29T12:00:00.000Z"
+        );
     }
 
     #[test]
@@ -361,9 +569,12 @@ mod tests {
             let r = record("MODIFY", Some(old), Some(order("closed", received.clone())));
             let events = events_for_record(&r).unwrap();
             assert_eq!(kinds(&r), vec![DetailType::ReplenishmentReceived]);
-            assert_eq!(events[0].detail.received, 3);
-            assert_eq!(events[0].detail.receipt_status, "received");
-            assert_eq!(events[0].detail.event_id, "ev-1:ReplenishmentReceived");
+            assert_eq!(events[0].detail.order().unwrap().received, 3);
+            assert_eq!(events[0].detail.order().unwrap().receipt_status, "received");
+            assert_eq!(
+                events[0].detail.order().unwrap().event_id,
+                "ev-1:ReplenishmentReceived"
+            );
         }
     }
 
@@ -524,7 +735,7 @@ mod tests {
         assert_eq!(entry.detail_type(), Some("ReplenishmentOpened"));
         assert_eq!(entry.event_bus_name(), Some("orders-bus"));
         let detail: EventDetail = serde_json::from_str(entry.detail().unwrap()).unwrap();
-        assert_eq!(detail, events[0].detail);
+        assert_eq!(&detail, events[0].detail.order().unwrap());
         assert!(entry_size("orders-bus", &events[0]) > entry.detail().unwrap().len());
     }
 

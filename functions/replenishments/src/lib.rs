@@ -6,13 +6,15 @@
 //! - `GET /replenishments/{replenishment_id}/sales?limit=&cursor=`: the sales that fed an order
 //! - `POST /replenishments/{replenishment_id}/receipts` `{"receipt_id", "quantity", "allow_over_receipt"?}`
 //! - `GET /vendors/{vendor_id}/replenishments?status=open|closed&limit=&cursor=`: a vendor's orders
+//! - `GET /skus/{sku}/awaiting?limit=&cursor=`: the sales waiting on units of a SKU, oldest first
 
 use backorder::domain::OrderStatus;
 use backorder::http::{self, json_body, json_response, only_query_params, path_param, query_param};
 use backorder::ids::{check_id, AccountId, ReplenishmentId, Sku, VendorId};
 use backorder::requests::{receipt_request, regular_order_request};
 use backorder::routes::ReplenishmentsOp;
-use backorder::service::{create_regular_order, receive_units};
+use backorder::service::{create_regular_order, receive_units, waiting_sales};
+use backorder::store::is_waiting_cursor;
 use backorder::{ApiError, Store};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -78,7 +80,7 @@ async fn dispatch(
         ReplenishmentsOp::Receive => {
             let rid = path_param(&req, "replenishment_id", ReplenishmentId::parse)?;
             let receipt = receipt_request(json_body(&req)?)?;
-            let (order, _) = receive_units(
+            let done = receive_units(
                 store,
                 &account,
                 &rid,
@@ -87,7 +89,34 @@ async fn dispatch(
                 receipt.allow_over_receipt,
             )
             .await?;
-            Ok(json_response(200, &order))
+            // The order as the receipt left it, and what the receipt released, oldest sale first.
+            let mut body = serde_json::to_value(&done.order).unwrap_or_default();
+            body["released"] = json!(done.released);
+            Ok(json_response(200, &body))
+        }
+        ReplenishmentsOp::Awaiting => {
+            let sku = path_param(&req, "sku", Sku::parse)?;
+            only_query_params(&req, &["limit", "cursor"])?;
+            let (limit, after) = page_params(&req)?;
+            if after.as_deref().is_some_and(|c| !is_waiting_cursor(c)) {
+                return Err(ApiError::invalid_parameter(
+                    "cursor",
+                    "is not a cursor this API returned",
+                ));
+            }
+            // The SKU read beside the page: an unknown one is 404, as everywhere else.
+            let (known, page) = tokio::join!(
+                store.sku(&account, &sku),
+                waiting_sales(store, &account, &sku, limit, after.as_deref())
+            );
+            if known?.is_none() {
+                return Err(ApiError::not_found(
+                    "sku_not_found",
+                    format!("sku {sku} not found"),
+                ));
+            }
+            let (items, next) = page?;
+            Ok(page_response(&items, next.as_deref()))
         }
         ReplenishmentsOp::ListVendor => {
             let vendor = path_param(&req, "vendor_id", VendorId::parse)?;

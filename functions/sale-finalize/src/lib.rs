@@ -18,7 +18,7 @@ use backorder::ids::{AccountId, SaleId};
 use backorder::requests::{queued_sale, sale_request};
 use backorder::routes::{self, SalesOp};
 use backorder::runtime::{http_api_response, http_request, is_http_api_event};
-use backorder::service::{cancel_sale, finalize_sale, sale_body, FinalizeError};
+use backorder::service::{cancel_sale, current_sale, finalize_sale, FinalizeError};
 use backorder::{telemetry, ApiError, Config, Store};
 use lambda_http::{Body, Request, Response};
 use serde_json::Value;
@@ -67,7 +67,7 @@ async fn dispatch(
         SalesOp::Get => match store.sale(&account, &sale_id).await? {
             Some(sale) => Ok(raw_json_response(
                 200,
-                sale_body(store, &account, &sale_id, &sale).await?,
+                current_sale(store, &account, &sale_id, &sale).await?,
             )),
             None => Err(ApiError::not_found(
                 "sale_not_found",

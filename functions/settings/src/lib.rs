@@ -1,15 +1,15 @@
 //! `settings`: the account toggle, vendor defaults and per-SKU policy.
 //!
 //! - `GET|PUT /settings` -> `{"auto_backorder"}`
-//! - `GET|PUT /vendors/{vendor_id}/settings` -> `{"vendor_id", "auto_backorder_default"}`
+//! - `GET|PUT /vendors/{vendor_id}/settings` -> `{"vendor_id", "auto_backorder_default", "lead_time_days"}`
 //! - `GET|PUT /skus/{sku}/settings` -> `{"sku", "vendor_id", "auto_backorder", "effective_auto_backorder"}`
 
-use backorder::domain::{effective_backorder, BackorderPolicy};
+use backorder::domain::{effective_backorder, BackorderPolicy, MAX_LEAD_TIME_DAYS};
 use backorder::http::{self, json_body, json_response, path_param};
 use backorder::ids::{AccountId, Sku, VendorId};
 use backorder::routes::SettingsOp;
 use backorder::service::now_rfc3339;
-use backorder::store::SkuRecord;
+use backorder::store::{SkuRecord, VendorSettings};
 use backorder::{ApiError, Store};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -40,26 +40,25 @@ async fn dispatch(
         }
         SettingsOp::GetVendor => {
             let vendor = path_param(&req, "vendor_id", VendorId::parse)?;
-            let on = store
-                .vendor_auto_backorder_default(&account, &vendor)
-                .await?;
-            Ok(json_response(
-                200,
-                &json!({ "vendor_id": vendor.as_str(), "auto_backorder_default": on }),
-            ))
+            let settings = store.vendor_settings(&account, &vendor).await?;
+            Ok(vendor_settings(&vendor, settings))
         }
         SettingsOp::PutVendor => {
             let vendor = path_param(&req, "vendor_id", VendorId::parse)?;
             let mut body = json_body(&req)?;
-            let on = body.required_bool("auto_backorder_default")?;
+            let on = body.bool("auto_backorder_default")?;
+            let lead = body.nullable_int("lead_time_days", 0, MAX_LEAD_TIME_DAYS)?;
             body.finish()?;
-            store
-                .set_vendor_auto_backorder_default(&account, &vendor, on, &now_rfc3339())
+            if on.is_none() && lead.is_none() {
+                return Err(ApiError::invalid_field(
+                    "auto_backorder_default",
+                    "or lead_time_days is required",
+                ));
+            }
+            let settings = store
+                .set_vendor_settings(&account, &vendor, on, lead, &now_rfc3339())
                 .await?;
-            Ok(json_response(
-                200,
-                &json!({ "vendor_id": vendor.as_str(), "auto_backorder_default": on }),
-            ))
+            Ok(vendor_settings(&vendor, settings))
         }
         SettingsOp::GetSku => {
             let sku = path_param(&req, "sku", Sku::parse)?;
@@ -122,4 +121,16 @@ async fn sku_settings(
             "effective_auto_backorder": effective_backorder(account_on, state.policy, vendor_default),
         }),
     ))
+}
+
+/// `{"vendor_id", "auto_backorder_default", "lead_time_days"}`.
+fn vendor_settings(vendor: &VendorId, settings: VendorSettings) -> Response<Body> {
+    json_response(
+        200,
+        &json!({
+            "vendor_id": vendor.as_str(),
+            "auto_backorder_default": settings.auto_backorder_default,
+            "lead_time_days": settings.lead_time_days,
+        }),
+    )
 }

@@ -58,13 +58,13 @@ pub fn marked_line(
     on_hand_after: i64,
     order: Option<&str>,
 ) -> SaleLineResult {
-    SaleLineResult {
-        sku: sku.to_owned(),
+    SaleLineResult::new(
+        sku.to_owned(),
         quantity,
         on_hand_after,
-        backordered: order.map_or(0, |_| uncovered(on_hand_after + quantity, quantity)),
-        replenishment_id: order.map(str::to_owned),
-    }
+        order.map_or(0, |_| uncovered(on_hand_after + quantity, quantity)),
+        order.map(str::to_owned),
+    )
 }
 
 #[cfg(test)]

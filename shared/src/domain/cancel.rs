@@ -62,13 +62,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn line(backordered: i64, rid: Option<&str>) -> SaleLineResult {
-        SaleLineResult {
-            sku: "A".into(),
-            quantity: 5,
-            on_hand_after: -3,
-            backordered,
-            replenishment_id: rid.map(str::to_owned),
-        }
+        SaleLineResult::new("A".into(), 5, -3, backordered, rid.map(str::to_owned))
     }
 
     #[test]

@@ -89,6 +89,8 @@ pub struct Replenishment {
     pub created_at: String,
     pub updated_at: String,
     pub closed_at: Option<String>,
+    /// `closed_at` plus the vendor's lead time at close (none while open, or without one).
+    pub expected_at: Option<String>,
 }
 
 impl Replenishment {
@@ -163,6 +165,7 @@ mod tests {
             created_at: String::new(),
             updated_at: String::new(),
             closed_at: None,
+            expected_at: None,
         }
     }
 

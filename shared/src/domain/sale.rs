@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use super::policy::BackorderPolicy;
+use super::release::StockStatus;
 use crate::ids::{ReplenishmentId, SaleId, Sku, VendorId};
 
 /// Largest quantity of one sale line.
@@ -182,6 +183,40 @@ pub struct SaleLineResult {
     pub on_hand_after: i64,
     pub backordered: i64,
     pub replenishment_id: Option<String>,
+    /// Back-ordered units still waiting on their order (`backordered` at finalize, 0 once the
+    /// sale is cancelled).
+    #[serde(default)]
+    pub awaiting: i64,
+    /// Back-ordered units whose stock has arrived (received on their order, released to this
+    /// sale oldest sale first).
+    #[serde(default)]
+    pub released: i64,
+    /// When the line's order is expected: its `closed_at` plus the vendor's lead time (`null`
+    /// while it is open, or without a lead time).
+    #[serde(default)]
+    pub expected_at: Option<String>,
+}
+
+impl SaleLineResult {
+    /// A line as finalized: its back-ordered units all wait, none released yet.
+    pub fn new(
+        sku: String,
+        quantity: i64,
+        on_hand_after: i64,
+        backordered: i64,
+        replenishment_id: Option<String>,
+    ) -> Self {
+        SaleLineResult {
+            sku,
+            quantity,
+            on_hand_after,
+            backordered,
+            replenishment_id,
+            awaiting: backordered,
+            released: 0,
+            expected_at: None,
+        }
+    }
 }
 
 /// Where the fulfillment of a sale stands.
@@ -198,6 +233,9 @@ pub enum FulfillmentStatus {
 pub struct Fulfillment {
     pub fulfillment_id: String,
     pub status: FulfillmentStatus,
+    /// `ready` when no line awaits units, else `awaiting_stock`.
+    #[serde(default)]
+    pub stock_status: StockStatus,
 }
 
 /// The response to finalizing a sale, stored with the sale and replayed verbatim on a retry.
@@ -227,15 +265,18 @@ impl SaleResult {
             fulfillment: Fulfillment {
                 fulfillment_id,
                 status: FulfillmentStatus::Raised,
+                stock_status: StockStatus::of(plans.iter().map(|p| p.backordered)),
             },
             lines: plans
                 .iter()
-                .map(|p| SaleLineResult {
-                    sku: p.sku.to_string(),
-                    quantity: p.quantity,
-                    on_hand_after: p.on_hand_after,
-                    backordered: p.backordered,
-                    replenishment_id: p.order.order_id().map(ToString::to_string),
+                .map(|p| {
+                    SaleLineResult::new(
+                        p.sku.to_string(),
+                        p.quantity,
+                        p.on_hand_after,
+                        p.backordered,
+                        p.order.order_id().map(ToString::to_string),
+                    )
                 })
                 .collect(),
         }

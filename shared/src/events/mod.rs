@@ -7,12 +7,16 @@
 //! | `ReplenishmentOpened`   | an order is created open |
 //! | `ReplenishmentClosed`   | an order goes from `open` to `closed` |
 //! | `ReplenishmentReceived` | an order's `receipt_status` becomes `received` |
+//! | `FulfillmentReady`      | a sale's `stock_status` becomes `ready`: the last of its back-ordered units were released to it |
 //!
 //! # Delivery: at least once, with a stable id to deduplicate on
 //!
-//! Every event's `event_id` is `{stream record eventID}:{detail type}`. The stream redelivers a
+//! An order event's `event_id` is `{stream record eventID}:{detail type}`. The stream redelivers a
 //! record with the same `eventID`, so a repeated event always carries the same `event_id`: a
-//! consumer that must act once per change deduplicates on it.
+//! consumer that must act once per change deduplicates on it. A sale becomes ready once, but more
+//! than one record may see it happen (two lines completed at once): `FulfillmentReady`'s
+//! `event_id` is the sale's own, `{len(account)}:{account}#SALE#{sale_id}:FulfillmentReady`, and its
+//! detail is the same whoever publishes it.
 //!
 //! Records are published in stream order, at most [`MAX_ENTRIES_PER_REQUEST`] entries (and
 //! [`MAX_REQUEST_BYTES`]) per `PutEvents`. Entries EventBridge refuses (`FailedEntryCount`, an
@@ -48,6 +52,7 @@ pub enum DetailType {
     ReplenishmentOpened,
     ReplenishmentClosed,
     ReplenishmentReceived,
+    FulfillmentReady,
 }
 
 impl DetailType {
@@ -56,6 +61,7 @@ impl DetailType {
             DetailType::ReplenishmentOpened => "ReplenishmentOpened",
             DetailType::ReplenishmentClosed => "ReplenishmentClosed",
             DetailType::ReplenishmentReceived => "ReplenishmentReceived",
+            DetailType::FulfillmentReady => "FulfillmentReady",
         }
     }
 }
@@ -84,11 +90,81 @@ pub struct EventDetail {
     pub at: String,
 }
 
-/// One event to publish.
+/// The `detail` of `FulfillmentReady`: a sale whose back-ordered units have all arrived.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FulfillmentReadyDetail {
+    /// The sale's own: the same for every delivery, and whichever record saw it become ready.
+    pub event_id: String,
+    pub account_id: String,
+    pub sale_id: String,
+    pub fulfillment_id: String,
+    /// The lines that waited, with the units released to them (all they back-ordered).
+    pub lines: Vec<ReadyLine>,
+    /// When its last units were released.
+    pub at: String,
+}
+
+/// A line of a sale that became ready.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReadyLine {
+    pub sku: String,
+    pub replenishment_id: String,
+    pub units: i64,
+}
+
+/// What an event carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Detail {
+    Order(EventDetail),
+    FulfillmentReady(FulfillmentReadyDetail),
+}
+
+impl Detail {
+    /// The order's detail, for an order event.
+    pub fn order(&self) -> Option<&EventDetail> {
+        match self {
+            Detail::Order(d) => Some(d),
+            Detail::FulfillmentReady(_) => None,
+        }
+    }
+}
+
+/// One event to publish (of an order, or of a sale for `FulfillmentReady`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderEvent {
     pub detail_type: DetailType,
-    pub detail: EventDetail,
+    pub detail: Detail,
+}
+
+/// The stable `event_id` of a sale's `FulfillmentReady`.
+pub fn fulfillment_ready_id(account: &str, sale_id: &str) -> String {
+    format!(
+        "{}:{account}#SALE#{sale_id}:{}",
+        account.len(),
+        DetailType::FulfillmentReady.as_str()
+    )
+}
+
+/// The `FulfillmentReady` event of `account`'s sale.
+pub fn fulfillment_ready(
+    account: &str,
+    sale_id: &str,
+    fulfillment_id: &str,
+    lines: Vec<ReadyLine>,
+    at: &str,
+) -> OrderEvent {
+    OrderEvent {
+        detail_type: DetailType::FulfillmentReady,
+        detail: Detail::FulfillmentReady(FulfillmentReadyDetail {
+            event_id: fulfillment_ready_id(account, sale_id),
+            account_id: account.to_owned(),
+            sale_id: sale_id.to_owned(),
+            fulfillment_id: fulfillment_id.to_owned(),
+            lines,
+            at: at.to_owned(),
+        }),
+    }
 }
 
 impl OrderEvent {
@@ -109,6 +185,8 @@ impl OrderEvent {
 }
 
 /// One change of an order item, as the stream reports it.
+// One per stream record, short-lived: boxing the images would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderChange {
     /// The order was created.
@@ -153,7 +231,7 @@ pub fn order_events(change_id: &str, account: &str, change: &OrderChange) -> Vec
         .into_iter()
         .map(|detail_type| OrderEvent {
             detail_type,
-            detail: EventDetail {
+            detail: Detail::Order(EventDetail {
                 event_id: format!("{change_id}:{}", detail_type.as_str()),
                 account_id: account.to_owned(),
                 replenishment_id: order.replenishment_id.clone(),
@@ -165,7 +243,7 @@ pub fn order_events(change_id: &str, account: &str, change: &OrderChange) -> Vec
                 status: order.status.as_str().to_owned(),
                 receipt_status: order.receipt_status.as_str().to_owned(),
                 at: order.updated_at.clone(),
-            },
+            }),
         })
         .collect()
 }

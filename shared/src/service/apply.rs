@@ -21,11 +21,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{
     level_guard, marked_line, plan_line, LinePlan, SaleLine, SaleLineResult, SaleRequest,
-    SaleResult,
+    SaleResult, StockStatus,
 };
 use crate::error::StoreError;
 use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku};
 use crate::retry::until_answered;
+use crate::store::codec::NewContribution;
 use crate::store::{codec, LineWrite, SaleContext, Store};
 use crate::telemetry;
 
@@ -128,6 +129,8 @@ pub(super) enum Applied {
 struct LineDone {
     sku: Sku,
     order: Option<ReplenishmentId>,
+    /// The line's place in its order's line of waiting sales.
+    pos: Option<i64>,
     result: SaleLineResult,
     vendor: Option<crate::ids::VendorId>,
     made: bool,
@@ -177,9 +180,16 @@ pub(super) async fn apply_sale(
             store.ensure_order(account, rid, &d.sku, d.vendor.as_ref(), units, now)
         })
     }));
-    let fed: Vec<(&str, i64)> = done
+    let fed: Vec<NewContribution> = done
         .iter()
-        .filter_map(|d| Some((d.order.as_ref()?.as_str(), d.result.backordered)))
+        .filter_map(|d| {
+            Some(NewContribution {
+                rid: d.order.as_ref()?,
+                sku: &d.sku,
+                units: d.result.backordered,
+                pos: d.pos.unwrap_or(0),
+            })
+        })
         .collect();
     let contributions = async {
         if fed.is_empty() {
@@ -189,10 +199,11 @@ pub(super) async fn apply_sale(
     };
     futures::future::try_join(orders, contributions).await?;
 
-    let result = SaleResult {
+    let mut result = SaleResult {
         lines: done.iter().map(|d| d.result.clone()).collect(),
         ..SaleResult::finalized(sale, request, fulfillment_id.to_owned(), &[])
     };
+    result.fulfillment.stock_status = StockStatus::of(result.lines.iter().map(|l| l.awaiting));
     let body = codec::to_json(sale, &result)?;
     // With the completion, the SKUs whose open order's item this sale wrote record that it
     // exists (reads show an open order once its item exists).
@@ -259,6 +270,7 @@ async fn apply_one(
             LineWrite::Written {
                 on_hand_after,
                 order,
+                pos,
                 opened,
                 order_made,
             } => {
@@ -271,6 +283,7 @@ async fn apply_one(
                     ),
                     sku: plan.sku,
                     order,
+                    pos,
                     vendor,
                     made: order_made,
                     opened,

@@ -61,7 +61,17 @@ pub async fn cancel_sale(
         let k = match sale.status {
             SaleStatus::Finalizing => return Err(CancelError::Incomplete(sale_id.clone())),
             SaleStatus::Cancelled => {
-                break finish_cancel(store, account, sale_id, &sale, written).await
+                // Units this cancellation left in closed orders are owed to no one now: they
+                // go to the next sales waiting there (the stream does it if this does not).
+                let freed: Vec<ReplenishmentId> = written
+                    .values()
+                    .flatten()
+                    .filter(|l| l.taken_back == 0 && l.backordered > 0)
+                    .filter_map(|l| l.replenishment_id.as_deref())
+                    .filter_map(|r| ReplenishmentId::parse(r, "replenishment_id").ok())
+                    .collect();
+                super::release::settle_orders_quietly(store, account, &freed).await;
+                break finish_cancel(store, account, sale_id, &sale, written).await;
             }
             SaleStatus::Finalized => 0,
             SaleStatus::Cancelling => sale.cancel_done,

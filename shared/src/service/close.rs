@@ -58,7 +58,7 @@ async fn close_listed_order(
                 .close_open_order(account, order, true, &now_rfc3339())
                 .await?
             {
-                CloseTx::Committed { .. } => {
+                CloseTx::Committed(_) => {
                     telemetry::count(|s| &s.orders_closed, 1);
                     Attempt::Done(true)
                 }

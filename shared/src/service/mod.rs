@@ -5,6 +5,8 @@
 //! - [`finalize`] (one transaction) and [`finalize_parts`] (a sale larger than one transaction)
 //! - [`sale_view`]: a stored sale as the API answers it
 //! - [`cancel`], [`adjust`], [`receive`], [`regular_order`], [`close`] (on request and scheduled)
+//! - [`release`]: received units released to waiting sales; [`waiting`]: who waits, and whether a
+//!   sale became ready
 
 pub mod adjust;
 pub mod apply;
@@ -14,23 +16,28 @@ pub mod finalize;
 pub mod finalize_parts;
 pub mod receive;
 pub mod regular_order;
+pub mod release;
 pub mod sale_view;
+pub mod waiting;
 
 pub use adjust::{adjust_stock_once, AdjustError, Level};
 pub use apply::{complete_claimed, Completion};
 pub use cancel::{cancel_sale, CancelError, Cancelled};
 pub use close::{close_due_orders, close_order, CloseError, CloseRun};
 pub use finalize::{finalize_sale, FinalizeError, Finalized};
-pub use receive::{receive_units, ReceiveError};
+pub use receive::{receive_units, Receipt, ReceiveError};
 pub use regular_order::{create_regular_order, RegularOrderError};
+pub use release::{settle_order, settle_orders_quietly};
 pub use sale_view::sale_body;
+pub use waiting::{current_sale, readiness, waiting_sales, Readiness, WaitingSale};
 
 pub use crate::domain::NewRegularOrder;
 pub use crate::retry::FINALIZE_BUDGET;
 
 /// Most (merged) lines one transaction holds: 100 items = the sale record (+ the part record for a
 /// sale in parts) + per line its SKU, at most one order and that order's contribution record. A
-/// cancellation's parts are the sale's parts, with the same three items per line.
+/// cancellation's parts are the sale's parts, with three items per line too (the SKU, the
+/// contribution, and the order's `cancels` when the units stay in a closed order).
 pub const LINES_PER_TRANSACTION: usize = 32;
 
 /// The current time as RFC 3339 UTC with milliseconds (fixed width, so it sorts as text).

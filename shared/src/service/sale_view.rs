@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use crate::domain::{Fulfillment, FulfillmentStatus, SaleLineResult, SaleResult, SaleStatus};
+use crate::domain::{
+    Fulfillment, FulfillmentStatus, SaleLineResult, SaleResult, SaleStatus, StockStatus,
+};
 use crate::error::StoreError;
 use crate::ids::{AccountId, SaleId};
 use crate::store::{codec, Store, StoredSale};
@@ -52,7 +54,7 @@ pub(super) async fn assemble_parts(
             known.insert(*k, lines);
         }
     }
-    let lines = (0..applied)
+    let lines: Vec<SaleLineResult> = (0..applied)
         .flat_map(|k| known.remove(&k).unwrap_or_default())
         .collect();
     let finalizing = sale.status == SaleStatus::Finalizing;
@@ -72,6 +74,7 @@ pub(super) async fn assemble_parts(
             } else {
                 FulfillmentStatus::Raised
             },
+            stock_status: StockStatus::of(lines.iter().map(|l| l.awaiting)),
         },
         lines,
     };

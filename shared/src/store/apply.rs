@@ -5,11 +5,11 @@
 
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, WriteRequest,
-};
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
-use super::codec::{n, new_order_item, s, sku_from_item, NewOrder, Reader};
+use super::codec::{
+    contribution_item, n, new_order_item, s, sku_from_item, NewContribution, NewOrder, Reader,
+};
 use super::dynamo::{dynamo_error, CommitError};
 use super::layout::*;
 use super::Store;
@@ -42,6 +42,8 @@ pub enum LineWrite {
     Written {
         on_hand_after: i64,
         order: Option<ReplenishmentId>,
+        /// The line's place in its order's line of waiting sales (with `order`).
+        pos: Option<i64>,
         opened: bool,
         order_made: bool,
     },
@@ -206,8 +208,10 @@ impl Store {
             set.push("#open = if_not_exists(#open, :new)");
             set.push("#so = if_not_exists(#open, :new)");
             set.push("#oq = if_not_exists(#oq, :none) + :b");
+            set.push("#sp = if_not_exists(#ver, :none)");
             req = req
                 .expression_attribute_names("#so", sale_order_attr(sale))
+                .expression_attribute_names("#sp", sale_pos_attr(sale))
                 .expression_attribute_names("#oq", OPEN_QTY)
                 .expression_attribute_names("#open", OPEN_RID)
                 .expression_attribute_values(":new", s(new_order.as_str()))
@@ -247,6 +251,7 @@ impl Store {
                     on_hand_after: r.i64(&mark)?,
                     opened: order.as_ref() == Some(new_order),
                     order,
+                    pos: r.opt_i64(&sale_pos_attr(sale))?,
                     order_made: made,
                 })
             }
@@ -262,6 +267,7 @@ impl Store {
                     return Ok(LineWrite::Written {
                         on_hand_after: after,
                         order: r.opt_id(&sale_order_attr(sale), ReplenishmentId::parse)?,
+                        pos: r.opt_i64(&sale_pos_attr(sale))?,
                         opened: false,
                         order_made: false,
                     });
@@ -295,60 +301,20 @@ impl Store {
         self.put_if_absent(item).await
     }
 
-    /// A sale's contributions to the orders its lines fed (its audit trail), `(order, units)`, in
-    /// `BatchWriteItem`s of 25. Unconditional: only the applier holding the sale's lease writes
-    /// them, before the sale completes, and nothing else writes them until it has (a
-    /// cancellation needs the sale complete).
+    /// A sale's contributions to the orders its lines fed (its audit trail, and its place in each
+    /// order's line of waiting sales), each put if absent, concurrently: an earlier attempt's put
+    /// (identical) may have been released to since, and is left as it is.
     pub async fn put_contributions(
         &self,
         account: &AccountId,
         sale: &SaleId,
-        fed: &[(&str, i64)],
+        fed: &[NewContribution<'_>],
         now: &str,
     ) -> Result<(), StoreError> {
-        let batches = fed.chunks(25).map(|chunk| async move {
-            let mut requests: Vec<WriteRequest> = chunk
-                .iter()
-                .map(|(rid, units)| {
-                    let mut item = contribution_key(account, rid, sale);
-                    item.insert(SALE_ID.to_owned(), s(sale.as_str()));
-                    item.insert(UNITS.to_owned(), n(*units));
-                    item.insert(CREATED_AT.to_owned(), s(now));
-                    PutRequest::builder()
-                        .set_item(Some(item))
-                        .build()
-                        .map(|put| WriteRequest::builder().put_request(put).build())
-                        .map_err(|e| StoreError::dynamo("BatchWriteItem", e))
-                })
-                .collect::<Result<_, _>>()?;
-            let mut backoff = crate::retry::Backoff::new();
-            let mut rounds = 0;
-            while !requests.is_empty() {
-                rounds += 1;
-                if rounds > crate::retry::MAX_ATTEMPTS {
-                    return Err(StoreError::Unavailable {
-                        operation: "BatchWriteItem",
-                        source: "items left unprocessed after repeated attempts".into(),
-                    });
-                }
-                let out = self
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table, std::mem::take(&mut requests))
-                    .send()
-                    .await
-                    .map_err(|e| dynamo_error("BatchWriteItem", e))?;
-                requests = out
-                    .unprocessed_items
-                    .and_then(|mut u| u.remove(&self.table))
-                    .unwrap_or_default();
-                if !requests.is_empty() {
-                    backoff.wait().await;
-                }
-            }
-            Ok::<(), StoreError>(())
-        });
-        futures::future::try_join_all(batches).await.map(|_| ())
+        let puts = fed
+            .iter()
+            .map(|c| self.put_if_absent(contribution_item(account, sale, c, now)));
+        futures::future::try_join_all(puts).await.map(|_| ())
     }
 
     async fn put_if_absent(&self, item: Item) -> Result<(), StoreError> {
@@ -441,11 +407,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         let result = self
             .update_item(sku_key(account, sku))
-            .update_expression("REMOVE #sm, #so")
+            .update_expression("REMOVE #sm, #so, #sp")
             .condition_expression("attribute_exists(#oh)")
             .expression_attribute_names("#oh", ON_HAND)
             .expression_attribute_names("#sm", sale_mark_attr(sale))
             .expression_attribute_names("#so", sale_order_attr(sale))
+            .expression_attribute_names("#sp", sale_pos_attr(sale))
             .send()
             .await;
         conditional(result.map(|_| ()), "UpdateItem").map(|_| ())

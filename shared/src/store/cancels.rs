@@ -152,14 +152,30 @@ impl Store {
             }
             // An order read as closed needs no guard: a closed order never reopens. One read as
             // open but closed since fails the condition above, and the cancellation re-plans.
+            // Units that stay in it are owed to no one now: its `cancels` moves, so a receipt
+            // that computed its release over this sale as owed does not commit.
+            if line.taken_back == 0 && line.backordered > 0 {
+                writes.push(update(
+                    Update::builder()
+                        .table_name(&self.table)
+                        .set_key(Some(order_key_str(account, rid)))
+                        .update_expression("ADD #cancels :one")
+                        .condition_expression("attribute_exists(#pk)")
+                        .expression_attribute_names("#cancels", CANCELS)
+                        .expression_attribute_names("#pk", PK)
+                        .expression_attribute_values(":one", n(1)),
+                )?);
+            }
             writes.push(update(
                 Update::builder()
                     .table_name(&self.table)
                     .set_key(Some(contribution_key(account, rid, sale)))
                     .update_expression(
                         "SET #sid = :sid, #units = :b, #c = if_not_exists(#c, :now), \
-                         #tb = :t, #ca = :now",
+                         #tb = :t, #ca = :now REMOVE #apk, #apos",
                     )
+                    .expression_attribute_names("#apk", AWAIT_PK)
+                    .expression_attribute_names("#apos", AWAIT_POS)
                     .expression_attribute_names("#sid", SALE_ID)
                     .expression_attribute_names("#units", UNITS)
                     .expression_attribute_names("#c", CREATED_AT)

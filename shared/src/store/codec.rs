@@ -10,7 +10,7 @@ use crate::domain::{
     AUTO_BACKORDER_TAG,
 };
 use crate::error::StoreError;
-use crate::ids::{AccountId, IdError, ReplenishmentId, Sku, VendorId};
+use crate::ids::{AccountId, IdError, ReplenishmentId, SaleId, Sku, VendorId};
 
 pub fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -247,6 +247,7 @@ pub fn order_from_item(item: &Item) -> Result<Replenishment, StoreError> {
         created_at: r.str(CREATED_AT)?.to_owned(),
         updated_at: r.str(UPDATED_AT)?.to_owned(),
         closed_at: r.opt_str(CLOSED_AT)?.map(str::to_owned),
+        expected_at: r.opt_str(EXPECTED_AT)?.map(str::to_owned),
     })
 }
 
@@ -341,6 +342,8 @@ pub struct OrderRef {
     pub sku: Sku,
     /// An auto-back-order order, which its SKU points at while open.
     pub auto: bool,
+    /// Its vendor, when known (an index entry does not carry it: its SKU's is used then).
+    pub vendor: Option<VendorId>,
 }
 
 impl OrderRef {
@@ -354,6 +357,10 @@ impl OrderRef {
                 .map_err(|_| bad("invalid order id"))?,
             sku: Sku::parse(order.sku.clone(), SKU_ATTR).map_err(|_| bad("invalid sku"))?,
             auto: order.is_auto_backorder(),
+            vendor: order
+                .vendor_id
+                .as_deref()
+                .and_then(|v| VendorId::parse(v, VENDOR_ID).ok()),
         })
     }
 }
@@ -377,6 +384,7 @@ pub fn open_index_entry(item: &Item) -> Result<(AccountId, OrderRef), StoreError
             rid,
             sku,
             auto: true,
+            vendor: None,
         },
     ))
 }
@@ -387,10 +395,66 @@ pub fn contribution_from_item(item: &Item) -> Result<Contribution, StoreError> {
     Ok(Contribution {
         sale_id: r.str(SALE_ID)?.to_owned(),
         units: r.i64(UNITS)?,
+        released: r.opt_i64(RELEASED)?.unwrap_or(0),
         at: r.str(CREATED_AT)?.to_owned(),
         taken_back: r.opt_i64(TAKEN_BACK)?,
         cancelled_at: r.opt_str(CANCELLED_AT)?.map(str::to_owned),
+        pos: r.opt_i64(POS)?,
+        released_at: r.opt_str(RELEASED_AT)?.map(str::to_owned),
     })
+}
+
+/// What a sale's line put into an order.
+#[derive(Debug, Clone, Copy)]
+pub struct NewContribution<'a> {
+    pub rid: &'a ReplenishmentId,
+    pub sku: &'a Sku,
+    pub units: i64,
+    /// The line's place in the order of service (the SKU's version before the line).
+    pub pos: i64,
+}
+
+/// The item of a sale's contribution to an order, waiting (in the `awaiting` index) for all its
+/// units.
+pub fn contribution_item(
+    account: &AccountId,
+    sale: &SaleId,
+    c: &NewContribution<'_>,
+    now: &str,
+) -> Item {
+    let mut item = contribution_key(account, c.rid.as_str(), sale);
+    item.insert(SALE_ID.to_owned(), s(sale.as_str()));
+    item.insert(UNITS.to_owned(), n(c.units));
+    item.insert(POS.to_owned(), n(c.pos));
+    item.insert(CREATED_AT.to_owned(), s(now));
+    if c.units > 0 {
+        item.insert(AWAIT_PK.to_owned(), s(awaiting_partition(account, c.sku)));
+        item.insert(AWAIT_POS.to_owned(), n(c.pos));
+    }
+    item
+}
+
+impl Contribution {
+    /// The contribution as a claim on its order's units.
+    pub fn claim(&self) -> crate::domain::Claim {
+        crate::domain::Claim {
+            sale_id: self.sale_id.clone(),
+            pos: self.pos.unwrap_or(0),
+            units: self.units,
+            taken_back: self.taken_back.unwrap_or(0),
+            cancelled: self.cancelled_at.is_some(),
+            released: self.released,
+        }
+    }
+
+    /// Units still waiting (0 once cancelled).
+    pub fn awaiting(&self) -> i64 {
+        if self.cancelled_at.is_some() {
+            0
+        } else {
+            (self.units - self.released).max(0)
+        }
+    }
 }
 
 /// An adjustment record.
@@ -415,7 +479,38 @@ pub fn receipt_from_item(item: &Item) -> Result<StoredReceipt, StoreError> {
         receipt_status: ReceiptStatus::parse(status).ok_or_else(|| {
             r.malformed(format!("{RECEIPT_STATUS} is not a known receipt status"))
         })?,
+        released: match r.opt_str(RELEASED_TO)? {
+            Some(json) => from_json(&RELEASED_TO, json)?,
+            None => Vec::new(),
+        },
+        released_parts: usize::try_from(r.opt_i64(RELEASED_PARTS)?.unwrap_or(0)).unwrap_or(0),
     })
+}
+
+/// Most bytes of a released list one item holds (an item holds 400 KB).
+pub const RELEASED_BYTES_PER_ITEM: usize = 300_000;
+/// Most items a receipt's released list may take (its record and 9 parts: 3 MB of the 4 MB a
+/// transaction holds), some 60,000 sales at the least.
+pub const MAX_RELEASED_ITEMS: usize = 10;
+
+/// A receipt's released list as the JSON of the items that hold it: the receipt record's, then its
+/// parts', each at most [`RELEASED_BYTES_PER_ITEM`] (one entry is far smaller).
+pub fn released_chunks(released: &[crate::domain::Released]) -> Vec<String> {
+    let mut chunks = Vec::new();
+    let mut current: Vec<String> = Vec::new();
+    let mut bytes = 2;
+    for entry in released {
+        // A struct of a string and an integer: serializing it cannot fail.
+        let json = serde_json::to_string(entry).unwrap_or_default();
+        if !current.is_empty() && bytes + json.len() + 1 > RELEASED_BYTES_PER_ITEM {
+            chunks.push(format!("[{}]", current.join(",")));
+            (current, bytes) = (Vec::new(), 2);
+        }
+        bytes += json.len() + 1;
+        current.push(json);
+    }
+    chunks.push(format!("[{}]", current.join(",")));
+    chunks
 }
 
 /// JSON text stored in an item (a sale's answer, a part's lines), named by `key` in errors.
@@ -446,12 +541,20 @@ pub struct Contribution {
     pub sale_id: String,
     /// Units the sale added to the order.
     pub units: i64,
+    /// Units received on the order and released to the sale (oldest sale first).
+    pub released: i64,
     pub at: String,
     /// Set once the sale is cancelled: units taken back out of the (then open) order.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub taken_back: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cancelled_at: Option<String>,
+    /// Its place in the order of service (none for contributions written before it was kept).
+    #[serde(skip)]
+    pub pos: Option<i64>,
+    /// When `released` was last raised.
+    #[serde(skip)]
+    pub released_at: Option<String>,
 }
 
 /// A receipt as recorded.
@@ -461,6 +564,10 @@ pub struct StoredReceipt {
     pub allow_over_receipt: bool,
     pub received_after: i64,
     pub receipt_status: ReceiptStatus,
+    /// What the receipt released to waiting sales, oldest first.
+    pub released: Vec<crate::domain::Released>,
+    /// Part items holding the rest of `released` (0: it is all here).
+    pub released_parts: usize,
 }
 
 #[cfg(test)]
@@ -469,6 +576,27 @@ mod tests {
 
     fn acct(s: &str) -> AccountId {
         AccountId::parse(s, "account_id").unwrap()
+    }
+
+    #[test]
+    fn a_long_released_list_splits_into_items_that_each_fit_and_rejoin_in_order() {
+        use crate::domain::Released;
+        let list: Vec<Released> = (0..20_000)
+            .map(|i| Released {
+                sale_id: format!("sale-{i:08}-{}", "x".repeat(i % 40)),
+                units: 1 + (i as i64 % 7),
+            })
+            .collect();
+        let chunks = released_chunks(&list);
+        assert!(chunks.len() > 1);
+        assert!(chunks.iter().all(|c| c.len() <= RELEASED_BYTES_PER_ITEM));
+        let back: Vec<Released> = chunks
+            .iter()
+            .flat_map(|c| serde_json::from_str::<Vec<Released>>(c).unwrap())
+            .collect();
+        assert_eq!(back, list);
+        // Nothing released: one empty list on the record.
+        assert_eq!(released_chunks(&[]), vec!["[]".to_owned()]);
     }
 
     #[test]

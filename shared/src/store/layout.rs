@@ -10,14 +10,15 @@
 //! | item              | partition root        | `sk`                  | other attributes |
 //! |-------------------|-----------------------|-----------------------|------------------|
 //! | account settings  | `SETTINGS`            | `SETTINGS`            | `auto_backorder` |
-//! | vendor settings   | `VENDOR#{vendor_id}`  | `VENDOR#{vendor_id}`  | `auto_backorder_default` |
+//! | vendor settings   | `VENDOR#{vendor_id}`  | `VENDOR#{vendor_id}`  | `auto_backorder_default`, `lead_time_days`? |
 //! | SKU               | `SKU#{sku}`           | `SKU#{sku}`           | `on_hand`, `ver`, `policy`, `vendor_id`?, `open_rid`? |
 //! | sale              | `SALE#{sale_id}`      | `SALE#{sale_id}`      | `fingerprint`, `status`, `result` (the response JSON); for a sale in parts `parts`, `done`, `fulfillment_id`, `customer`, `channel` instead of `result` |
 //! | sale part         | `SALE#{sale_id}`      | `SALEPART#{k:04}#{sale_id}` | `lines`: part k's response lines (JSON) |
 //! | stock adjustment  | `ADJ#{adjustment_id}` | `ADJ#{adjustment_id}` | `sku`, `delta`, `on_hand_after`, `open_rid`? (made with an `adjustment_id` only) |
-//! | replenishment     | `ORDER#{ulid}`        | `ORDER#{ulid}`        | `sku`, `vendor_id`?, `quantity`, `status`, `tags`, `received`, `receipt_status`, times, index keys |
-//! | contribution      | `ORDER#{ulid}`        | `CONTRIB#{ulid}#{sale_id}` | `sale_id`, `units` a sale added to the order, `created_at`; `taken_back`, `cancelled_at` once the sale is cancelled |
-//! | receipt           | `ORDER#{ulid}`        | `RCPT#{ulid}#{receipt_id}` | `quantity`, `allow_over_receipt`, `received_after`, `receipt_status` (the receipt's idempotency record) |
+//! | replenishment     | `ORDER#{ulid}`        | `ORDER#{ulid}`        | `sku`, `vendor_id`?, `quantity`, `status`, `tags`, `received`, `receipt_status`, `cancels`?, times, `expected_at`?, index keys |
+//! | contribution      | `ORDER#{ulid}`        | `CONTRIB#{ulid}#{sale_id}` | `sale_id`, `units` a sale added to the order, `pos` (its place in line), `released`, `released_at`, `created_at`, `await_pk`/`await_pos` while it waits; `taken_back`, `cancelled_at` once the sale is cancelled |
+//! | receipt           | `ORDER#{ulid}`        | `RCPT#{ulid}#{receipt_id}` | `quantity`, `allow_over_receipt`, `received_after`, `receipt_status`, `released_to`, `released_parts` (the receipt's idempotency record and answer) |
+//! | receipt part      | `ORDER#{ulid}`        | `RCPTP#{ulid}#{k:04}#{receipt_id}` | `released_to`: part k of a released list too long for one item |
 //! | order request     | `REQ#{request_id}`    | `REQ#{request_id}`    | `rid`, `fingerprint`: the idempotency record of a regular order created with a `request_id` |
 //!
 //! Indexes (all sparse, keys only unless noted, so updating an order's quantity writes no index):
@@ -30,6 +31,10 @@
 //!   auto-back-order order of every account, oldest first per shard, for the scheduled close
 //!   (which reads every shard and closes each order in one transaction, without reading it first).
 //!   Removed when the order closes.
+//! - `awaiting`: `await_pk` = `{len(account)}:{account}#{sku}`, sort `await_pos` (a number: the
+//!   SKU's version when the sale's line landed), projects `sale_id`, `units`, `released`,
+//!   `created_at`: the sales waiting on units of a SKU, oldest first. Set on a contribution when it
+//!   is written, removed when all its units are released or its sale is cancelled.
 //! - `by_vendor`: `gsi3pk` = `{len(account)}:{account}#{vendor}`, sort `sk`, projects `status`: a
 //!   vendor's orders, newest first, filtered by status (the open ones are what a buyer sends as one
 //!   purchase order).
@@ -114,6 +119,27 @@ pub const ORDER_MADE: &str = "made";
 /// SKU item: the running quantity of its open auto-back-order order (`open_rid`): sales add their
 /// units here, not to the order item, until the order closes.
 pub const OPEN_QTY: &str = "open_qty";
+/// Contribution: its place in the order of service (the SKU's version when its line landed).
+pub const POS: &str = "pos";
+/// Contribution: units released to the sale (received on the order, oldest sale first).
+pub const RELEASED: &str = "released";
+pub const RELEASED_AT: &str = "released_at";
+/// Contribution of a sale still waiting on units: its `awaiting` index partition (the SKU's) and
+/// sort key (`pos`). Removed once all its units are released or the sale is cancelled.
+pub const AWAIT_PK: &str = "await_pk";
+pub const AWAIT_POS: &str = "await_pos";
+pub const INDEX_AWAITING: &str = "awaiting";
+/// Order: bumped by every cancellation of a sale whose units stayed in it once closed, so a
+/// receipt's release is computed over the sales still owed (its condition).
+pub const CANCELS: &str = "cancels";
+/// Order: `closed_at` plus the vendor's lead time at close.
+pub const EXPECTED_AT: &str = "expected_at";
+/// Vendor settings: days from an order's close to its expected arrival.
+pub const LEAD_TIME_DAYS: &str = "lead_time_days";
+/// Receipt record: what it released, `[{"sale_id", "units"}]` (JSON), and how many part items
+/// continue the list when it does not fit one item.
+pub const RELEASED_TO: &str = "released_to";
+pub const RELEASED_PARTS: &str = "released_parts";
 pub const SETTINGS_SK: &str = "SETTINGS";
 const VENDOR_PREFIX: &str = "VENDOR#";
 const SKU_PREFIX: &str = "SKU#";
@@ -123,6 +149,7 @@ pub const ORDER_PREFIX: &str = "ORDER#";
 const ADJUSTMENT_PREFIX: &str = "ADJ#";
 const CONTRIBUTION_PREFIX: &str = "CONTRIB#";
 const RECEIPT_PREFIX: &str = "RCPT#";
+const RECEIPT_PART_PREFIX: &str = "RCPTP#";
 const REQUEST_PREFIX: &str = "REQ#";
 
 /// The partition of an aggregate: `{len(account)}:{account}#{root sort key}`. Each aggregate (a
@@ -238,6 +265,21 @@ pub fn receipt_key(account: &AccountId, rid: &ReplenishmentId, receipt: &Receipt
     )
 }
 
+/// Part `k` (1..) of what a receipt released, when the list does not fit its record. The part
+/// number comes first, fixed width, so no receipt id can make two parts' keys equal.
+pub fn receipt_part_key(
+    account: &AccountId,
+    rid: &ReplenishmentId,
+    receipt: &ReceiptId,
+    k: usize,
+) -> Item {
+    child_key(
+        account,
+        &order_sk(rid.as_str()),
+        format!("{RECEIPT_PART_PREFIX}{rid}#{k:04}#{receipt}"),
+    )
+}
+
 pub fn request_key(account: &AccountId, request: &RequestId) -> Item {
     key(account, format!("{REQUEST_PREFIX}{request}"))
 }
@@ -301,6 +343,21 @@ pub fn sale_mark_attr(sale: &SaleId) -> String {
 /// SKU item: the order a marked sale line's back-ordered units went into.
 pub fn sale_order_attr(sale: &SaleId) -> String {
     format!("so#{sale}")
+}
+
+/// SKU item: a marked sale line's place in the order of service (the SKU's version before it).
+pub fn sale_pos_attr(sale: &SaleId) -> String {
+    format!("sp#{sale}")
+}
+
+/// `awaiting` index partition of a SKU's waiting sales (same shape as [`sku_partition`]).
+pub fn awaiting_partition(account: &AccountId, sku: &Sku) -> String {
+    sku_partition(account, sku)
+}
+
+/// The order id and sale id of a contribution's sort key (`CONTRIB#{ulid}#{sale_id}`).
+pub fn contribution_of_sort_key(sk: &str) -> Option<(&str, &str)> {
+    sk.strip_prefix(CONTRIBUTION_PREFIX)?.split_once('#')
 }
 
 /// The SKU a `SKU#...` sort key names.

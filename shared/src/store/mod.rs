@@ -4,8 +4,8 @@
 //! - [`codec`]: items <-> domain types and the store's records.
 //! - `dynamo`: the SDK plumbing (batched consistent reads, conditional puts, transactions and how
 //!   their failures are sorted, paged queries, error mapping).
-//! - One file per aggregate: `settings`, `skus`, `sales`, `cancels`, `orders`, `receipts`, and
-//!   `listings` for the paged queries.
+//! - One file per aggregate: `settings`, `skus`, `sales`, `cancels`, `orders`, `receipts`,
+//!   `releases` (received units released to waiting sales), and `listings` for the paged queries.
 
 mod apply;
 mod cancels;
@@ -15,6 +15,7 @@ pub mod layout;
 mod listings;
 mod orders;
 mod receipts;
+mod releases;
 mod sales;
 mod settings;
 mod skus;
@@ -27,7 +28,9 @@ pub use codec::{
 pub use dynamo::{CommitError, Contended};
 pub use listings::{ContributionPage, OpenOrderPage, OrderPage};
 pub use orders::{CloseOutcome, CloseTx};
+pub use releases::{is_waiting_cursor, ReleaseContext, Waiting, WaitingPage};
 pub use sales::{SaleContext, SaleParts};
+pub use settings::VendorSettings;
 
 use aws_sdk_dynamodb::Client;
 

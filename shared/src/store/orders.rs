@@ -16,8 +16,8 @@ use crate::ids::{AccountId, ReplenishmentId, RequestId, Sku, VendorId};
 /// Result of closing an order known (or listed) as open.
 #[derive(Debug)]
 pub enum CloseTx {
-    /// Closed now, with this quantity.
-    Committed { quantity: i64 },
+    /// Closed now: the order as the close left it.
+    Committed(Box<Replenishment>),
     /// The order was not open (closed by someone else), or a scheduled close found it empty.
     NotOpen,
     /// A transaction conflict or throttling: retry.
@@ -144,13 +144,7 @@ impl Store {
                 .close_open_order(account, &order_ref, false, now)
                 .await?
             {
-                CloseTx::Committed { quantity } => CloseOutcome::Closed(Replenishment {
-                    status: OrderStatus::Closed,
-                    quantity,
-                    closed_at: Some(now.to_owned()),
-                    updated_at: now.to_owned(),
-                    ..order
-                }),
+                CloseTx::Committed(closed) => CloseOutcome::Closed(*closed),
                 // Closed since we read it (the next read returns it), or contended: re-read and retry.
                 CloseTx::NotOpen => CloseOutcome::Contended(Contended {
                     reason: "closed meanwhile".to_owned(),
@@ -179,13 +173,21 @@ impl Store {
         now: &str,
     ) -> Result<CloseTx, StoreError> {
         let rid = &order.rid;
-        let quantity = if order.auto {
+        let (quantity, vendor) = if order.auto {
             match self.release_sku(account, order, keep_empty, now).await? {
-                Some(q) => Some(q),
+                Some((q, sku_vendor)) => (Some(q), order.vendor.clone().or(sku_vendor)),
                 None => return Ok(CloseTx::NotOpen),
             }
         } else {
-            None
+            (None, order.vendor.clone())
+        };
+        // Expected at: the close plus the vendor's lead time as it stands now.
+        let expected = match &vendor {
+            Some(v) => {
+                let lead = self.vendor_settings(account, v).await?.lead_time_days;
+                crate::domain::expected_at(now, lead)
+            }
+            None => None,
         };
         let mut close = self
             .update_item(order_key(account, rid))
@@ -202,6 +204,12 @@ impl Store {
             .expression_attribute_values(":g1", s(status_partition(account, OrderStatus::Closed)))
             .return_values(ReturnValue::AllNew);
         let mut set = "SET #st = :closed, #ca = :now, #u = :now, #g1 = :g1".to_owned();
+        if let Some(at) = expected {
+            set.push_str(", #ea = :ea");
+            close = close
+                .expression_attribute_names("#ea", EXPECTED_AT)
+                .expression_attribute_values(":ea", s(at));
+        }
         if let Some(q) = quantity {
             set.push_str(", #q = :q");
             close = close
@@ -213,7 +221,7 @@ impl Store {
             .send()
             .await
         {
-            Ok(out) => order_from_item(&out.attributes.unwrap_or_default()).map(|o| o.quantity)?,
+            Ok(out) => order_from_item(&out.attributes.unwrap_or_default())?,
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
@@ -234,20 +242,21 @@ impl Store {
         if order.auto {
             self.forget_running_quantity(account, order).await;
         }
-        Ok(CloseTx::Committed { quantity: closed })
+        Ok(CloseTx::Committed(Box::new(closed)))
     }
 
     /// Step 1 of closing an auto-back-order order: its SKU lets go of it. The order's final
-    /// quantity, or `None` when it is not open (its close is finished) or, with `keep_empty`, has
-    /// no units.
+    /// quantity and the SKU's vendor, or `None` when it is not open (its close is finished) or,
+    /// with `keep_empty`, has no units.
     async fn release_sku(
         &self,
         account: &AccountId,
         order: &OrderRef,
         keep_empty: bool,
         now: &str,
-    ) -> Result<Option<i64>, StoreError> {
+    ) -> Result<Option<(i64, Option<VendorId>)>, StoreError> {
         let closing = closing_quantity_attr(order.rid.as_str());
+        let vendor = |r: &Reader| r.opt_id(VENDOR_ID, VendorId::parse);
         let mut req = self
             .update_item(sku_key(account, &order.sku))
             .update_expression(
@@ -281,12 +290,16 @@ impl Store {
                     }
                     // Released before (a close that did not finish): finish it with the
                     // quantity kept, if the order item does not have it already.
-                    return r.opt_i64(&closing);
+                    return Ok(match r.opt_i64(&closing)? {
+                        Some(q) => Some((q, vendor(&r)?)),
+                        None => None,
+                    });
                 }
                 _ => return Err(dynamo_error("UpdateItem", e)),
             },
         };
-        Ok(Some(Reader::new(&item).opt_i64(&closing)?.unwrap_or(0)))
+        let r = Reader::new(&item);
+        Ok(Some((r.opt_i64(&closing)?.unwrap_or(0), vendor(&r)?)))
     }
 
     /// Step 3 of closing: the SKU forgets the closed order's quantity. A failure only leaves a few

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
 
 use super::codec::{
-    n, new_order_item, s, sku_from_item, stored_sale, NewOrder, Reader, SkuRecord, StoredSale,
+    contribution_item, n, new_order_item, s, sku_from_item, stored_sale, NewContribution, NewOrder,
+    Reader, SkuRecord, StoredSale,
 };
 use super::dynamo::CommitError;
 use super::layout::*;
@@ -267,10 +268,14 @@ impl Store {
             }
             if let Some(rid) = plan.order.order_id() {
                 // Unconditional: the sale record's condition already makes the sale apply once.
-                let mut item = contribution_key(account, rid.as_str(), sale);
-                item.insert(SALE_ID.to_owned(), s(sale.as_str()));
-                item.insert(UNITS.to_owned(), n(plan.backordered));
-                item.insert(CREATED_AT.to_owned(), s(now));
+                // Its place in line: the SKU's version this transaction is conditional on.
+                let contribution = NewContribution {
+                    rid,
+                    sku: &plan.sku,
+                    units: plan.backordered,
+                    pos: i64::try_from(plan.before.version).unwrap_or(i64::MAX),
+                };
+                let item = contribution_item(account, sale, &contribution, now);
                 let put = Put::builder()
                     .table_name(&self.table)
                     .set_item(Some(item))

@@ -11,6 +11,15 @@ use super::Store;
 use crate::error::StoreError;
 use crate::ids::{AccountId, VendorId};
 
+/// A vendor's settings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VendorSettings {
+    /// Its SKUs under `vendor_default` back-order when this is on.
+    pub auto_backorder_default: bool,
+    /// Days from an order's close to its expected arrival (`None`: unknown).
+    pub lead_time_days: Option<i64>,
+}
+
 impl Store {
     /// A boolean setting of the item `key` (false when the item or attribute is absent).
     async fn flag(&self, key: Item, attr: &str) -> Result<bool, StoreError> {
@@ -51,24 +60,75 @@ impl Store {
             .await
     }
 
-    pub async fn vendor_auto_backorder_default(
+    /// A vendor's settings (defaults when it has none).
+    pub async fn vendor_settings(
         &self,
         account: &AccountId,
         vendor: &VendorId,
-    ) -> Result<bool, StoreError> {
-        self.flag(vendor_key(account, vendor), AUTO_BACKORDER_DEFAULT)
-            .await
+    ) -> Result<VendorSettings, StoreError> {
+        match self.get(vendor_key(account, vendor)).await? {
+            Some(item) => {
+                let r = Reader::new(&item);
+                Ok(VendorSettings {
+                    auto_backorder_default: r.bool_or(AUTO_BACKORDER_DEFAULT, false)?,
+                    lead_time_days: r.opt_i64(LEAD_TIME_DAYS)?,
+                })
+            }
+            None => Ok(VendorSettings::default()),
+        }
     }
 
-    pub async fn set_vendor_auto_backorder_default(
+    /// Sets a vendor's settings: each one given (`lead_time_days: Some(None)` clears it), the
+    /// others as they are. Answers the settings as they stand after.
+    pub async fn set_vendor_settings(
         &self,
         account: &AccountId,
         vendor: &VendorId,
-        on: bool,
+        auto_backorder_default: Option<bool>,
+        lead_time_days: Option<Option<i64>>,
         now: &str,
-    ) -> Result<(), StoreError> {
-        self.set_flag(vendor_key(account, vendor), AUTO_BACKORDER_DEFAULT, on, now)
+    ) -> Result<VendorSettings, StoreError> {
+        let mut set = vec!["#u = :now"];
+        let mut remove = Vec::new();
+        let mut req = self
+            .update_item(vendor_key(account, vendor))
+            .expression_attribute_names("#u", UPDATED_AT)
+            .expression_attribute_values(":now", s(now))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        if let Some(on) = auto_backorder_default {
+            set.push("#abd = :abd");
+            req = req
+                .expression_attribute_names("#abd", AUTO_BACKORDER_DEFAULT)
+                .expression_attribute_values(":abd", AttributeValue::Bool(on));
+        }
+        match lead_time_days {
+            None => {}
+            Some(Some(days)) => {
+                set.push("#lt = :lt");
+                req = req
+                    .expression_attribute_names("#lt", LEAD_TIME_DAYS)
+                    .expression_attribute_values(":lt", super::codec::n(days));
+            }
+            Some(None) => {
+                remove.push("#lt");
+                req = req.expression_attribute_names("#lt", LEAD_TIME_DAYS);
+            }
+        }
+        let mut expr = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        let out = req
+            .update_expression(expr)
+            .send()
             .await
+            .map_err(|e| dynamo_error("UpdateItem", e))?;
+        let item = out.attributes.unwrap_or_default();
+        let r = Reader::new(&item);
+        Ok(VendorSettings {
+            auto_backorder_default: r.bool_or(AUTO_BACKORDER_DEFAULT, false)?,
+            lead_time_days: r.opt_i64(LEAD_TIME_DAYS)?,
+        })
     }
 
     /// The account's `auto_backorder` and, when `vendor` is given, that vendor's
