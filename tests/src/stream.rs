@@ -133,14 +133,20 @@ pub async fn stream_records(app: &TestApp) -> Vec<Value> {
     out
 }
 
-/// The records order-events' event source mapping passes (its filters): order items, and
-/// contributions written or changed.
+/// The records order-events' event source mapping passes (its filters): order items,
+/// contributions written or changed, and sales flagged `ready_check` once finalized.
 pub fn order_events_records(records: &[Value]) -> Vec<Value> {
     records
         .iter()
         .filter(|r| {
             let sk = r["dynamodb"]["Keys"]["sk"]["S"].as_str().unwrap_or("");
-            sk.starts_with("ORDER#") || (sk.starts_with("CONTRIB#") && r["eventName"] != "REMOVE")
+            let new = &r["dynamodb"]["NewImage"];
+            sk.starts_with("ORDER#")
+                || (sk.starts_with("CONTRIB#") && r["eventName"] != "REMOVE")
+                || (sk.starts_with("SALE#")
+                    && r["eventName"] == "MODIFY"
+                    && new["ready_check"]["BOOL"] == true
+                    && new["status"]["S"] == "finalized")
         })
         .cloned()
         .collect()

@@ -440,7 +440,10 @@ async fn a_long_released_list_is_stored_whole_and_answered_whole() {
         )
         .await;
     assert_eq!(regular.status, 201, "{}", regular.body);
-    let rid = regular.body["replenishment_id"].as_str().unwrap().to_owned();
+    let rid = regular.body["replenishment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     close(&app, &rid).await;
     let (account, rid) = (
         AccountId::parse(A, "account_id").unwrap(),

@@ -348,3 +348,85 @@ async fn the_stream_finishes_releases_and_publishes_each_ready_sale_once() {
     );
     assert!(s1_event["at"].as_str().unwrap().ends_with('Z'));
 }
+
+/// A sale whose last units are released while it is still being finalized (its caller died before
+/// the completion): the stream flags it instead of holding up the shard, and its completion's
+/// record publishes `FulfillmentReady`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sale_released_before_it_completes_is_published_once_it_completes() {
+    use backorder_tests::faults::{invoke_with, Invocation, Outcome};
+    let (app, _faults) = TestApp::with_faults().await;
+    enable_stream(&app).await;
+    app.enable_account(A, true).await;
+    app.sku(A, "X", "backorder", None, 0).await;
+    // Requests 0 and 1 read and claim, 2 writes the line, 3 and 4 the order's item and the
+    // contribution; the caller dies before the completion.
+    let died = invoke_with(
+        Invocation::crash_before(5),
+        app.finalize(A, "late", &[("X", 2)]),
+    )
+    .await;
+    assert!(matches!(died, Outcome::Crashed));
+    assert_eq!(
+        app.ok(A, "GET", "/sales/late", None).await["status"],
+        "finalizing"
+    );
+    let rid = app.orders(A, "").await[0]["replenishment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.ok(A, "POST", &format!("/replenishments/{rid}/close"), None)
+        .await;
+    let r = app
+        .call(
+            A,
+            "POST",
+            &format!("/replenishments/{rid}/receipts"),
+            Some(json!({"receipt_id": "r", "quantity": 2})),
+        )
+        .await;
+    assert_eq!(r.body["released"], json!([{"sale_id": "late", "units": 2}]));
+
+    let bus = EventBridge::start().await;
+    let first = stream_records(&app).await;
+    deliver_to_order_events(&app, &bus, &order_events_records(&first)).await;
+    assert!(
+        bus.accepted()
+            .iter()
+            .all(|e| e.detail_type != "FulfillmentReady"),
+        "not finalized yet: no FulfillmentReady"
+    );
+    let flagged = app
+        .client
+        .get_item()
+        .table_name(&app.table)
+        .set_key(Some(root_key(A, "SALE#late")))
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    assert_eq!(
+        flagged.get("ready_check"),
+        Some(&aws_sdk_dynamodb::types::AttributeValue::Bool(true))
+    );
+
+    // The redelivery, once the dead caller's lease has expired, completes the sale.
+    tokio::time::sleep(app.store.sale_lease() + Duration::from_millis(200)).await;
+    let done = app.finalize(A, "late", &[("X", 2)]).await;
+    assert_eq!(done.status, 200, "{}", done.body);
+    let after = stream_records(&app).await;
+    deliver_to_order_events(&app, &bus, &order_events_records(&after[first.len()..])).await;
+    let ready: Vec<Value> = bus
+        .accepted()
+        .iter()
+        .filter(|e| e.detail_type == "FulfillmentReady")
+        .map(|e| e.detail.clone())
+        .collect();
+    assert_eq!(ready.len(), 1, "{ready:#?}");
+    assert_eq!(ready[0]["sale_id"], "late");
+    assert_eq!(
+        ready[0]["lines"],
+        json!([{"sku": "X", "replenishment_id": rid, "units": 2}])
+    );
+}

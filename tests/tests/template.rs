@@ -100,6 +100,26 @@ fn the_table_streams_order_changes_to_order_events() {
             "dynamodb": {"Keys": {SK: {"S": [{"prefix": "CONTRIB#"}]}}}
         })
     );
+    // And sales flagged while being finalized, once complete: their readiness is asked again.
+    let flagged: serde_json::Value = serde_json::from_str(
+        stream["FilterCriteria"]["Filters"][2]["Pattern"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        flagged,
+        serde_json::json!({
+            "eventName": ["MODIFY"],
+            "dynamodb": {
+                "Keys": {SK: {"S": [{"prefix": "SALE#"}]}},
+                "NewImage": {
+                    backorder::store::layout::READY_CHECK: {"BOOL": [true]},
+                    "status": {"S": ["finalized"]}
+                }
+            }
+        })
+    );
     assert!(
         backorder::store::layout::contribution_of_sort_key(&format!(
             "CONTRIB#{}#s-1",

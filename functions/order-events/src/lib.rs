@@ -13,7 +13,8 @@
 //! (`release_work`): a closed order whose `received` or `cancels` changed, or a contribution
 //! written, settles the order (`backorder::service::settle_order`); a contribution whose `released`
 //! reached its `units` asks whether its sale is ready (`backorder::service::readiness`), and if so
-//! adds `FulfillmentReady`, whose `event_id` is the sale's own.
+//! adds `FulfillmentReady`, whose `event_id` is the sale's own (a sale still being finalized is
+//! flagged, and its completion's record asks again).
 //!
 //! Delivery is at least once, with a stable `event_id` to deduplicate on: see `backorder::events`.
 //!
@@ -27,9 +28,10 @@ use std::time::Instant;
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
 use backorder::domain::Replenishment;
+use backorder::domain::SaleStatus;
 use backorder::error::StoreError;
 use backorder::events::fulfillment_ready;
-use backorder::ids::{ReplenishmentId, SaleId};
+use backorder::ids::{AccountId, ReplenishmentId, SaleId};
 use backorder::service::{readiness, settle_order, Readiness};
 use backorder::store::{codec, layout};
 use backorder::Store;
@@ -324,13 +326,9 @@ pub async fn handle_batch(
 struct ReleaseWork {
     settled: HashSet<(String, String)>,
     raised: usize,
-    ready: HashSet<String>,
+    /// (account, sale): sale ids are unique within an account only.
+    ready: HashSet<(String, String)>,
 }
-
-/// How often, and how far apart, a sale still being finalized is looked at again before its
-/// record is left to Lambda's retry.
-const UNSETTLED_POLLS: usize = 5;
-const UNSETTLED_POLL: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Why a record's release work did not finish.
 #[derive(Debug)]
@@ -346,7 +344,10 @@ enum Unfinished {
 ///   one a receipt held units back for), settle their order: its stored releases are brought up
 ///   to the rule, finishing what a crashed receipt or cancellation left;
 /// - a contribution whose `released` reached its `units` may have made its sale ready: if every
-///   back-ordered line of the sale has all its units, `FulfillmentReady`.
+///   back-ordered line of the sale has all its units, `FulfillmentReady`. A sale still being
+///   finalized is flagged (`ready_check`) instead of waited for: its completion's record, which
+///   the flag lets through the filter, asks again;
+/// - that completion record (a sale record now `finalized` with `ready_check`): the same question.
 async fn release_work(
     store: &Store,
     record: &EventRecord,
@@ -356,13 +357,6 @@ async fn release_work(
         return Ok(Vec::new());
     }
     let sk = sort_key(record).map_err(|m| Unfinished::Malformed(m.0))?;
-    let (rid, sale) = if let Some(rid) = layout::rid_of_order_sort_key(&sk) {
-        (rid.to_owned(), None)
-    } else if let Some((rid, sale)) = layout::contribution_of_sort_key(&sk) {
-        (rid.to_owned(), Some(sale.to_owned()))
-    } else {
-        return Ok(Vec::new());
-    };
     let new = image(&record.change.new_image)
         .ok_or_else(|| Unfinished::Malformed("NewImage is missing".to_owned()))?;
     let old = image(&record.change.old_image);
@@ -371,12 +365,37 @@ async fn release_work(
         img.and_then(|i| codec::Reader::new(i).opt_i64(attr).ok().flatten())
             .unwrap_or(0)
     };
+    let text = |img: &layout::Item, attr: &str| {
+        codec::Reader::new(img)
+            .opt_str(attr)
+            .ok()
+            .flatten()
+            .map(str::to_owned)
+    };
+    let mut events = Vec::new();
+    if let Some(sale) = layout::sale_id_of_sort_key(&sk) {
+        // A sale flagged while it was being finalized, now complete.
+        let flagged = codec::Reader::new(&new)
+            .bool_or(layout::READY_CHECK, false)
+            .unwrap_or(false);
+        if record.event_name == "MODIFY"
+            && flagged
+            && text(&new, layout::STATUS).as_deref() == Some(SaleStatus::Finalized.as_str())
+        {
+            ready_event(store, &account, sale, work, &mut events).await?;
+        }
+        return Ok(events);
+    }
+    let (rid, sale) = if let Some(rid) = layout::rid_of_order_sort_key(&sk) {
+        (rid.to_owned(), None)
+    } else if let Some((rid, sale)) = layout::contribution_of_sort_key(&sk) {
+        (rid.to_owned(), Some(sale.to_owned()))
+    } else {
+        return Ok(Vec::new());
+    };
     let settle = match &sale {
         None => {
-            let closed = codec::Reader::new(&new)
-                .opt_str(layout::STATUS)
-                .ok()
-                .flatten()
+            let closed = text(&new, layout::STATUS).as_deref()
                 == Some(backorder::domain::OrderStatus::Closed.as_str());
             let changed = [layout::RECEIVED, layout::CANCELS]
                 .iter()
@@ -385,7 +404,6 @@ async fn release_work(
         }
         Some(_) => record.event_name == "INSERT",
     };
-    let mut events = Vec::new();
     if settle && work.settled.insert((account.to_string(), rid.clone())) {
         let rid = ReplenishmentId::parse(rid.as_str(), "replenishment_id")
             .map_err(|_| Unfinished::Malformed("bad order id".to_owned()))?;
@@ -396,54 +414,61 @@ async fn release_work(
     if let Some(sale) = sale {
         let reached = |img: Option<&layout::Item>| {
             img.is_some_and(|i| {
-                let r = codec::Reader::new(i);
-                r.opt_str(layout::CANCELLED_AT).ok().flatten().is_none()
+                text(i, layout::CANCELLED_AT).is_none()
                     && num(Some(i), layout::RELEASED) >= num(Some(i), layout::UNITS)
             })
         };
-        let now_ready = reached(Some(&new)) && !reached(old.as_ref());
-        if record.event_name == "MODIFY" && now_ready && !work.ready.contains(&sale) {
-            let sale_id = SaleId::parse(sale.as_str(), "sale_id")
-                .map_err(|_| Unfinished::Malformed("bad sale id".to_owned()))?;
-            // A sale still being finalized completes within its lease (its applier, or the
-            // completion path): wait for it a little before leaving the record to the retry.
-            let mut state = Readiness::Unsettled;
-            for attempt in 0..UNSETTLED_POLLS {
-                if attempt > 0 {
-                    tokio::time::sleep(UNSETTLED_POLL).await;
-                }
-                state = readiness(store, &account, &sale_id)
-                    .await
-                    .map_err(|e| Unfinished::Retry(e.to_string()))?;
-                if state != Readiness::Unsettled {
-                    break;
-                }
-            }
-            match state {
-                Readiness::Ready {
-                    fulfillment_id,
-                    lines,
-                    at,
-                } => {
-                    work.ready.insert(sale.clone());
-                    events.push(fulfillment_ready(
-                        account.as_str(),
-                        &sale,
-                        &fulfillment_id,
-                        lines,
-                        &at,
-                    ));
-                }
-                Readiness::NotReady => {}
-                Readiness::Unsettled => {
-                    return Err(Unfinished::Retry(format!(
-                        "sale {sale} is still being finalized"
-                    )))
-                }
-            }
+        if record.event_name == "MODIFY" && reached(Some(&new)) && !reached(old.as_ref()) {
+            ready_event(store, &account, &sale, work, &mut events).await?;
         }
     }
     Ok(events)
+}
+
+/// `FulfillmentReady` for a sale that may have become ready, once per batch. A sale still being
+/// finalized gets `ready_check`, so that its completion is looked at again; if it completed
+/// meanwhile (the flag's condition failed), it is asked about again now.
+async fn ready_event(
+    store: &Store,
+    account: &AccountId,
+    sale: &str,
+    work: &mut ReleaseWork,
+    events: &mut Vec<OrderEvent>,
+) -> Result<(), Unfinished> {
+    let key = (account.to_string(), sale.to_owned());
+    if work.ready.contains(&key) {
+        return Ok(());
+    }
+    let sale_id = SaleId::parse(sale, "sale_id")
+        .map_err(|_| Unfinished::Malformed("bad sale id".to_owned()))?;
+    let retry = |e: backorder::error::StoreError| Unfinished::Retry(e.to_string());
+    let mut state = readiness(store, account, &sale_id).await.map_err(retry)?;
+    if state == Readiness::Unsettled {
+        if store
+            .flag_ready_check(account, &sale_id)
+            .await
+            .map_err(retry)?
+        {
+            return Ok(());
+        }
+        state = readiness(store, account, &sale_id).await.map_err(retry)?;
+    }
+    if let Readiness::Ready {
+        fulfillment_id,
+        lines,
+        at,
+    } = state
+    {
+        events.push(fulfillment_ready(
+            account.as_str(),
+            sale,
+            &fulfillment_id,
+            lines,
+            &at,
+        ));
+        work.ready.insert(key);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -187,7 +187,7 @@ pub(super) async fn apply_sale(
                 rid: d.order.as_ref()?,
                 sku: &d.sku,
                 units: d.result.backordered,
-                pos: d.pos.unwrap_or(0),
+                pos: d.pos,
             })
         })
         .collect();

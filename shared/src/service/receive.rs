@@ -144,6 +144,11 @@ pub async fn receive_units(
         if let Err(e) = raise_all(store, account, rid, &claims, &targets).await {
             tracing::warn!(error = %e, replenishment_id = %rid, "release left to the stream");
         }
+    } else if !receipt.received_now && !receipt.released.is_empty() {
+        // A repeat of a receipt that released units (its first call may have died before its
+        // raises, or this is the retry of a commit whose answer was lost): settle the order, so
+        // that a read after this answer shows them too.
+        super::release::settle_orders_quietly(store, account, std::slice::from_ref(rid)).await;
     }
     Ok(receipt)
 }

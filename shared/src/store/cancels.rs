@@ -172,8 +172,10 @@ impl Store {
                     .set_key(Some(contribution_key(account, rid, sale)))
                     .update_expression(
                         "SET #sid = :sid, #units = :b, #c = if_not_exists(#c, :now), \
-                         #tb = :t, #ca = :now REMOVE #apk, #apos",
+                         #tb = :t, #ca = :now REMOVE #apk, #apos, #rel, #rat",
                     )
+                    .expression_attribute_names("#rel", RELEASED)
+                    .expression_attribute_names("#rat", RELEASED_AT)
                     .expression_attribute_names("#apk", AWAIT_PK)
                     .expression_attribute_names("#apos", AWAIT_POS)
                     .expression_attribute_names("#sid", SALE_ID)

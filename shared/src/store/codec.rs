@@ -410,8 +410,9 @@ pub struct NewContribution<'a> {
     pub rid: &'a ReplenishmentId,
     pub sku: &'a Sku,
     pub units: i64,
-    /// The line's place in the order of service (the SKU's version before the line).
-    pub pos: i64,
+    /// The line's place in the order of service (the SKU's version before the line); none for a
+    /// line an earlier build wrote (its marker has no place).
+    pub pos: Option<i64>,
 }
 
 /// The item of a sale's contribution to an order, waiting (in the `awaiting` index) for all its
@@ -425,13 +426,22 @@ pub fn contribution_item(
     let mut item = contribution_key(account, c.rid.as_str(), sale);
     item.insert(SALE_ID.to_owned(), s(sale.as_str()));
     item.insert(UNITS.to_owned(), n(c.units));
-    item.insert(POS.to_owned(), n(c.pos));
     item.insert(CREATED_AT.to_owned(), s(now));
-    if c.units > 0 {
-        item.insert(AWAIT_PK.to_owned(), s(awaiting_partition(account, c.sku)));
-        item.insert(AWAIT_POS.to_owned(), n(c.pos));
+    if let Some(pos) = c.pos {
+        item.insert(POS.to_owned(), n(pos));
+        if c.units > 0 {
+            item.insert(AWAIT_PK.to_owned(), s(awaiting_partition(account, c.sku)));
+            item.insert(AWAIT_POS.to_owned(), n(pos));
+        }
     }
     item
+}
+
+/// The place in line of a contribution written without one (by a build before places were kept):
+/// before every placed one (it was written earlier), in the order of its `created_at`.
+fn legacy_pos(at: &str) -> i64 {
+    let ms = chrono::DateTime::parse_from_rfc3339(at).map_or(0, |t| t.timestamp_millis());
+    ms.saturating_sub(i64::MAX / 2)
 }
 
 impl Contribution {
@@ -439,7 +449,7 @@ impl Contribution {
     pub fn claim(&self) -> crate::domain::Claim {
         crate::domain::Claim {
             sale_id: self.sale_id.clone(),
-            pos: self.pos.unwrap_or(0),
+            pos: self.pos.unwrap_or_else(|| legacy_pos(&self.at)),
             units: self.units,
             taken_back: self.taken_back.unwrap_or(0),
             cancelled: self.cancelled_at.is_some(),
@@ -576,6 +586,24 @@ mod tests {
 
     fn acct(s: &str) -> AccountId {
         AccountId::parse(s, "account_id").unwrap()
+    }
+
+    #[test]
+    fn contributions_without_a_place_come_first_in_the_order_they_were_written() {
+        let c = |sale: &str, pos: Option<i64>, at: &str| Contribution {
+            sale_id: sale.to_owned(),
+            units: 1,
+            released: 0,
+            at: at.to_owned(),
+            taken_back: None,
+            cancelled_at: None,
+            pos,
+            released_at: None,
+        };
+        let later = c("a", None, "2026-12-01T10:00:01.000Z").claim();
+        let earlier = c("b", None, "2026-12-01T10:00:00.000Z").claim();
+        let placed = c("c", Some(0), "2026-11-01T00:00:00.000Z").claim();
+        assert!(earlier.pos < later.pos && later.pos < placed.pos);
     }
 
     #[test]

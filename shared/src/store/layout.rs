@@ -140,6 +140,9 @@ pub const LEAD_TIME_DAYS: &str = "lead_time_days";
 /// continue the list when it does not fit one item.
 pub const RELEASED_TO: &str = "released_to";
 pub const RELEASED_PARTS: &str = "released_parts";
+/// Sale record: set while the sale was still being finalized when its last units were released,
+/// so that its completion's stream record asks whether it is ready (order-events' filter).
+pub const READY_CHECK: &str = "ready_check";
 pub const SETTINGS_SK: &str = "SETTINGS";
 const VENDOR_PREFIX: &str = "VENDOR#";
 const SKU_PREFIX: &str = "SKU#";

@@ -223,6 +223,38 @@ impl Store {
         Ok((claims, orders))
     }
 
+    /// Flags a sale still being finalized (`ready_check`) whose last units were released, so that
+    /// its completion asks whether it is ready. False if it is no longer being finalized.
+    pub async fn flag_ready_check(
+        &self,
+        account: &AccountId,
+        sale: &SaleId,
+    ) -> Result<bool, StoreError> {
+        let result = self
+            .update_item(sale_key(account, sale))
+            .update_expression("SET #rc = :yes")
+            .condition_expression("#st = :finalizing")
+            .expression_attribute_names("#rc", READY_CHECK)
+            .expression_attribute_names("#st", STATUS)
+            .expression_attribute_values(":yes", AttributeValue::Bool(true))
+            .expression_attribute_values(
+                ":finalizing",
+                s(crate::domain::SaleStatus::Finalizing.as_str()),
+            )
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(dynamo_error("UpdateItem", e)),
+        }
+    }
+
     /// The orders `rids` (those that exist), in one batched read.
     pub async fn orders_by_id(
         &self,

@@ -273,7 +273,7 @@ impl Store {
                     rid,
                     sku: &plan.sku,
                     units: plan.backordered,
-                    pos: i64::try_from(plan.before.version).unwrap_or(i64::MAX),
+                    pos: i64::try_from(plan.before.version).ok(),
                 };
                 let item = contribution_item(account, sale, &contribution, now);
                 let put = Put::builder()
