@@ -3,14 +3,13 @@
 //! the order items and contributions, the completion, and the sweep of sales whose applier never
 //! came back. The rules that make it exactly once are in `service::apply`.
 
-use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
 use super::codec::{
     contribution_item, n, new_order_item, s, sku_from_item, NewContribution, NewOrder, Reader,
 };
-use super::dynamo::{dynamo_error, CommitError};
+use super::dynamo::{conditional, dynamo_error, CommitError};
 use super::layout::*;
 use super::Store;
 use crate::domain::{LevelGuard, LinePlan, SaleStatus, SkuState};
@@ -429,28 +428,5 @@ fn condition_failed_item(
     match e.as_service_error() {
         Some(UpdateItemError::ConditionalCheckFailedException(c)) => Some(c.item().cloned()),
         _ => None,
-    }
-}
-
-/// A conditional write's result: true if written, false if its condition failed.
-fn conditional<E>(
-    result: Result<
-        (),
-        aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
-    >,
-    operation: &'static str,
-) -> Result<bool, StoreError>
-where
-    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
-{
-    match result {
-        Ok(()) => Ok(true),
-        Err(e)
-            if e.as_service_error().and_then(ProvideErrorMetadata::code)
-                == Some("ConditionalCheckFailedException") =>
-        {
-            Ok(false)
-        }
-        Err(e) => Err(dynamo_error(operation, e)),
     }
 }

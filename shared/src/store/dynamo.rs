@@ -274,3 +274,26 @@ impl CommitError {
         }
     }
 }
+
+/// A conditional write's result: true if written, false if its condition failed.
+pub(super) fn conditional<E>(
+    result: Result<
+        (),
+        aws_sdk_dynamodb::error::SdkError<E, aws_sdk_dynamodb::config::http::HttpResponse>,
+    >,
+    operation: &'static str,
+) -> Result<bool, StoreError>
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    match result {
+        Ok(()) => Ok(true),
+        Err(e)
+            if e.as_service_error().and_then(ProvideErrorMetadata::code)
+                == Some("ConditionalCheckFailedException") =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(dynamo_error(operation, e)),
+    }
+}

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::codec::{contribution_from_item, n, order_from_item, s, Contribution, Reader};
-use super::dynamo::{dynamo_error, page_limit};
+use super::dynamo::{conditional, dynamo_error, page_limit};
 use super::layout::*;
 use super::Store;
 use crate::domain::{OrderStatus, Replenishment};
@@ -125,16 +125,7 @@ impl Store {
                 .expression_attribute_names("#apos", AWAIT_POS);
         }
         let result = req.update_expression(expr).send().await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(dynamo_error("UpdateItem", e)),
-        }
+        conditional(result.map(|_| ()), "UpdateItem")
     }
 
     /// One page of the sales waiting on units of a SKU, oldest first (the `awaiting` index).
@@ -243,16 +234,7 @@ impl Store {
             )
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(dynamo_error("UpdateItem", e)),
-        }
+        conditional(result.map(|_| ()), "UpdateItem")
     }
 
     /// The orders `rids` (those that exist), in one batched read.
