@@ -1,20 +1,11 @@
 //! `order-events`: publishes replenishment order lifecycle events and `FulfillmentReady` to
 //! EventBridge, and finishes releasing received units to waiting sales, from the table's DynamoDB
-//! stream (`NEW_AND_OLD_IMAGES`; its filters pass order items and contributions).
+//! stream (`NEW_AND_OLD_IMAGES`; its filters pass order items, contributions and flagged sales).
 //!
-//! Each stream record of an order item becomes zero or more events ([`events_for_record`], a pure
-//! function): its images decode through the store's codec (`backorder::store::codec`, the same code
-//! as a `GetItem` answer), and the event contract (`backorder::events`: which transitions are
-//! events, their detail) decides. They are put on the bus `EVENT_BUS_NAME` with source [`SOURCE`]
-//! by the shared [`Publisher`]. `REMOVE`s, other items and changes that are not transitions
-//! publish nothing.
-//!
-//! With a store (the deployed function has one), each record also does its release work
-//! (`release_work`): a closed order whose `received` or `cancels` changed, or a contribution
-//! written, settles the order (`backorder::service::settle_order`); a contribution whose `released`
-//! reached its `units` asks whether its sale is ready (`backorder::service::readiness`), and if so
-//! adds `FulfillmentReady`, whose `event_id` is the sale's own (a sale still being finalized is
-//! flagged, and its completion's record asks again).
+//! The handler decodes each stream record into an [`ItemChange`], asks the stream use case
+//! (`backorder::service::stream`) for the order events it stands for (pure) and, with a store (the
+//! deployed function has one), for its release work, then publishes the events in stream order
+//! through the shared [`Publisher`] and answers which record Lambda must retry from.
 //!
 //! Delivery is at least once, with a stable `event_id` to deduplicate on: see `backorder::events`.
 //!
@@ -22,18 +13,13 @@
 //! fail the same way forever and block its shard: it is logged at error level with its `eventID`
 //! and skipped.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Instant;
 
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use backorder::domain::Replenishment;
-use backorder::domain::SaleStatus;
-use backorder::error::StoreError;
-use backorder::events::fulfillment_ready;
-use backorder::ids::{AccountId, ReplenishmentId, SaleId};
-use backorder::service::{readiness, settle_order, Readiness};
-use backorder::store::{codec, layout};
+use backorder::service::stream::{events_of, ItemChange, ReleaseWork, Unfinished};
+use backorder::store::layout;
 use backorder::Store;
 use lambda_runtime::Diagnostic;
 use serde_json::Value;
@@ -42,15 +28,7 @@ pub use backorder::events::{
     entry_size, order_events, requests, DetailType, EventDetail, OrderChange, OrderEvent,
     Publisher, MAX_ENTRIES_PER_REQUEST, MAX_REQUEST_BYTES, SOURCE,
 };
-
-/// Why a stream record cannot be read; the record is skipped.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{0}")]
-pub struct Malformed(pub String);
-
-fn malformed(problem: impl Into<String>) -> Malformed {
-    Malformed(problem.into())
-}
+pub use backorder::service::stream::Malformed;
 
 /// A stream image as the SDK's item type, unless the record has none (an absent image
 /// deserializes as an empty item).
@@ -58,70 +36,18 @@ fn image(item: &serde_dynamo::Item) -> Option<layout::Item> {
     (!item.is_empty()).then(|| HashMap::from(item.clone()))
 }
 
-/// An order image through the store's codec; errors name the image and the problem, never values.
-fn order_image(name: &str, item: &layout::Item) -> Result<(String, Replenishment), Malformed> {
-    let problem = |e: StoreError| match e {
-        StoreError::Malformed { problem, .. } => malformed(format!("{name}: {problem}")),
-        other => malformed(format!("{name}: {other}")),
-    };
-    let account = codec::account_of(item).map_err(problem)?;
-    let order = codec::order_from_item(item).map_err(problem)?;
-    Ok((account.into_string(), order))
-}
-
-/// The sort key of the record's item: from `Keys`, else from an image.
-fn sort_key(record: &EventRecord) -> Result<String, Malformed> {
-    let change = &record.change;
-    for item in [&change.keys, &change.new_image, &change.old_image] {
-        if let Some(img) = image(item) {
-            if let Some(sk) = codec::Reader::new(&img)
-                .opt_str(layout::SK)
-                .map_err(|_| malformed("the sort key is not a string"))?
-            {
-                return Ok(sk.to_owned());
-            }
-        }
-    }
-    Err(malformed("the record has no sort key"))
+/// A stream record as the change of one item: its kind, sort key and images.
+pub fn item_change(record: &EventRecord) -> Result<ItemChange, Malformed> {
+    let c = &record.change;
+    let (keys, new, old) = (image(&c.keys), image(&c.new_image), image(&c.old_image));
+    ItemChange::decode(&record.event_id, &record.event_name, keys, new, old)
 }
 
 /// The events a stream record stands for: pure, no I/O. `Ok(vec![])` for a record that publishes
-/// nothing (not an order, a `REMOVE`, a change that is not a transition); `Err` for a record of
-/// an order item that cannot be read (its caller logs and skips it).
+/// nothing (not an order, a `REMOVE`, a change that is not a transition); `Err` for a record that
+/// cannot be read (its caller logs and skips it).
 pub fn events_for_record(record: &EventRecord) -> Result<Vec<OrderEvent>, Malformed> {
-    let sk = sort_key(record)?;
-    let Some(rid) = layout::rid_of_order_sort_key(&sk) else {
-        return Ok(Vec::new());
-    };
-    if rid.is_empty() {
-        return Err(malformed("the sort key names no order"));
-    }
-    if record.event_id.is_empty() {
-        return Err(malformed("the record has no eventID"));
-    }
-    let change = &record.change;
-    let read = |name: &str, item: &serde_dynamo::Item| {
-        let img = image(item).ok_or_else(|| {
-            malformed(format!(
-                "{name} is missing (is the stream NEW_AND_OLD_IMAGES?)"
-            ))
-        })?;
-        order_image(name, &img)
-    };
-    let (account, change) = match record.event_name.as_str() {
-        "REMOVE" => return Ok(Vec::new()),
-        "INSERT" => {
-            let (account, new) = read("NewImage", &change.new_image)?;
-            (account, OrderChange::Inserted(new))
-        }
-        "MODIFY" => {
-            let (account, new) = read("NewImage", &change.new_image)?;
-            let (_, old) = read("OldImage", &change.old_image)?;
-            (account, OrderChange::Modified { old, new })
-        }
-        _ => return Err(malformed("eventName is not INSERT, MODIFY or REMOVE")),
-    };
-    Ok(order_events(&record.event_id, &account, &change))
+    events_of(&item_change(record)?)
 }
 
 /// A failed invocation, reported to the runtime with a meaningful `errorType`. Lambda then retries
@@ -148,11 +74,41 @@ impl From<InvokeError> for Diagnostic {
     }
 }
 
-/// A record with events to publish.
+/// A record with events to publish (or, with no events, the record the work stopped at).
 struct Pending {
     event_id: String,
     sequence_number: Option<String>,
     events: Vec<OrderEvent>,
+}
+
+impl Pending {
+    fn of(record: EventRecord, events: Vec<OrderEvent>) -> Self {
+        Pending {
+            event_id: record.event_id,
+            sequence_number: record.change.sequence_number,
+            events,
+        }
+    }
+}
+
+/// A record's events and, with a store, its release work first.
+async fn one_record(
+    store: Option<&Store>,
+    bus: &str,
+    record: &EventRecord,
+    work: &mut ReleaseWork,
+) -> Result<Vec<OrderEvent>, Unfinished> {
+    let mut events = events_for_record(record)?;
+    if let Some(store) = store {
+        events.extend(work.record(store, &item_change(record)?).await?);
+    }
+    if events
+        .iter()
+        .any(|e| entry_size(bus, e) > MAX_REQUEST_BYTES)
+    {
+        return Err(Malformed("an event is larger than PutEvents accepts".to_owned()).into());
+    }
+    Ok(events)
 }
 
 /// What one invocation did, for its log line and the tests.
@@ -198,9 +154,8 @@ pub async fn handle_with_outcome(
 /// [`handle`], also returning what it did.
 ///
 /// Records are worked through in stream order. With a store, each record's release work comes
-/// first ([`release_work`]); the first record whose work fails (DynamoDB unavailable, a sale still
-/// being finalized) is where Lambda retries from: events of the records before it are published,
-/// none of it or after it.
+/// first; the first record whose work fails (DynamoDB unavailable) is where Lambda retries from:
+/// events of the records before it are published, none of it or after it.
 pub async fn handle_batch(
     publisher: &Publisher,
     store: Option<&Store>,
@@ -225,64 +180,31 @@ pub async fn handle_batch(
             .get("eventID")
             .and_then(Value::as_str)
             .unwrap_or("<none>");
-        let parsed = serde_json::from_value::<EventRecord>(raw.clone())
-            .map_err(|e| malformed(format!("not a DynamoDB stream record: {e}")))
-            .and_then(|record| {
-                let events = events_for_record(&record)?;
-                Ok((record, events))
-            });
-        let (record, mut events) = match parsed {
+        let result = match serde_json::from_value::<EventRecord>(raw.clone()) {
+            // Boxed: its future (settle, readiness) is deep, and only some records need it.
+            Ok(record) => match Box::pin(one_record(store, bus, &record, &mut work)).await {
+                Ok(events) => Ok((record, events)),
+                Err(Unfinished::Retry(problem)) => {
+                    tracing::warn!(event_id, %problem, "release work left for the retry");
+                    stopped = Some(Pending::of(record, Vec::new()));
+                    break;
+                }
+                Err(Unfinished::Malformed(problem)) => Err(problem),
+            },
+            Err(e) => Err(Malformed(format!("not a DynamoDB stream record: {e}"))),
+        };
+        match result {
+            Ok((_, events)) if events.is_empty() => outcome.without_events += 1,
+            Ok((record, events)) => pending.push(Pending::of(record, events)),
             Err(problem) => {
                 tracing::error!(event_id, %problem, "malformed stream record skipped");
                 outcome.skipped += 1;
-                continue;
             }
-            Ok(parsed) => parsed,
-        };
-        if let Some(store) = store {
-            // Boxed: its future (settle, readiness) is deep, and only some records need it.
-            match Box::pin(release_work(store, &record, &mut work)).await {
-                Ok(more) => events.extend(more),
-                Err(Unfinished::Malformed(problem)) => {
-                    tracing::error!(event_id, %problem, "malformed stream record skipped");
-                    outcome.skipped += 1;
-                    continue;
-                }
-                Err(Unfinished::Retry(problem)) => {
-                    tracing::warn!(event_id, %problem, "release work left for the retry");
-                    stopped = Some(Pending {
-                        event_id: record.event_id.clone(),
-                        sequence_number: record.change.sequence_number.clone(),
-                        events: Vec::new(),
-                    });
-                    break;
-                }
-            }
-        }
-        if events
-            .iter()
-            .any(|e| entry_size(bus, e) > MAX_REQUEST_BYTES)
-        {
-            tracing::error!(
-                event_id,
-                "an event is larger than PutEvents accepts: record skipped"
-            );
-            outcome.skipped += 1;
-            continue;
-        }
-        if events.is_empty() {
-            outcome.without_events += 1;
-        } else {
-            pending.push(Pending {
-                event_id: record.event_id,
-                sequence_number: record.change.sequence_number,
-                events,
-            });
         }
     }
-    outcome.orders_settled = work.settled.len();
-    outcome.releases_raised = work.raised;
-    outcome.sales_ready = work.ready.len();
+    outcome.orders_settled = work.orders_settled();
+    outcome.releases_raised = work.releases_raised();
+    outcome.sales_ready = work.sales_ready();
 
     let groups: Vec<&[OrderEvent]> = pending.iter().map(|p| p.events.as_slice()).collect();
     let (published, failed_record) = publisher.publish_in_order(&groups, deadline).await;
@@ -318,157 +240,6 @@ pub async fn handle_batch(
         "stream batch"
     );
     Ok((response, outcome))
-}
-
-/// What a batch's release work has done so far: each order is settled once per batch (after its
-/// first record, every later record's change is already in the table), each sale found ready once.
-#[derive(Debug, Default)]
-struct ReleaseWork {
-    settled: HashSet<(String, String)>,
-    raised: usize,
-    /// (account, sale): sale ids are unique within an account only.
-    ready: HashSet<(String, String)>,
-}
-
-/// Why a record's release work did not finish.
-#[derive(Debug)]
-enum Unfinished {
-    /// It cannot be read: logged and skipped.
-    Malformed(String),
-    /// Try again (Lambda retries from this record).
-    Retry(String),
-}
-
-/// What a record asks of the releases:
-/// - a closed order whose `received` or `cancels` changed, and a contribution written (it may be
-///   one a receipt held units back for), settle their order: its stored releases are brought up
-///   to the rule, finishing what a crashed receipt or cancellation left;
-/// - a contribution whose `released` reached its `units` may have made its sale ready: if every
-///   back-ordered line of the sale has all its units, `FulfillmentReady`. A sale still being
-///   finalized is flagged (`ready_check`) instead of waited for: its completion's record, which
-///   the flag lets through the filter, asks again;
-/// - that completion record (a sale record now `finalized` with `ready_check`): the same question.
-async fn release_work(
-    store: &Store,
-    record: &EventRecord,
-    work: &mut ReleaseWork,
-) -> Result<Vec<OrderEvent>, Unfinished> {
-    if record.event_name == "REMOVE" {
-        return Ok(Vec::new());
-    }
-    let sk = sort_key(record).map_err(|m| Unfinished::Malformed(m.0))?;
-    let new = image(&record.change.new_image)
-        .ok_or_else(|| Unfinished::Malformed("NewImage is missing".to_owned()))?;
-    let old = image(&record.change.old_image);
-    let account = codec::account_of(&new).map_err(|e| Unfinished::Malformed(e.to_string()))?;
-    let num = |img: Option<&layout::Item>, attr: &str| {
-        img.and_then(|i| codec::Reader::new(i).opt_i64(attr).ok().flatten())
-            .unwrap_or(0)
-    };
-    let text = |img: &layout::Item, attr: &str| {
-        codec::Reader::new(img)
-            .opt_str(attr)
-            .ok()
-            .flatten()
-            .map(str::to_owned)
-    };
-    let mut events = Vec::new();
-    if let Some(sale) = layout::sale_id_of_sort_key(&sk) {
-        // A sale flagged while it was being finalized, now complete.
-        let flagged = codec::Reader::new(&new)
-            .bool_or(layout::READY_CHECK, false)
-            .unwrap_or(false);
-        if record.event_name == "MODIFY"
-            && flagged
-            && text(&new, layout::STATUS).as_deref() == Some(SaleStatus::Finalized.as_str())
-        {
-            ready_event(store, &account, sale, work, &mut events).await?;
-        }
-        return Ok(events);
-    }
-    let (rid, sale) = if let Some(rid) = layout::rid_of_order_sort_key(&sk) {
-        (rid.to_owned(), None)
-    } else if let Some((rid, sale)) = layout::contribution_of_sort_key(&sk) {
-        (rid.to_owned(), Some(sale.to_owned()))
-    } else {
-        return Ok(Vec::new());
-    };
-    let settle = match &sale {
-        None => {
-            let closed = text(&new, layout::STATUS).as_deref()
-                == Some(backorder::domain::OrderStatus::Closed.as_str());
-            let changed = [layout::RECEIVED, layout::CANCELS]
-                .iter()
-                .any(|a| num(Some(&new), a) != num(old.as_ref(), a));
-            closed && num(Some(&new), layout::RECEIVED) > 0 && changed
-        }
-        Some(_) => record.event_name == "INSERT",
-    };
-    if settle && work.settled.insert((account.to_string(), rid.clone())) {
-        let rid = ReplenishmentId::parse(rid.as_str(), "replenishment_id")
-            .map_err(|_| Unfinished::Malformed("bad order id".to_owned()))?;
-        work.raised += settle_order(store, &account, &rid)
-            .await
-            .map_err(|e| Unfinished::Retry(e.to_string()))?;
-    }
-    if let Some(sale) = sale {
-        let reached = |img: Option<&layout::Item>| {
-            img.is_some_and(|i| {
-                text(i, layout::CANCELLED_AT).is_none()
-                    && num(Some(i), layout::RELEASED) >= num(Some(i), layout::UNITS)
-            })
-        };
-        if record.event_name == "MODIFY" && reached(Some(&new)) && !reached(old.as_ref()) {
-            ready_event(store, &account, &sale, work, &mut events).await?;
-        }
-    }
-    Ok(events)
-}
-
-/// `FulfillmentReady` for a sale that may have become ready, once per batch. A sale still being
-/// finalized gets `ready_check`, so that its completion is looked at again; if it completed
-/// meanwhile (the flag's condition failed), it is asked about again now.
-async fn ready_event(
-    store: &Store,
-    account: &AccountId,
-    sale: &str,
-    work: &mut ReleaseWork,
-    events: &mut Vec<OrderEvent>,
-) -> Result<(), Unfinished> {
-    let key = (account.to_string(), sale.to_owned());
-    if work.ready.contains(&key) {
-        return Ok(());
-    }
-    let sale_id = SaleId::parse(sale, "sale_id")
-        .map_err(|_| Unfinished::Malformed("bad sale id".to_owned()))?;
-    let retry = |e: backorder::error::StoreError| Unfinished::Retry(e.to_string());
-    let mut state = readiness(store, account, &sale_id).await.map_err(retry)?;
-    if state == Readiness::Unsettled {
-        if store
-            .flag_ready_check(account, &sale_id)
-            .await
-            .map_err(retry)?
-        {
-            return Ok(());
-        }
-        state = readiness(store, account, &sale_id).await.map_err(retry)?;
-    }
-    if let Readiness::Ready {
-        fulfillment_id,
-        lines,
-        at,
-    } = state
-    {
-        events.push(fulfillment_ready(
-            account.as_str(),
-            sale,
-            &fulfillment_id,
-            lines,
-            &at,
-        ));
-        work.ready.insert(key);
-    }
-    Ok(())
 }
 
 #[cfg(test)]

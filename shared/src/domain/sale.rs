@@ -319,39 +319,24 @@ mod tests {
         assert_eq!(uncovered(0, MAX_LINE_QUANTITY), MAX_LINE_QUANTITY);
     }
 
+    /// Sale lines of (SKU, quantity).
+    fn lines(of: &[(&str, i64)]) -> Vec<SaleLine> {
+        of.iter()
+            .map(|&(s, quantity)| SaleLine {
+                sku: sku(s),
+                quantity,
+            })
+            .collect()
+    }
+
     #[test]
     fn duplicate_lines_merge_in_first_appearance_order() {
         let req = SaleRequest {
             customer: None,
             channel: None,
-            lines: vec![
-                SaleLine {
-                    sku: sku("B"),
-                    quantity: 1,
-                },
-                SaleLine {
-                    sku: sku("A"),
-                    quantity: 2,
-                },
-                SaleLine {
-                    sku: sku("B"),
-                    quantity: 3,
-                },
-            ],
+            lines: lines(&[("B", 1), ("A", 2), ("B", 3)]),
         };
-        assert_eq!(
-            req.merged_lines(),
-            vec![
-                SaleLine {
-                    sku: sku("B"),
-                    quantity: 4
-                },
-                SaleLine {
-                    sku: sku("A"),
-                    quantity: 2
-                }
-            ]
-        );
+        assert_eq!(req.merged_lines(), lines(&[("B", 4), ("A", 2)]));
     }
 
     #[test]
@@ -359,32 +344,10 @@ mod tests {
         let a = SaleRequest {
             customer: Some("c".into()),
             channel: None,
-            lines: vec![
-                SaleLine {
-                    sku: sku("A"),
-                    quantity: 2,
-                },
-                SaleLine {
-                    sku: sku("B"),
-                    quantity: 1,
-                },
-            ],
+            lines: lines(&[("A", 2), ("B", 1)]),
         };
         let b = SaleRequest {
-            lines: vec![
-                SaleLine {
-                    sku: sku("B"),
-                    quantity: 1,
-                },
-                SaleLine {
-                    sku: sku("A"),
-                    quantity: 1,
-                },
-                SaleLine {
-                    sku: sku("A"),
-                    quantity: 1,
-                },
-            ],
+            lines: lines(&[("B", 1), ("A", 1), ("A", 1)]),
             ..a.clone()
         };
         assert_eq!(a.fingerprint(), b.fingerprint());
@@ -394,10 +357,7 @@ mod tests {
         };
         assert_ne!(a.fingerprint(), c.fingerprint());
         let d = SaleRequest {
-            lines: vec![SaleLine {
-                sku: sku("A"),
-                quantity: 3,
-            }],
+            lines: lines(&[("A", 3)]),
             ..a.clone()
         };
         assert_ne!(a.fingerprint(), d.fingerprint());

@@ -30,8 +30,8 @@ use crate::store::codec::NewContribution;
 use crate::store::{codec, LineWrite, SaleContext, Store};
 use crate::telemetry;
 
-use super::finalize::plan_lines;
 use super::now_rfc3339;
+use super::plan::plan_lines;
 
 /// An applier stops writing lines this long before its lease expires (a quarter of a short
 /// lease), so that no write of its can land after another applier has taken over.

@@ -2,140 +2,20 @@
 //! consistent read (plus one for vendor settings when a line needs them), claimed, and applied
 //! line by line ([`super::apply`]). Larger sales are written in parts ([`super::finalize_parts`]).
 
-use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use crate::domain::{
-    effective_backorder, needs_vendor_settings, plan_line, LinePlan, OrderAction, SaleLine,
-    SaleRequest,
-};
+use crate::domain::SaleRequest;
 use crate::error::StoreError;
-use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku, VendorId};
+use crate::ids::{AccountId, SaleId};
 use crate::retry::{Backoff, Policy};
-use crate::store::{Claim, CommitError, SaleContext, Store};
+use crate::store::{Claim, CommitError, Store};
 use crate::telemetry;
 
 use super::apply::{self, Applied, Lease};
-use super::sale_view::{is_cancelled, sale_body};
+use super::plan::{check_claimed, record_finalized, replay, unknown_sku_error};
 use super::{now_rfc3339, LINES_PER_TRANSACTION};
 
-/// Why a sale was not finalized.
-#[derive(Debug, thiserror::Error)]
-pub enum FinalizeError {
-    /// The sale id was used before with a different body.
-    #[error("sale_id {0} was already used with a different body")]
-    Conflict(SaleId),
-    /// This sale was finalized, then cancelled.
-    #[error("sale_id {0} was cancelled and cannot be finalized again")]
-    Cancelled(SaleId),
-    /// `lines[index].sku` does not exist (nothing was written).
-    #[error("lines[{index}].sku {sku} is not a known SKU")]
-    UnknownSku { index: usize, sku: Sku },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// What finalizing did.
-#[derive(Debug)]
-pub struct Finalized {
-    /// The response body: the stored one, byte for byte, when the sale was already finalized.
-    pub body: String,
-    /// True when the sale had been finalized before (a retry) and nothing changed.
-    pub replayed: bool,
-    /// Transactions attempted (1 per part when uncontended).
-    pub attempts: u32,
-    /// Lines after merging duplicate SKUs.
-    pub lines: usize,
-    /// Transactions the sale was written in.
-    pub parts: u32,
-    /// Units this call added to auto-back-order orders (0 on a replay).
-    pub backordered: i64,
-}
-
-/// The error for a line of `lines` whose SKU `ctx` did not find.
-pub(super) fn unknown_sku(
-    request: &SaleRequest,
-    lines: &[SaleLine],
-    ctx: &SaleContext,
-) -> Option<FinalizeError> {
-    let missing = lines.iter().find(|l| !ctx.skus.contains_key(&l.sku))?;
-    Some(unknown_sku_error(request, &missing.sku))
-}
-
-/// Names the first line of the request with `sku`.
-pub(super) fn unknown_sku_error(request: &SaleRequest, sku: &Sku) -> FinalizeError {
-    let index = request
-        .lines
-        .iter()
-        .position(|l| &l.sku == sku)
-        .unwrap_or_default();
-    FinalizeError::UnknownSku {
-        index,
-        sku: sku.clone(),
-    }
-}
-
-/// Plans `lines` against what `ctx` read, reading the vendor settings the lines rely on (one
-/// batched request, only when some line needs them).
-pub(super) async fn plan_lines(
-    store: &Store,
-    account: &AccountId,
-    ctx: &SaleContext,
-    lines: &[SaleLine],
-) -> Result<Vec<LinePlan>, StoreError> {
-    let mut vendors: Vec<VendorId> = lines
-        .iter()
-        .filter_map(|l| {
-            let state = &ctx.skus[&l.sku].state;
-            needs_vendor_settings(
-                ctx.account_auto_backorder,
-                state.policy,
-                state.vendor_id.as_ref(),
-            )
-            .then(|| state.vendor_id.clone())
-            .flatten()
-        })
-        .collect();
-    vendors.sort();
-    vendors.dedup();
-    let vendor_defaults: HashMap<VendorId, bool> = store.vendor_defaults(account, &vendors).await?;
-    Ok(lines
-        .iter()
-        .map(|line| {
-            let state = &ctx.skus[&line.sku].state;
-            let vendor_default = state
-                .vendor_id
-                .as_ref()
-                .and_then(|v| vendor_defaults.get(v))
-                .copied()
-                .unwrap_or(false);
-            let effective =
-                effective_backorder(ctx.account_auto_backorder, state.policy, vendor_default);
-            plan_line(line, state, effective, ReplenishmentId::generate)
-        })
-        .collect())
-}
-
-/// Counts a committed sale (or part of one) in the invocation's metrics; `lines` > 0 marks a whole
-/// sale finalized.
-pub(super) fn record_sale(plans: &[LinePlan], lines: usize) {
-    let units: i64 = plans.iter().map(|p| p.backordered).sum();
-    let opened = plans
-        .iter()
-        .filter(|p| matches!(p.order, OrderAction::Open(_)))
-        .count();
-    telemetry::count(|s| &s.units_backordered, u64::try_from(units).unwrap_or(0));
-    telemetry::count(|s| &s.orders_opened, opened as u64);
-    if lines > 0 {
-        record_finalized(lines);
-    }
-}
-
-/// Counts a whole sale finalized.
-pub(super) fn record_finalized(lines: usize) {
-    telemetry::count(|s| &s.sales_finalized, 1);
-    telemetry::count(|s| &s.lines, lines as u64);
-}
+pub use super::plan::{FinalizeError, Finalized};
 
 /// Finalizes a sale exactly once. A sale of up to [`LINES_PER_TRANSACTION`] (merged) lines is
 /// read once, claimed, and applied line by line with single-item conditional writes
@@ -223,21 +103,9 @@ pub async fn finalize_sale(
                     // Read before that claim landed: read again.
                     continue;
                 };
-                if sale.fingerprint != fingerprint {
-                    return Err(FinalizeError::Conflict(sale_id.clone()));
-                }
-                if is_cancelled(sale) {
-                    return Err(FinalizeError::Cancelled(sale_id.clone()));
-                }
+                check_claimed(sale, sale_id, &fingerprint)?;
                 if sale.applying.is_none() {
-                    return Ok(Finalized {
-                        body: sale_body(store, account, sale_id, sale).await?,
-                        replayed: true,
-                        attempts,
-                        lines: merged.len(),
-                        parts: 1,
-                        backordered: 0,
-                    });
+                    return replay(store, account, sale_id, sale, attempts, merged.len()).await;
                 }
                 // Being applied: by someone at work (wait for its lease to end, then look again),
                 // or abandoned (take it over).

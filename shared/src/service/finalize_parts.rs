@@ -9,11 +9,11 @@ use crate::ids::{AccountId, SaleId};
 use crate::retry::{Policy, Retry};
 use crate::store::{CommitError, SaleParts, Store, StoredSale};
 
-use super::finalize::{
-    plan_lines, record_finalized, record_sale, unknown_sku, unknown_sku_error, FinalizeError,
-    Finalized,
+use super::plan::{
+    check_claimed, plan_lines, record_finalized, record_sale, replay, unknown_sku,
+    unknown_sku_error, FinalizeError, Finalized,
 };
-use super::sale_view::{assemble_parts, is_cancelled, sale_body};
+use super::sale_view::assemble_parts;
 use super::{now_rfc3339, LINES_PER_TRANSACTION};
 
 /// The part size of sales in parts started before the size was recorded on the sale.
@@ -66,25 +66,15 @@ pub(super) async fn finalize_in_parts(
                 continue;
             }
         }
+        if let Some(sale) = &ctx.sale {
+            check_claimed(sale, sale_id, &fingerprint)?;
+            // Finalized in one transaction by a build that took more lines per transaction: a replay.
+            if sale.result_json.is_some() {
+                return replay(store, account, sale_id, sale, attempts, merged.len()).await;
+            }
+        }
         let (done, fulfillment_id) = match &ctx.sale {
             None => (0, None),
-            Some(sale) if sale.fingerprint != fingerprint => {
-                return Err(FinalizeError::Conflict(sale_id.clone()))
-            }
-            Some(sale) if is_cancelled(sale) => {
-                return Err(FinalizeError::Cancelled(sale_id.clone()))
-            }
-            // Finalized in one transaction by a build that took more lines per transaction: a replay.
-            Some(sale) if sale.result_json.is_some() => {
-                return Ok(Finalized {
-                    body: sale_body(store, account, sale_id, sale).await?,
-                    replayed: true,
-                    attempts,
-                    lines: merged.len(),
-                    parts: 1,
-                    backordered: 0,
-                })
-            }
             Some(sale) if sale.parts != parts => {
                 return Err(FinalizeError::Conflict(sale_id.clone()))
             }

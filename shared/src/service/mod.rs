@@ -6,7 +6,7 @@
 //! - [`sale_view`]: a stored sale as the API answers it
 //! - [`cancel`], [`adjust`], [`receive`], [`regular_order`], [`close`] (on request and scheduled)
 //! - [`release`]: received units released to waiting sales; [`waiting`]: who waits, and whether a
-//!   sale became ready
+//!   sale became ready; [`stream`]: what a change in the table's stream publishes and releases
 
 pub mod adjust;
 pub mod apply;
@@ -14,10 +14,12 @@ pub mod cancel;
 pub mod close;
 pub mod finalize;
 pub mod finalize_parts;
+mod plan;
 pub mod receive;
 pub mod regular_order;
 pub mod release;
 pub mod sale_view;
+pub mod stream;
 pub mod waiting;
 
 pub use adjust::{adjust_stock_once, AdjustError, Level};

@@ -9,7 +9,7 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use super::codec::{
     contribution_item, n, new_order_item, s, sku_from_item, NewContribution, NewOrder, Reader,
 };
-use super::dynamo::{conditional, dynamo_error, CommitError};
+use super::dynamo::{conditional, dynamo_error, update_if, CommitError};
 use super::layout::*;
 use super::Store;
 use crate::domain::{LevelGuard, LinePlan, SaleStatus, SkuState};
@@ -76,24 +76,10 @@ impl Store {
         item.insert(LEASE.to_owned(), s(claim.lease));
         item.insert(LEASE_UNTIL.to_owned(), n(claim.lease_until_ms));
         item.insert(CREATED_AT.to_owned(), s(claim.now));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|se| se.is_conditional_check_failed_exception()) =>
-            {
-                Err(CommitError::Preempted)
-            }
-            Err(e) => Err(CommitError::Store(dynamo_error("PutItem", e))),
+        if self.put_if_absent(item).await? {
+            Ok(())
+        } else {
+            Err(CommitError::Preempted)
         }
     }
 
@@ -139,22 +125,13 @@ impl Store {
             .expression_attribute_values(":lease", s(lease))
             .expression_attribute_values(":until", n(until_ms))
             .expression_attribute_values(":finalizing", s(SaleStatus::Finalizing.as_str()))
-            .expression_attribute_values(":seen", n(seen_until_ms))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            // A resend (the first send's answer was lost) finds our own lease in place.
-            Err(e) => match condition_failed_item(&e) {
-                Some(item) => Ok(item.is_some_and(|item| {
-                    let r = Reader::new(&item);
-                    r.opt_str(STATUS).ok().flatten() == Some(SaleStatus::Finalizing.as_str())
-                        && r.opt_str(LEASE).ok().flatten() == Some(lease)
-                })),
-                None => Err(dynamo_error("UpdateItem", e)),
-            },
-        }
+            .expression_attribute_values(":seen", n(seen_until_ms));
+        // A resend (the first send's answer was lost) finds our own lease in place.
+        update_or_find_own(result, |r| {
+            r.opt_str(STATUS).ok().flatten() == Some(SaleStatus::Finalizing.as_str())
+                && r.opt_str(LEASE).ok().flatten() == Some(lease)
+        })
+        .await
     }
 
     /// Writes one line to its SKU item: the new level, the line's marker, and its back-ordered
@@ -297,7 +274,7 @@ impl Store {
             now,
             auto: true,
         });
-        self.put_if_absent(item).await
+        self.put_if_absent(item).await.map(|_| ())
     }
 
     /// A sale's contributions to the orders its lines fed (its audit trail, and its place in each
@@ -314,19 +291,6 @@ impl Store {
             .iter()
             .map(|c| self.put_if_absent(contribution_item(account, sale, c, now)));
         futures::future::try_join_all(puts).await.map(|_| ())
-    }
-
-    async fn put_if_absent(&self, item: Item) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#pk)")
-            .expression_attribute_names("#pk", PK)
-            .send()
-            .await;
-        conditional(result.map(|_| ()), "PutItem").map(|_| ())
     }
 
     /// Completes a sale this applier holds the lease of: its answer stored, its request and lease
@@ -358,63 +322,74 @@ impl Store {
             .expression_attribute_values(":finalizing", s(SaleStatus::Finalizing.as_str()))
             .expression_attribute_values(":lease", s(lease))
             .expression_attribute_values(":result", s(result_json))
-            .expression_attribute_values(":now", s(now))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(true),
-            // A resend (the first send's answer was lost) finds the sale completed with this very
-            // answer: that was us.
-            Err(e) => match condition_failed_item(&e) {
-                Some(item) => Ok(item.is_some_and(|item| {
-                    Reader::new(&item).opt_str(RESULT).ok().flatten() == Some(result_json)
-                })),
-                None => Err(dynamo_error("UpdateItem", e)),
-            },
-        }
+            .expression_attribute_values(":now", s(now));
+        // A resend (the first send's answer was lost) finds the sale completed with this very
+        // answer: that was us.
+        update_or_find_own(result, |r| {
+            r.opt_str(RESULT).ok().flatten() == Some(result_json)
+        })
+        .await
     }
 
     /// Records on a SKU that the item of its open order `rid` exists (`made`), if the SKU still
-    /// points at it: reads show the open order from then on.
+    /// points at it (closed meanwhile: nothing to record): reads show the open order from then on.
     pub async fn mark_made(
         &self,
         account: &AccountId,
         sku: &Sku,
         rid: &ReplenishmentId,
     ) -> Result<(), StoreError> {
-        let result = self
+        let made = self
             .update_item(sku_key(account, sku))
             .update_expression("SET #made = :rid")
             .condition_expression("#open = :rid")
             .expression_attribute_names("#made", ORDER_MADE)
             .expression_attribute_names("#open", OPEN_RID)
-            .expression_attribute_values(":rid", s(rid.as_str()))
-            .send()
-            .await;
-        // Closed meanwhile: nothing to record.
-        conditional(result.map(|_| ()), "UpdateItem").map(|_| ())
+            .expression_attribute_values(":rid", s(rid.as_str()));
+        update_if(made).await.map(|_| ())
     }
 
-    /// Removes a completed sale's marker from a SKU item. Once the sale is complete nothing reads
-    /// the marker again.
+    /// Removes a completed sale's markers from a SKU item (nothing reads them once the sale is
+    /// complete).
     pub async fn clear_mark(
         &self,
         account: &AccountId,
         sku: &Sku,
         sale: &SaleId,
     ) -> Result<(), StoreError> {
-        let result = self
+        let names = [
+            sale_mark_attr(sale),
+            sale_order_attr(sale),
+            sale_pos_attr(sale),
+        ];
+        let clear = self
             .update_item(sku_key(account, sku))
-            .update_expression("REMOVE #sm, #so, #sp")
+            .update_expression("REMOVE #m0, #m1, #m2")
             .condition_expression("attribute_exists(#oh)")
-            .expression_attribute_names("#oh", ON_HAND)
-            .expression_attribute_names("#sm", sale_mark_attr(sale))
-            .expression_attribute_names("#so", sale_order_attr(sale))
-            .expression_attribute_names("#sp", sale_pos_attr(sale))
-            .send()
-            .await;
-        conditional(result.map(|_| ()), "UpdateItem").map(|_| ())
+            .expression_attribute_names("#oh", ON_HAND);
+        let clear = names.into_iter().enumerate().fold(clear, |u, (i, name)| {
+            u.expression_attribute_names(format!("#m{i}"), name)
+        });
+        update_if(clear).await.map(|_| ())
+    }
+}
+
+/// Sends a conditional `UpdateItem` that may be a resend of one whose answer was lost: true if
+/// written now, or if its condition failed on an item `ours` recognises as this very write's.
+async fn update_or_find_own(
+    req: aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder,
+    ours: impl Fn(&Reader) -> bool,
+) -> Result<bool, StoreError> {
+    let result = req
+        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+        .send()
+        .await;
+    match result {
+        Ok(_) => Ok(true),
+        Err(e) => match condition_failed_item(&e) {
+            Some(item) => Ok(item.is_some_and(|item| ours(&Reader::new(&item)))),
+            None => Err(dynamo_error("UpdateItem", e)),
+        },
     }
 }
 

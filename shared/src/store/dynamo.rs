@@ -158,6 +158,20 @@ impl Store {
             .set_key(Some(key))
     }
 
+    /// Puts `item` unless an item with its key exists: true if written, false if one existed.
+    pub(super) async fn put_if_absent(&self, item: Item) -> Result<bool, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(#pk)")
+            .expression_attribute_names("#pk", PK)
+            .send()
+            .await;
+        conditional(result.map(|_| ()), "PutItem")
+    }
+
     pub(super) fn put_new(&self, item: Item) -> Result<Put, StoreError> {
         Put::builder()
             .table_name(&self.table)
@@ -273,6 +287,11 @@ impl CommitError {
             CommitError::Store(e) => Err(e),
         }
     }
+}
+
+/// Sends a conditional `UpdateItem`: true if written, false if its condition failed.
+pub(super) async fn update_if(req: UpdateItemFluentBuilder) -> Result<bool, StoreError> {
+    conditional(req.send().await.map(|_| ()), "UpdateItem")
 }
 
 /// A conditional write's result: true if written, false if its condition failed.

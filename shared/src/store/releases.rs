@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::codec::{contribution_from_item, n, order_from_item, s, Contribution, Reader};
-use super::dynamo::{conditional, dynamo_error, page_limit};
+use super::dynamo::{dynamo_error, page_limit, update_if};
 use super::layout::*;
 use super::Store;
 use crate::domain::{OrderStatus, Replenishment};
@@ -124,8 +124,7 @@ impl Store {
                 .expression_attribute_names("#apk", AWAIT_PK)
                 .expression_attribute_names("#apos", AWAIT_POS);
         }
-        let result = req.update_expression(expr).send().await;
-        conditional(result.map(|_| ()), "UpdateItem")
+        update_if(req.update_expression(expr)).await
     }
 
     /// One page of the sales waiting on units of a SKU, oldest first (the `awaiting` index).
@@ -231,10 +230,8 @@ impl Store {
             .expression_attribute_values(
                 ":finalizing",
                 s(crate::domain::SaleStatus::Finalizing.as_str()),
-            )
-            .send()
-            .await;
-        conditional(result.map(|_| ()), "UpdateItem")
+            );
+        update_if(result).await
     }
 
     /// The orders `rids` (those that exist), in one batched read.
