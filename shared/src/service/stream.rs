@@ -180,68 +180,27 @@ impl ReleaseWork {
         self.ready.len()
     }
 
-    /// The release work of one change, and the `FulfillmentReady` events it found (see the module).
+    /// The release work of one change ([`asks`]), and the `FulfillmentReady` events it found.
     pub async fn record(
         &mut self,
         store: &Store,
         change: &ItemChange,
     ) -> Result<Vec<OrderEvent>, Unfinished> {
-        if change.kind == ChangeKind::Remove {
+        let Some(asks) = asks(change)? else {
             return Ok(Vec::new());
-        }
-        let new = change
-            .new
-            .as_ref()
-            .ok_or_else(|| Unfinished::Malformed(malformed("NewImage is missing")))?;
-        let old = change.old.as_ref();
-        let account = codec::account_of(new).map_err(|e| malformed(e.to_string()))?;
-        let modified = change.kind == ChangeKind::Modify;
+        };
         let mut events = Vec::new();
-        if let Some(sale) = layout::sale_id_of_sort_key(&change.sort_key) {
-            // A sale flagged while it was being finalized, now complete.
-            let flagged = Reader::new(new)
-                .bool_or(layout::READY_CHECK, false)
-                .unwrap_or(false);
-            if modified
-                && flagged
-                && text(new, layout::STATUS) == Some(SaleStatus::Finalized.as_str())
+        if let Some(rid) = &asks.settle {
+            if self
+                .settled
+                .insert((asks.account.to_string(), rid.to_string()))
             {
-                self.ready_event(store, &account, sale, &mut events).await?;
+                self.raised += settle_order(store, &asks.account, rid).await?;
             }
-            return Ok(events);
         }
-        let (rid, sale) = if let Some(rid) = layout::rid_of_order_sort_key(&change.sort_key) {
-            (rid, None)
-        } else if let Some((rid, sale)) = layout::contribution_of_sort_key(&change.sort_key) {
-            (rid, Some(sale))
-        } else {
-            return Ok(Vec::new());
-        };
-        let settle = match sale {
-            None => {
-                let closed = text(new, layout::STATUS) == Some(OrderStatus::Closed.as_str());
-                let changed = [layout::RECEIVED, layout::CANCELS]
-                    .iter()
-                    .any(|a| num(Some(new), a) != num(old, a));
-                closed && num(Some(new), layout::RECEIVED) > 0 && changed
-            }
-            Some(_) => change.kind == ChangeKind::Insert,
-        };
-        if settle && self.settled.insert((account.to_string(), rid.to_owned())) {
-            let rid = ReplenishmentId::parse(rid, "replenishment_id")
-                .map_err(|_| malformed("bad order id"))?;
-            self.raised += settle_order(store, &account, &rid).await?;
-        }
-        if let Some(sale) = sale {
-            let reached = |img: Option<&Item>| {
-                img.is_some_and(|i| {
-                    text(i, layout::CANCELLED_AT).is_none()
-                        && num(Some(i), layout::RELEASED) >= num(Some(i), layout::UNITS)
-                })
-            };
-            if modified && reached(Some(new)) && !reached(old) {
-                self.ready_event(store, &account, sale, &mut events).await?;
-            }
+        if let Some(sale) = &asks.ready {
+            self.ready_event(store, &asks.account, sale, &mut events)
+                .await?;
         }
         Ok(events)
     }
@@ -253,20 +212,19 @@ impl ReleaseWork {
         &mut self,
         store: &Store,
         account: &AccountId,
-        sale: &str,
+        sale_id: &SaleId,
         events: &mut Vec<OrderEvent>,
     ) -> Result<(), Unfinished> {
-        let key = (account.to_string(), sale.to_owned());
+        let key = (account.to_string(), sale_id.to_string());
         if self.ready.contains(&key) {
             return Ok(());
         }
-        let sale_id = SaleId::parse(sale, "sale_id").map_err(|_| malformed("bad sale id"))?;
-        let mut state = readiness(store, account, &sale_id).await?;
+        let mut state = readiness(store, account, sale_id).await?;
         if state == Readiness::Unsettled {
-            if store.flag_ready_check(account, &sale_id).await? {
+            if store.flag_ready_check(account, sale_id).await? {
                 return Ok(());
             }
-            state = readiness(store, account, &sale_id).await?;
+            state = readiness(store, account, sale_id).await?;
         }
         if let Readiness::Ready {
             fulfillment_id,
@@ -276,7 +234,7 @@ impl ReleaseWork {
         {
             events.push(fulfillment_ready(
                 account.as_str(),
-                sale,
+                sale_id.as_str(),
                 &fulfillment_id,
                 lines,
                 &at,
@@ -285,6 +243,86 @@ impl ReleaseWork {
         }
         Ok(())
     }
+}
+
+/// What a change asks of the releases (see the module): settle an order, ask whether a sale is
+/// ready, or both.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Asks {
+    pub account: AccountId,
+    pub settle: Option<ReplenishmentId>,
+    pub ready: Option<SaleId>,
+}
+
+/// What a change asks of the releases: pure, no I/O. `None` for a change that asks nothing.
+pub fn asks(change: &ItemChange) -> Result<Option<Asks>, Malformed> {
+    if change.kind == ChangeKind::Remove {
+        return Ok(None);
+    }
+    let new = change
+        .new
+        .as_ref()
+        .ok_or_else(|| malformed("NewImage is missing"))?;
+    let old = change.old.as_ref();
+    let account = codec::account_of(new).map_err(|e| malformed(e.to_string()))?;
+    let modified = change.kind == ChangeKind::Modify;
+    let sale_id = |sale: &str| SaleId::parse(sale, "sale_id").map_err(|_| malformed("bad sale id"));
+    if let Some(sale) = layout::sale_id_of_sort_key(&change.sort_key) {
+        // A sale flagged while it was being finalized, now complete.
+        let flagged = Reader::new(new)
+            .bool_or(layout::READY_CHECK, false)
+            .unwrap_or(false);
+        let completed = text(new, layout::STATUS) == Some(SaleStatus::Finalized.as_str());
+        if !(modified && flagged && completed) {
+            return Ok(None);
+        }
+        return Ok(Some(Asks {
+            account,
+            settle: None,
+            ready: Some(sale_id(sale)?),
+        }));
+    }
+    let (rid, sale) = if let Some(rid) = layout::rid_of_order_sort_key(&change.sort_key) {
+        (rid, None)
+    } else if let Some((rid, sale)) = layout::contribution_of_sort_key(&change.sort_key) {
+        (rid, Some(sale))
+    } else {
+        return Ok(None);
+    };
+    let settle = match sale {
+        None => {
+            let closed = text(new, layout::STATUS) == Some(OrderStatus::Closed.as_str());
+            let changed = [layout::RECEIVED, layout::CANCELS]
+                .iter()
+                .any(|a| num(Some(new), a) != num(old, a));
+            closed && num(Some(new), layout::RECEIVED) > 0 && changed
+        }
+        Some(_) => change.kind == ChangeKind::Insert,
+    };
+    // A contribution whose `released` reached its `units` with this change.
+    let reached = |img: Option<&Item>| {
+        img.is_some_and(|i| {
+            text(i, layout::CANCELLED_AT).is_none()
+                && num(Some(i), layout::RELEASED) >= num(Some(i), layout::UNITS)
+        })
+    };
+    let ready = match sale {
+        Some(sale) if modified && reached(Some(new)) && !reached(old) => Some(sale_id(sale)?),
+        _ => None,
+    };
+    let settle = if settle {
+        Some(
+            ReplenishmentId::parse(rid, "replenishment_id")
+                .map_err(|_| malformed("bad order id"))?,
+        )
+    } else {
+        None
+    };
+    Ok((settle.is_some() || ready.is_some()).then_some(Asks {
+        account,
+        settle,
+        ready,
+    }))
 }
 
 /// A number attribute of an image (absent, unreadable or no image: 0).
@@ -296,4 +334,169 @@ fn num(img: Option<&Item>, attr: &str) -> i64 {
 /// A string attribute of an image, if present and a string.
 fn text<'a>(img: &'a Item, attr: &str) -> Option<&'a str> {
     Reader::new(img).opt_str(attr).ok().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    fn item(attrs: &[(&str, AttributeValue)]) -> Item {
+        let mut item: Item = attrs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        item.insert(layout::PK.to_owned(), AttributeValue::S("1:a#X".to_owned()));
+        item
+    }
+
+    fn n(v: i64) -> AttributeValue {
+        AttributeValue::N(v.to_string())
+    }
+
+    fn s(v: &str) -> AttributeValue {
+        AttributeValue::S(v.to_owned())
+    }
+
+    const RID: &str = "01HZZZZZZZZZZZZZZZZZZZZZZZ";
+
+    fn change(kind: ChangeKind, sk: &str, new: Item, old: Option<Item>) -> ItemChange {
+        ItemChange {
+            event_id: "e1".to_owned(),
+            kind,
+            sort_key: sk.to_owned(),
+            new: Some(new),
+            old,
+        }
+    }
+
+    fn order(status: &str, received: i64, cancels: i64) -> Item {
+        item(&[
+            ("status", s(status)),
+            ("received", n(received)),
+            ("cancels", n(cancels)),
+        ])
+    }
+
+    #[test]
+    fn a_closed_order_settles_when_received_or_cancels_change() {
+        let sk = format!("ORDER#{RID}");
+        let settles = |new: Item, old: Item| {
+            asks(&change(ChangeKind::Modify, &sk, new, Some(old)))
+                .unwrap()
+                .and_then(|a| a.settle)
+                .map(|r| r.to_string())
+        };
+        assert_eq!(
+            settles(order("closed", 2, 0), order("closed", 0, 0)),
+            Some(RID.to_owned())
+        );
+        assert_eq!(
+            settles(order("closed", 2, 1), order("closed", 2, 0)),
+            Some(RID.to_owned())
+        );
+        // Nothing received yet, nothing changed, or still open: nothing to settle.
+        assert_eq!(settles(order("closed", 0, 1), order("closed", 0, 0)), None);
+        assert_eq!(settles(order("closed", 2, 0), order("closed", 2, 0)), None);
+        assert_eq!(settles(order("open", 2, 0), order("open", 0, 0)), None);
+    }
+
+    #[test]
+    fn a_contribution_settles_when_written_and_asks_readiness_when_it_reaches_its_units() {
+        let sk = format!("CONTRIB#{RID}#S-1");
+        let contribution =
+            |units: i64, released: i64| item(&[("units", n(units)), ("released", n(released))]);
+        let inserted = asks(&change(ChangeKind::Insert, &sk, contribution(3, 0), None))
+            .unwrap()
+            .unwrap();
+        assert_eq!(inserted.settle.map(|r| r.to_string()), Some(RID.to_owned()));
+        assert_eq!(inserted.ready, None);
+        let reached = asks(&change(
+            ChangeKind::Modify,
+            &sk,
+            contribution(3, 3),
+            Some(contribution(3, 1)),
+        ))
+        .unwrap()
+        .unwrap();
+        assert_eq!(reached.ready.map(|s| s.to_string()), Some("S-1".to_owned()));
+        assert_eq!(reached.settle, None);
+        // Raised but not all its units, or already there before: no question.
+        for (new, old) in [
+            (contribution(3, 2), contribution(3, 1)),
+            (contribution(3, 3), contribution(3, 3)),
+        ] {
+            assert_eq!(
+                asks(&change(ChangeKind::Modify, &sk, new, Some(old))).unwrap(),
+                None
+            );
+        }
+        // A cancelled contribution is never ready.
+        let mut cancelled = contribution(3, 3);
+        cancelled.insert("cancelled_at".to_owned(), s("2026-12-06T00:00:00.000Z"));
+        assert_eq!(
+            asks(&change(
+                ChangeKind::Modify,
+                &sk,
+                cancelled,
+                Some(contribution(3, 1))
+            ))
+            .unwrap(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_flagged_sale_asks_again_once_finalized() {
+        let flagged = |status: &str| {
+            item(&[
+                ("status", s(status)),
+                ("ready_check", AttributeValue::Bool(true)),
+            ])
+        };
+        let ask = |new: Item| {
+            asks(&change(
+                ChangeKind::Modify,
+                "SALE#S-1",
+                new,
+                Some(flagged("finalizing")),
+            ))
+            .unwrap()
+            .and_then(|a| a.ready)
+            .map(|s| s.to_string())
+        };
+        assert_eq!(ask(flagged("finalized")), Some("S-1".to_owned()));
+        assert_eq!(ask(flagged("finalizing")), None);
+        assert_eq!(ask(item(&[("status", s("finalized"))])), None);
+    }
+
+    #[test]
+    fn removals_and_other_items_ask_nothing_and_unreadable_changes_are_malformed() {
+        let sku = item(&[("on_hand", n(-3))]);
+        assert_eq!(
+            asks(&change(ChangeKind::Insert, "SKU#A", sku.clone(), None)).unwrap(),
+            None
+        );
+        assert_eq!(
+            asks(&change(ChangeKind::Remove, "SALE#S", sku, None)).unwrap(),
+            None
+        );
+        let mut no_new = change(
+            ChangeKind::Insert,
+            &format!("CONTRIB#{RID}#S"),
+            Item::new(),
+            None,
+        );
+        no_new.new = None;
+        assert!(asks(&no_new).is_err());
+    }
+
+    #[test]
+    fn decoding_takes_the_sort_key_from_the_first_image_that_has_one() {
+        let keys = Some(item(&[("sk", s("SKU#A"))]));
+        let c = ItemChange::decode("e", "MODIFY", None, keys.clone(), None).unwrap();
+        assert_eq!((c.kind, c.sort_key.as_str()), (ChangeKind::Modify, "SKU#A"));
+        assert!(ItemChange::decode("e", "UPSERT", keys, None, None).is_err());
+        assert!(ItemChange::decode("e", "INSERT", None, None, None).is_err());
+    }
 }
