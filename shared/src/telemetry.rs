@@ -176,7 +176,7 @@ pub const ALL_METRICS: [Metric; 12] = [
 ];
 
 /// The metrics a function can produce, and so publishes (each is a CloudWatch custom metric,
-/// billed per metric and hour it is published: README, "What it costs at rest"). A counter a
+/// billed per metric and hour it is published: docs/operating.md, "What it costs at rest"). A counter a
 /// function was not expected to move is still published on the line where it is not zero, so
 /// nothing is lost if this table falls behind the code; the binaries' test checks it has not.
 pub fn function_metrics(function: &str) -> &'static [Metric] {
@@ -362,7 +362,7 @@ mod tests {
             assert_eq!(keys, 2 + expected.len(), "{function}: no undeclared value");
             total += expected.len();
         }
-        // The README's count of custom metrics (dimension Function): 23, not 5 x 12 = 60.
+        // docs/operating.md's count of custom metrics (dimension Function): 23, not 5 x 12 = 60.
         assert_eq!(total, 23);
     }
 

@@ -1,5 +1,5 @@
 //! The function binaries under cargo-lambda's own emulator (`cargo lambda watch`, invoked with
-//! `cargo lambda invoke`, as README's "Run one function locally" does), against DynamoDB Local.
+//! `cargo lambda invoke`, as docs/local.md's "One function at a time" does), against DynamoDB Local.
 //!
 //! cargo-lambda sends `Lambda-Runtime-Deadline-Ms: 600000`, a deadline in 1970: the SQS batch and
 //! the scheduled close must still behave as in Lambda (only the invalid message fails; the open
