@@ -186,7 +186,12 @@ async fn make_skus(store: &Store, account: &AccountId, names: &[String], on_hand
             let sku = Sku::parse(n, "sku").unwrap();
             let now = "2026-01-01T00:00:00.000Z";
             store
-                .upsert_sku_settings(account, &sku, Some(BackorderPolicy::Backorder), None, now)
+                .upsert_sku_settings(
+                    account,
+                    &sku,
+                    &backorder::store::SkuChange::policy(BackorderPolicy::Backorder),
+                    now,
+                )
                 .await
                 .unwrap();
             store

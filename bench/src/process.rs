@@ -130,7 +130,12 @@ async fn prepare(table: &str) {
     for i in 0..10 {
         let sku = Sku::parse(format!("P-{i}"), "sku").unwrap();
         store
-            .upsert_sku_settings(&account, &sku, Some(BackorderPolicy::Never), None, now)
+            .upsert_sku_settings(
+                &account,
+                &sku,
+                &backorder::store::SkuChange::policy(BackorderPolicy::Never),
+                now,
+            )
             .await
             .unwrap();
         store

@@ -175,6 +175,7 @@ impl From<RegularOrderError> for ApiError {
         match err {
             RegularOrderError::Conflict(_) => conflict("request_conflict", &err),
             RegularOrderError::UnknownSku(_) => unprocessable("unknown_sku", &err),
+            RegularOrderError::NotWholePacks { .. } => unprocessable("invalid_field", &err),
             RegularOrderError::Store(e) => e.into(),
         }
     }

@@ -27,8 +27,7 @@ async fn skus(app: &TestApp, prefix: &str, n: usize) -> Vec<String> {
                     .upsert_sku_settings(
                         account,
                         &sku,
-                        Some(BackorderPolicy::Backorder),
-                        None,
+                        &backorder::store::SkuChange::policy(BackorderPolicy::Backorder),
                         "2026-01-01T00:00:00.000Z",
                     )
                     .await

@@ -54,7 +54,7 @@ async fn every_function_from_its_event_files() {
         )),
         json!({"auto_backorder": true})
     );
-    let vendor = json!({"vendor_id": "acme", "auto_backorder_default": true, "lead_time_days": 14});
+    let vendor = json!({"vendor_id": "acme", "auto_backorder_default": true, "lead_time_days": 14, "pack_size": null, "min_order_units": null});
     assert_eq!(
         ok(json_of(
             fn_settings::handle(store, request("settings/put-vendor-settings", None)).await
@@ -67,7 +67,7 @@ async fn every_function_from_its_event_files() {
         )),
         vendor
     );
-    let sku = json!({"sku": "CHAIR-1", "vendor_id": "acme", "auto_backorder": "vendor_default", "effective_auto_backorder": true});
+    let sku = json!({"sku": "CHAIR-1", "vendor_id": "acme", "auto_backorder": "vendor_default", "effective_auto_backorder": true, "pack_size": null, "backorder_limit": null});
     assert_eq!(
         ok(json_of(
             fn_settings::handle(store, request("settings/put-sku-settings", None)).await

@@ -261,7 +261,7 @@ async fn a_closed_order_is_expected_after_its_vendors_lead_time() {
         .await;
     assert_eq!(
         put,
-        json!({"vendor_id": "V", "auto_backorder_default": false, "lead_time_days": 14})
+        json!({"vendor_id": "V", "auto_backorder_default": false, "lead_time_days": 14, "pack_size": null, "min_order_units": null})
     );
     assert_eq!(app.finalize(A, "s", &[("X", 2)]).await.status, 200);
     let rid = the_order(&app).await;
@@ -317,7 +317,7 @@ async fn vendor_lead_times_are_validated_and_change_nothing_when_bad() {
     let got = app.ok(A, "GET", "/vendors/V/settings", None).await;
     assert_eq!(
         got,
-        json!({"vendor_id": "V", "auto_backorder_default": false, "lead_time_days": null})
+        json!({"vendor_id": "V", "auto_backorder_default": false, "lead_time_days": null, "pack_size": null, "min_order_units": null})
     );
     // Each setting alone leaves the other as it is.
     app.ok(

@@ -228,8 +228,7 @@ async fn five_thousand_orders_in_fifty_accounts() {
                     .upsert_sku_settings(
                         &account,
                         &sku,
-                        Some(BackorderPolicy::Backorder),
-                        None,
+                        &backorder::store::SkuChange::policy(BackorderPolicy::Backorder),
                         now,
                     )
                     .await

@@ -32,7 +32,7 @@ async fn every_combination() {
                 let settings = app.ok(&acct, "GET", "/skus/S/settings", None).await;
                 assert_eq!(
                     settings,
-                    json!({"sku": "S", "vendor_id": vendor_id, "auto_backorder": policy, "effective_auto_backorder": expected}),
+                    json!({"sku": "S", "vendor_id": vendor_id, "auto_backorder": policy, "effective_auto_backorder": expected, "pack_size": null, "backorder_limit": null}),
                     "case {case}"
                 );
                 let reply = app.finalize(&acct, "sale", &[("S", 4)]).await;
@@ -70,7 +70,7 @@ async fn settings_defaults_and_updates() {
     );
     assert_eq!(
         app.ok(a, "GET", "/vendors/V1/settings", None).await,
-        json!({"vendor_id": "V1", "auto_backorder_default": false, "lead_time_days": null})
+        json!({"vendor_id": "V1", "auto_backorder_default": false, "lead_time_days": null, "pack_size": null, "min_order_units": null})
     );
     assert_eq!(
         app.ok(
@@ -80,7 +80,7 @@ async fn settings_defaults_and_updates() {
             Some(json!({"auto_backorder_default": true}))
         )
         .await,
-        json!({"vendor_id": "V1", "auto_backorder_default": true, "lead_time_days": null})
+        json!({"vendor_id": "V1", "auto_backorder_default": true, "lead_time_days": null, "pack_size": null, "min_order_units": null})
     );
     assert_eq!(
         app.ok(a, "GET", "/vendors/V1/settings", None).await["auto_backorder_default"],
@@ -100,7 +100,7 @@ async fn settings_defaults_and_updates() {
         .await;
     assert_eq!(
         created,
-        json!({"sku": "NEW", "vendor_id": "V1", "auto_backorder": "vendor_default", "effective_auto_backorder": false})
+        json!({"sku": "NEW", "vendor_id": "V1", "auto_backorder": "vendor_default", "effective_auto_backorder": false, "pack_size": null, "backorder_limit": null})
     );
     assert_eq!(app.on_hand(a, "NEW").await, 0);
     app.enable_account(a, true).await;
@@ -129,7 +129,7 @@ async fn settings_defaults_and_updates() {
         .await;
     assert_eq!(
         cleared,
-        json!({"sku": "NEW", "vendor_id": null, "auto_backorder": "vendor_default", "effective_auto_backorder": false})
+        json!({"sku": "NEW", "vendor_id": null, "auto_backorder": "vendor_default", "effective_auto_backorder": false, "pack_size": null, "backorder_limit": null})
     );
     // Settings never touch stock.
     assert_eq!(app.on_hand(a, "NEW").await, 0);

@@ -28,7 +28,7 @@ async fn merchant_walkthrough() {
         .await;
     assert_eq!(
         sku,
-        json!({"sku": "CHAIR-1", "vendor_id": "acme", "auto_backorder": "backorder", "effective_auto_backorder": true})
+        json!({"sku": "CHAIR-1", "vendor_id": "acme", "auto_backorder": "backorder", "effective_auto_backorder": true, "pack_size": null, "backorder_limit": null})
     );
     // The SKU is at negative stock.
     let level = app

@@ -1,15 +1,20 @@
 //! `settings`: the account toggle, vendor defaults and per-SKU policy.
 //!
 //! - `GET|PUT /settings` -> `{"auto_backorder"}`
-//! - `GET|PUT /vendors/{vendor_id}/settings` -> `{"vendor_id", "auto_backorder_default", "lead_time_days"}`
-//! - `GET|PUT /skus/{sku}/settings` -> `{"sku", "vendor_id", "auto_backorder", "effective_auto_backorder"}`
+//! - `GET|PUT /vendors/{vendor_id}/settings` -> `{"vendor_id", "auto_backorder_default",
+//!   "lead_time_days", "pack_size", "min_order_units"}`
+//! - `GET|PUT /skus/{sku}/settings` -> `{"sku", "vendor_id", "auto_backorder",
+//!   "effective_auto_backorder", "pack_size", "backorder_limit"}`
 
-use backorder::domain::{effective_backorder, BackorderPolicy, MAX_LEAD_TIME_DAYS};
+use backorder::domain::{
+    effective_backorder, BackorderPolicy, MAX_BACKORDER_LIMIT, MAX_LEAD_TIME_DAYS,
+    MAX_MIN_ORDER_UNITS, MAX_PACK_SIZE,
+};
 use backorder::http::{self, json_body, json_response, path_param};
 use backorder::ids::{AccountId, Sku, VendorId};
 use backorder::routes::SettingsOp;
 use backorder::service::now_rfc3339;
-use backorder::store::{SkuRecord, VendorSettings};
+use backorder::store::{SkuChange, SkuRecord, VendorChange, VendorSettings};
 use backorder::{ApiError, Store};
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
@@ -46,17 +51,21 @@ async fn dispatch(
         SettingsOp::PutVendor => {
             let vendor = path_param(&req, "vendor_id", VendorId::parse)?;
             let mut body = json_body(&req)?;
-            let on = body.bool("auto_backorder_default")?;
-            let lead = body.nullable_int("lead_time_days", 0, MAX_LEAD_TIME_DAYS)?;
+            let change = VendorChange {
+                auto_backorder_default: body.bool("auto_backorder_default")?,
+                lead_time_days: body.nullable_int("lead_time_days", 0, MAX_LEAD_TIME_DAYS)?,
+                pack_size: body.nullable_int("pack_size", 1, MAX_PACK_SIZE)?,
+                min_order_units: body.nullable_int("min_order_units", 0, MAX_MIN_ORDER_UNITS)?,
+            };
             body.finish()?;
-            if on.is_none() && lead.is_none() {
+            if change.is_empty() {
                 return Err(ApiError::invalid_field(
                     "auto_backorder_default",
-                    "or lead_time_days is required",
+                    "or lead_time_days, pack_size or min_order_units is required",
                 ));
             }
             let settings = store
-                .set_vendor_settings(&account, &vendor, on, lead, &now_rfc3339())
+                .set_vendor_settings(&account, &vendor, change, &now_rfc3339())
                 .await?;
             Ok(vendor_settings(&vendor, settings))
         }
@@ -84,15 +93,21 @@ async fn dispatch(
                 Some(None) => Some(None),
                 Some(Some(v)) => Some(Some(VendorId::parse(v, "vendor_id")?)),
             };
+            let change = SkuChange {
+                policy,
+                vendor,
+                pack_size: body.nullable_int("pack_size", 1, MAX_PACK_SIZE)?,
+                backorder_limit: body.nullable_int("backorder_limit", 0, MAX_BACKORDER_LIMIT)?,
+            };
             body.finish()?;
-            if policy.is_none() && vendor.is_none() {
+            if change.is_empty() {
                 return Err(ApiError::invalid_field(
                     "auto_backorder",
-                    "or vendor_id is required",
+                    "or vendor_id, pack_size or backorder_limit is required",
                 ));
             }
             let record = store
-                .upsert_sku_settings(&account, &sku, policy, vendor, &now_rfc3339())
+                .upsert_sku_settings(&account, &sku, &change, &now_rfc3339())
                 .await?;
             sku_settings(store, &account, &record).await
         }
@@ -119,11 +134,13 @@ async fn sku_settings(
             "vendor_id": state.vendor_id.as_ref().map(VendorId::as_str),
             "auto_backorder": state.policy.as_str(),
             "effective_auto_backorder": effective_backorder(account_on, state.policy, vendor_default),
+            "pack_size": state.pack_size,
+            "backorder_limit": state.backorder_limit,
         }),
     ))
 }
 
-/// `{"vendor_id", "auto_backorder_default", "lead_time_days"}`.
+/// `{"vendor_id", "auto_backorder_default", "lead_time_days", "pack_size", "min_order_units"}`.
 fn vendor_settings(vendor: &VendorId, settings: VendorSettings) -> Response<Body> {
     json_response(
         200,
@@ -131,6 +148,8 @@ fn vendor_settings(vendor: &VendorId, settings: VendorSettings) -> Response<Body
             "vendor_id": vendor.as_str(),
             "auto_backorder_default": settings.auto_backorder_default,
             "lead_time_days": settings.lead_time_days,
+            "pack_size": settings.pack_size,
+            "min_order_units": settings.min_order_units,
         }),
     )
 }

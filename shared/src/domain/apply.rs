@@ -81,6 +81,8 @@ mod tests {
             policy: BackorderPolicy::Backorder,
             vendor_id: None,
             open_order: None,
+            pack_size: None,
+            backorder_limit: None,
         };
         let line = SaleLine {
             sku: Sku::parse("A", "sku").unwrap(),

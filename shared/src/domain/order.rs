@@ -91,9 +91,46 @@ pub struct Replenishment {
     pub closed_at: Option<String>,
     /// `closed_at` plus the vendor's lead time at close (none while open, or without one).
     pub expected_at: Option<String>,
+    /// The units ordered from the vendor: `quantity` rounded up to whole packs and to the
+    /// vendor's minimum when the order closes ([`ordered_quantity`]); a regular order's own
+    /// quantity. `None` while an auto-back-order order is open (not decided yet).
+    pub ordered_quantity: Option<i64>,
+    /// `ordered_quantity - quantity`: the units ordered beyond what sales are owed, for stock.
+    pub surplus: Option<i64>,
+}
+
+/// Largest pack size (units per case) a vendor or SKU may set.
+pub const MAX_PACK_SIZE: i64 = 10_000;
+/// Largest minimum order a vendor may set, in units.
+pub const MAX_MIN_ORDER_UNITS: i64 = 1_000_000;
+/// Largest back-order limit a SKU may set, in units.
+pub const MAX_BACKORDER_LIMIT: i64 = 1_000_000_000;
+
+/// The units an order of `quantity` (owed to sales) asks of its vendor: the smallest multiple of
+/// `pack_size` that is at least `max(quantity, min_order_units)`. An order that owes nothing
+/// (every sale cancelled) orders nothing. `pack_size` below 1 is taken as 1.
+pub fn ordered_quantity(quantity: i64, pack_size: i64, min_order_units: i64) -> i64 {
+    if quantity <= 0 {
+        return 0;
+    }
+    let pack = pack_size.max(1);
+    let wanted = quantity.max(min_order_units);
+    wanted.div_euclid(pack) * pack + if wanted % pack == 0 { 0 } else { pack }
 }
 
 impl Replenishment {
+    /// The units a receipt fills: the ordered quantity, or the quantity where none was set.
+    pub fn to_fill(&self) -> i64 {
+        self.ordered_quantity.unwrap_or(self.quantity)
+    }
+
+    /// Sets the ordered quantity (and so the surplus), and the receipt status judged against it.
+    pub fn with_ordered(mut self, ordered: Option<i64>) -> Self {
+        self.ordered_quantity = ordered;
+        self.surplus = ordered.map(|o| o - self.quantity);
+        self
+    }
+
     /// Raised by sales (and merged into by later ones while open), as opposed to a regular order.
     pub fn is_auto_backorder(&self) -> bool {
         self.tags.iter().any(|t| t == AUTO_BACKORDER_TAG)
@@ -118,12 +155,12 @@ pub fn receive(
     if order.status != OrderStatus::Closed {
         return Err(ReceiptRefusal::OrderOpen);
     }
-    let outstanding = (order.quantity - order.received).max(0);
+    let outstanding = (order.to_fill() - order.received).max(0);
     if quantity > outstanding && !allow_over_receipt {
         return Err(ReceiptRefusal::OverReceipt { outstanding });
     }
     let received = order.received + quantity;
-    Ok((received, ReceiptStatus::of(order.quantity, received)))
+    Ok((received, ReceiptStatus::of(order.to_fill(), received)))
 }
 
 /// A request to create a regular (manual) order, validated.
@@ -166,7 +203,38 @@ mod tests {
             updated_at: String::new(),
             closed_at: None,
             expected_at: None,
+            ordered_quantity: None,
+            surplus: None,
         }
+    }
+
+    #[test]
+    fn ordered_quantities_on_examples() {
+        // 7 owed, cases of 6: 12 ordered.
+        assert_eq!(ordered_quantity(7, 6, 0), 12);
+        assert_eq!(ordered_quantity(12, 6, 0), 12);
+        // The minimum first, then the case.
+        assert_eq!(ordered_quantity(3, 1, 10), 10);
+        assert_eq!(ordered_quantity(3, 4, 10), 12);
+        assert_eq!(ordered_quantity(15, 4, 10), 16);
+        // Nothing owed: nothing ordered, whatever the minimum.
+        assert_eq!(ordered_quantity(0, 6, 10), 0);
+    }
+
+    #[test]
+    fn receipts_count_against_the_ordered_quantity() {
+        // 7 owed, 12 ordered: 7 received is partial, 12 received, more is over-receipt.
+        let o = order(OrderStatus::Closed, 7, 0).with_ordered(Some(12));
+        assert_eq!(o.surplus, Some(5));
+        assert_eq!(
+            receive(&o, 7, false),
+            Ok((7, ReceiptStatus::PartiallyReceived))
+        );
+        assert_eq!(receive(&o, 12, false), Ok((12, ReceiptStatus::Received)));
+        assert_eq!(
+            receive(&o, 13, false),
+            Err(ReceiptRefusal::OverReceipt { outstanding: 12 })
+        );
     }
 
     #[test]
@@ -222,6 +290,18 @@ mod tests {
     }
 
     proptest! {
+        /// The ordered quantity is whole packs, covers what is owed and the minimum, and is the
+        /// smallest such number.
+        #[test]
+        fn ordered_is_the_smallest_whole_pack_count_covering_quantity_and_minimum(
+            q in 1i64..10_000, pack in 1i64..500, min in 0i64..5_000,
+        ) {
+            let o = ordered_quantity(q, pack, min);
+            prop_assert_eq!(o % pack, 0);
+            prop_assert!(o >= q && o >= min);
+            prop_assert!(o - pack < q.max(min));
+        }
+
         #[test]
         fn receipts_never_exceed_without_permission(q in 0i64..100, r in 0i64..100, n in 1i64..200) {
             let o = order(OrderStatus::Closed, q, r);

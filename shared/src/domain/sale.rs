@@ -77,6 +77,10 @@ pub struct SkuState {
     pub vendor_id: Option<VendorId>,
     /// The SKU's single open auto-back-order order, if any.
     pub open_order: Option<ReplenishmentId>,
+    /// Units per case, overriding its vendor's (`None`: the vendor's).
+    pub pack_size: Option<i64>,
+    /// How far below zero sales may take its stock (`None`: no limit).
+    pub backorder_limit: Option<i64>,
 }
 
 /// What a sale does to the SKU's open auto-back-order order.
@@ -110,6 +114,18 @@ pub struct LinePlan {
     pub order: OrderAction,
     /// Back-ordering is on for this line's SKU (its uncovered units go to an order).
     pub backorders: bool,
+    /// The back-order limit the line is held to: its stock may not go below `-limit`
+    /// (`None`: not held to one).
+    pub limit: Option<i64>,
+}
+
+impl LinePlan {
+    /// Whether the line would take its SKU below its back-order limit: then the units the SKU can
+    /// still sell (`on_hand + limit`, at least 0).
+    pub fn refused(&self) -> Option<i64> {
+        let limit = self.limit?;
+        (self.on_hand_after < -limit).then(|| (self.before.on_hand + limit).max(0))
+    }
 }
 
 /// Plans one merged line: the new stock level, the uncovered units and where they go.
@@ -138,6 +154,7 @@ pub fn plan_line(
         backordered,
         order,
         backorders: backorder_effective,
+        limit: state.backorder_limit,
     }
 }
 
@@ -299,6 +316,8 @@ mod tests {
             policy: BackorderPolicy::Backorder,
             vendor_id: None,
             open_order: open.map(|o| ReplenishmentId::parse(o, "id").unwrap()),
+            pack_size: None,
+            backorder_limit: None,
         }
     }
 
@@ -364,6 +383,33 @@ mod tests {
     }
 
     #[test]
+    fn a_line_past_the_back_order_limit_is_refused_with_what_is_left() {
+        let line = SaleLine {
+            sku: sku("A"),
+            quantity: 3,
+        };
+        let limited = |on_hand: i64, limit: Option<i64>| SkuState {
+            backorder_limit: limit,
+            ..state(on_hand, None)
+        };
+        let refused = |on_hand, limit| plan_line(&line, &limited(on_hand, limit), true, || {
+            ReplenishmentId::parse("NEW", "id").unwrap()
+        })
+        .refused();
+        // Limit 5: down to -5 is fine, -6 is not.
+        assert_eq!(refused(2, Some(5)), None);
+        assert_eq!(refused(-2, Some(5)), None);
+        assert_eq!(refused(-3, Some(5)), Some(2));
+        assert_eq!(refused(-5, Some(5)), Some(0));
+        // Below the limit already (it was lowered): nothing left.
+        assert_eq!(refused(-9, Some(5)), Some(0));
+        // Limit 0: only what is in stock.
+        assert_eq!(refused(3, Some(0)), None);
+        assert_eq!(refused(2, Some(0)), Some(2));
+        assert_eq!(refused(-50, None), None);
+    }
+
+    #[test]
     fn plan_opens_adds_or_leaves_alone() {
         let line = SaleLine {
             sku: sku("A"),
@@ -403,6 +449,22 @@ mod tests {
     }
 
     proptest! {
+        /// A line is refused exactly when it would take the stock below -limit, and what it is
+        /// told is left can be sold.
+        #[test]
+        fn the_limit_refuses_exactly_past_the_floor(
+            on_hand in -100i64..100, q in 1i64..50, limit in 0i64..60,
+        ) {
+            let line = SaleLine { sku: sku("A"), quantity: q };
+            let st = SkuState { backorder_limit: Some(limit), ..state(on_hand, None) };
+            let plan = plan_line(&line, &st, true, || ReplenishmentId::parse("N", "id").unwrap());
+            prop_assert_eq!(plan.refused().is_some(), on_hand - q < -limit);
+            if let Some(left) = plan.refused() {
+                prop_assert!(left < q);
+                prop_assert!(left == 0 || on_hand - left >= -limit);
+            }
+        }
+
         /// Over any sequence of sales from any start, the units back-ordered add up to
         /// max(0, -final) - max(0, -initial): the telescoping total, whatever the order.
         #[test]

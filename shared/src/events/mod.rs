@@ -77,7 +77,11 @@ pub struct EventDetail {
     pub sku: String,
     /// `null` when the order has no vendor.
     pub vendor_id: Option<String>,
+    /// Units owed to the sales that fed the order (a regular order: the units ordered).
     pub quantity: i64,
+    /// Units asked of the vendor: `quantity` in whole packs and at least the vendor's minimum,
+    /// decided at close (`null` while an auto-back-order order is open).
+    pub ordered_quantity: Option<i64>,
     /// Units received so far (0 when the item has no `received`).
     pub received: i64,
     /// Raised automatically by sales (tagged `auto_backorder`), not a regular order.
@@ -238,6 +242,7 @@ pub fn order_events(change_id: &str, account: &str, change: &OrderChange) -> Vec
                 sku: order.sku.clone(),
                 vendor_id: order.vendor_id.clone(),
                 quantity: order.quantity,
+                ordered_quantity: order.ordered_quantity,
                 received: order.received,
                 auto_backorder: order.is_auto_backorder(),
                 status: order.status.as_str().to_owned(),

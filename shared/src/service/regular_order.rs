@@ -16,6 +16,11 @@ pub enum RegularOrderError {
     Conflict(RequestId),
     #[error("sku {0} is not a known SKU")]
     UnknownSku(Sku),
+    /// Vendors sell whole cases: the quantity must be a multiple of the SKU's pack size.
+    #[error(
+        "quantity must be a multiple of the pack size {pack_size} (the nearest above is {nearest})"
+    )]
+    NotWholePacks { pack_size: i64, nearest: i64 },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -54,6 +59,22 @@ pub async fn create_regular_order(
             .await?
             .ok_or_else(|| RegularOrderError::UnknownSku(new.sku.clone()))?;
         let vendor = new.vendor_id.clone().or(sku.state.vendor_id);
+        // The SKU's own pack size, else its vendor's (one more read only then).
+        let pack_size = match (sku.state.pack_size, &vendor) {
+            (Some(p), _) => p,
+            (None, Some(v)) => store
+                .vendor_settings(account, v)
+                .await?
+                .pack_size
+                .unwrap_or(1),
+            (None, None) => 1,
+        };
+        if new.quantity % pack_size != 0 {
+            return Err(RegularOrderError::NotWholePacks {
+                pack_size,
+                nearest: crate::domain::ordered_quantity(new.quantity, pack_size, 0),
+            });
+        }
         let request = new.request_id.as_ref().map(|r| (r, fingerprint));
         Ok(
             match store

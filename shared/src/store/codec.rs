@@ -144,6 +144,8 @@ pub fn sku_from_item(sku: &Sku, item: &Item) -> Result<SkuRecord, StoreError> {
             policy,
             vendor_id: r.opt_id(VENDOR_ID, VendorId::parse)?,
             open_order: r.opt_id(OPEN_RID, ReplenishmentId::parse)?,
+            pack_size: r.opt_i64(PACK_SIZE)?,
+            backorder_limit: r.opt_i64(BACKORDER_LIMIT)?,
         },
         made: r.opt_str(ORDER_MADE)?.map(str::to_owned),
     })
@@ -220,6 +222,15 @@ pub fn order_from_item(item: &Item) -> Result<Replenishment, StoreError> {
     })?;
     let quantity = r.i64(QUANTITY)?;
     let received = r.opt_i64(RECEIVED)?.unwrap_or(0);
+    let tags = r.str_list(TAGS)?;
+    let auto = tags.iter().any(|t| t == AUTO_BACKORDER_TAG);
+    // Decided at close for an auto-back-order order; a regular order orders its quantity (and so
+    // do orders closed before ordered quantities were kept).
+    let ordered = match r.opt_i64(ORDERED_QUANTITY)? {
+        Some(o) => Some(o),
+        None if auto && status == OrderStatus::Open => None,
+        None => Some(quantity),
+    };
     // `rid` repeats the sort key's id: either may be read, and where both are present they agree.
     let from_key = r.opt_str(SK)?.and_then(rid_of_order_sort_key);
     let replenishment_id = match (r.opt_str(RID)?, from_key) {
@@ -235,20 +246,23 @@ pub fn order_from_item(item: &Item) -> Result<Replenishment, StoreError> {
         vendor_id: r.opt_str(VENDOR_ID)?.map(str::to_owned),
         quantity,
         status,
-        tags: r.str_list(TAGS)?,
+        tags,
         received,
         receipt_status: match r.opt_str(RECEIPT_STATUS)? {
             Some(raw) => ReceiptStatus::parse(raw).ok_or_else(|| StoreError::Malformed {
                 key: r.str(SK).unwrap_or_default().to_owned(),
                 problem: format!("{RECEIPT_STATUS} is not a known receipt status"),
             })?,
-            None => ReceiptStatus::of(quantity, received),
+            None => ReceiptStatus::of(ordered.unwrap_or(quantity), received),
         },
         created_at: r.str(CREATED_AT)?.to_owned(),
         updated_at: r.str(UPDATED_AT)?.to_owned(),
         closed_at: r.opt_str(CLOSED_AT)?.map(str::to_owned),
         expected_at: r.opt_str(EXPECTED_AT)?.map(str::to_owned),
-    })
+        ordered_quantity: None,
+        surplus: None,
+    }
+    .with_ordered(ordered))
 }
 
 /// A sale as stored.

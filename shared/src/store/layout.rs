@@ -10,12 +10,12 @@
 //! | item              | partition root        | `sk`                  | other attributes |
 //! |-------------------|-----------------------|-----------------------|------------------|
 //! | account settings  | `SETTINGS`            | `SETTINGS`            | `auto_backorder` |
-//! | vendor settings   | `VENDOR#{vendor_id}`  | `VENDOR#{vendor_id}`  | `auto_backorder_default`, `lead_time_days`? |
-//! | SKU               | `SKU#{sku}`           | `SKU#{sku}`           | `on_hand`, `ver`, `policy`, `vendor_id`?, `open_rid`? |
+//! | vendor settings   | `VENDOR#{vendor_id}`  | `VENDOR#{vendor_id}`  | `auto_backorder_default`, `lead_time_days`?, `pack_size`?, `min_order_units`? |
+//! | SKU               | `SKU#{sku}`           | `SKU#{sku}`           | `on_hand`, `ver`, `policy`, `vendor_id`?, `open_rid`?, `pack_size`?, `backorder_limit`? |
 //! | sale              | `SALE#{sale_id}`      | `SALE#{sale_id}`      | `fingerprint`, `status`, `result` (the response JSON); for a sale in parts `parts`, `done`, `fulfillment_id`, `customer`, `channel` instead of `result` |
 //! | sale part         | `SALE#{sale_id}`      | `SALEPART#{k:04}#{sale_id}` | `lines`: part k's response lines (JSON) |
 //! | stock adjustment  | `ADJ#{adjustment_id}` | `ADJ#{adjustment_id}` | `sku`, `delta`, `on_hand_after`, `open_rid`? (made with an `adjustment_id` only) |
-//! | replenishment     | `ORDER#{ulid}`        | `ORDER#{ulid}`        | `sku`, `vendor_id`?, `quantity`, `status`, `tags`, `received`, `receipt_status`, `cancels`?, times, `expected_at`?, index keys |
+//! | replenishment     | `ORDER#{ulid}`        | `ORDER#{ulid}`        | `sku`, `vendor_id`?, `quantity`, `ordered_quantity`?, `status`, `tags`, `received`, `receipt_status`, `cancels`?, times, `expected_at`?, index keys |
 //! | contribution      | `ORDER#{ulid}`        | `CONTRIB#{ulid}#{sale_id}` | `sale_id`, `units` a sale added to the order, `pos` (its place in line), `released`, `released_at`, `created_at`, `await_pk`/`await_pos` while it waits; `taken_back`, `cancelled_at` once the sale is cancelled |
 //! | receipt           | `ORDER#{ulid}`        | `RCPT#{ulid}#{receipt_id}` | `quantity`, `allow_over_receipt`, `received_after`, `receipt_status`, `released_to`, `released_parts` (the receipt's idempotency record and answer) |
 //! | receipt part      | `ORDER#{ulid}`        | `RCPTP#{ulid}#{k:04}#{receipt_id}` | `released_to`: part k of a released list too long for one item |
@@ -134,6 +134,15 @@ pub const INDEX_AWAITING: &str = "awaiting";
 pub const CANCELS: &str = "cancels";
 /// Order: `closed_at` plus the vendor's lead time at close.
 pub const EXPECTED_AT: &str = "expected_at";
+/// Order: the units asked of the vendor (set at close for an auto-back-order order; a regular
+/// order's quantity).
+pub const ORDERED_QUANTITY: &str = "ordered_quantity";
+/// Vendor settings (and a SKU's own override): units per case.
+pub const PACK_SIZE: &str = "pack_size";
+/// Vendor settings: the smallest order, in units.
+pub const MIN_ORDER_UNITS: &str = "min_order_units";
+/// SKU: how far below zero sales may take its stock (absent: no limit).
+pub const BACKORDER_LIMIT: &str = "backorder_limit";
 /// Vendor settings: days from an order's close to its expected arrival.
 pub const LEAD_TIME_DAYS: &str = "lead_time_days";
 /// Receipt record: what it released, `[{"sale_id", "units"}]` (JSON), and how many part items

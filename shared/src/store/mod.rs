@@ -30,7 +30,8 @@ pub use listings::{ContributionPage, OpenOrderPage, OrderPage};
 pub use orders::{CloseOutcome, CloseTx};
 pub use releases::{is_waiting_cursor, ReleaseContext, Waiting, WaitingPage};
 pub use sales::{SaleContext, SaleParts};
-pub use settings::VendorSettings;
+pub use settings::{VendorChange, VendorSettings};
+pub use skus::SkuChange;
 
 use aws_sdk_dynamodb::Client;
 

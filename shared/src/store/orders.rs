@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
 use super::codec::{n, new_order_item, order_from_item, s, NewOrder, OrderRef, Reader};
 use super::dynamo::{dynamo_error, CommitError, Contended};
 use super::layout::*;
-use super::Store;
+use super::{Store, VendorSettings};
 use crate::domain::{OrderStatus, Replenishment};
 use crate::error::StoreError;
 use crate::ids::{AccountId, ReplenishmentId, RequestId, Sku, VendorId};
@@ -22,6 +22,15 @@ pub enum CloseTx {
     NotOpen,
     /// A transaction conflict or throttling: retry.
     Contended(Contended),
+}
+
+/// What an auto-back-order order's SKU said as it let go of the order.
+struct ReleasedSku {
+    /// The order's final quantity.
+    quantity: i64,
+    vendor: Option<VendorId>,
+    /// The SKU's own pack size, if it overrides its vendor's.
+    pack_size: Option<i64>,
 }
 
 /// Result of a close attempt.
@@ -173,22 +182,32 @@ impl Store {
         now: &str,
     ) -> Result<CloseTx, StoreError> {
         let rid = &order.rid;
-        let (quantity, vendor) = if order.auto {
+        let (quantity, vendor, sku_pack) = if order.auto {
             match self.release_sku(account, order, keep_empty, now).await? {
-                Some((q, sku_vendor)) => (Some(q), order.vendor.clone().or(sku_vendor)),
+                Some(released) => (
+                    Some(released.quantity),
+                    order.vendor.clone().or(released.vendor),
+                    released.pack_size,
+                ),
                 None => return Ok(CloseTx::NotOpen),
             }
         } else {
-            (None, order.vendor.clone())
+            (None, order.vendor.clone(), None)
         };
-        // Expected at: the close plus the vendor's lead time as it stands now.
-        let expected = match &vendor {
-            Some(v) => {
-                let lead = self.vendor_settings(account, v).await?.lead_time_days;
-                crate::domain::expected_at(now, lead)
-            }
-            None => None,
+        // Expected at: the close plus the vendor's lead time as it stands now; the units ordered
+        // are whole packs (the SKU's own size, else the vendor's) and at least the vendor's minimum.
+        let settings = match &vendor {
+            Some(v) => self.vendor_settings(account, v).await?,
+            None => VendorSettings::default(),
         };
+        let expected = crate::domain::expected_at(now, settings.lead_time_days);
+        let ordered = quantity.map(|q| {
+            crate::domain::ordered_quantity(
+                q,
+                sku_pack.or(settings.pack_size).unwrap_or(1),
+                settings.min_order_units.unwrap_or(0),
+            )
+        });
         let mut close = self
             .update_item(order_key(account, rid))
             .condition_expression("#st = :open")
@@ -210,11 +229,13 @@ impl Store {
                 .expression_attribute_names("#ea", EXPECTED_AT)
                 .expression_attribute_values(":ea", s(at));
         }
-        if let Some(q) = quantity {
-            set.push_str(", #q = :q");
+        if let (Some(q), Some(ordered)) = (quantity, ordered) {
+            set.push_str(", #q = :q, #oq = :oq");
             close = close
                 .expression_attribute_names("#q", QUANTITY)
-                .expression_attribute_values(":q", n(q));
+                .expression_attribute_values(":q", n(q))
+                .expression_attribute_names("#oq", ORDERED_QUANTITY)
+                .expression_attribute_values(":oq", n(ordered));
         }
         let closed = match close
             .update_expression(format!("{set} REMOVE #opk, #osk"))
@@ -246,17 +267,23 @@ impl Store {
     }
 
     /// Step 1 of closing an auto-back-order order: its SKU lets go of it. The order's final
-    /// quantity and the SKU's vendor, or `None` when it is not open (its close is finished) or,
-    /// with `keep_empty`, has no units.
+    /// quantity, the SKU's vendor and pack size, or `None` when it is not open (its close is
+    /// finished) or, with `keep_empty`, has no units.
     async fn release_sku(
         &self,
         account: &AccountId,
         order: &OrderRef,
         keep_empty: bool,
         now: &str,
-    ) -> Result<Option<(i64, Option<VendorId>)>, StoreError> {
+    ) -> Result<Option<ReleasedSku>, StoreError> {
         let closing = closing_quantity_attr(order.rid.as_str());
-        let vendor = |r: &Reader| r.opt_id(VENDOR_ID, VendorId::parse);
+        let released = |r: &Reader, quantity: i64| -> Result<ReleasedSku, StoreError> {
+            Ok(ReleasedSku {
+                quantity,
+                vendor: r.opt_id(VENDOR_ID, VendorId::parse)?,
+                pack_size: r.opt_i64(PACK_SIZE)?,
+            })
+        };
         let mut req = self
             .update_item(sku_key(account, &order.sku))
             .update_expression(
@@ -290,16 +317,16 @@ impl Store {
                     }
                     // Released before (a close that did not finish): finish it with the
                     // quantity kept, if the order item does not have it already.
-                    return Ok(match r.opt_i64(&closing)? {
-                        Some(q) => Some((q, vendor(&r)?)),
-                        None => None,
-                    });
+                    return match r.opt_i64(&closing)? {
+                        Some(q) => released(&r, q).map(Some),
+                        None => Ok(None),
+                    };
                 }
                 _ => return Err(dynamo_error("UpdateItem", e)),
             },
         };
         let r = Reader::new(&item);
-        Ok(Some((r.opt_i64(&closing)?.unwrap_or(0), vendor(&r)?)))
+        released(&r, r.opt_i64(&closing)?.unwrap_or(0)).map(Some)
     }
 
     /// Step 3 of closing: the SKU forgets the closed order's quantity. A failure only leaves a few

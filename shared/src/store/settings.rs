@@ -18,6 +18,36 @@ pub struct VendorSettings {
     pub auto_backorder_default: bool,
     /// Days from an order's close to its expected arrival (`None`: unknown).
     pub lead_time_days: Option<i64>,
+    /// Units per case its orders are rounded up to (`None`: 1).
+    pub pack_size: Option<i64>,
+    /// The smallest order it takes, in units (`None`: 0).
+    pub min_order_units: Option<i64>,
+}
+
+/// A change of a vendor's settings: each field given is set (`Some(None)` clears a number), the
+/// others stay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VendorChange {
+    pub auto_backorder_default: Option<bool>,
+    pub lead_time_days: Option<Option<i64>>,
+    pub pack_size: Option<Option<i64>>,
+    pub min_order_units: Option<Option<i64>>,
+}
+
+impl VendorChange {
+    pub fn is_empty(&self) -> bool {
+        *self == VendorChange::default()
+    }
+}
+
+fn vendor_from_item(item: &Item) -> Result<VendorSettings, StoreError> {
+    let r = Reader::new(item);
+    Ok(VendorSettings {
+        auto_backorder_default: r.bool_or(AUTO_BACKORDER_DEFAULT, false)?,
+        lead_time_days: r.opt_i64(LEAD_TIME_DAYS)?,
+        pack_size: r.opt_i64(PACK_SIZE)?,
+        min_order_units: r.opt_i64(MIN_ORDER_UNITS)?,
+    })
 }
 
 impl Store {
@@ -67,52 +97,48 @@ impl Store {
         vendor: &VendorId,
     ) -> Result<VendorSettings, StoreError> {
         match self.get(vendor_key(account, vendor)).await? {
-            Some(item) => {
-                let r = Reader::new(&item);
-                Ok(VendorSettings {
-                    auto_backorder_default: r.bool_or(AUTO_BACKORDER_DEFAULT, false)?,
-                    lead_time_days: r.opt_i64(LEAD_TIME_DAYS)?,
-                })
-            }
+            Some(item) => vendor_from_item(&item),
             None => Ok(VendorSettings::default()),
         }
     }
 
-    /// Sets a vendor's settings: each one given (`lead_time_days: Some(None)` clears it), the
-    /// others as they are. Answers the settings as they stand after.
+    /// Sets a vendor's settings: each one given, the others as they are. Answers the settings as
+    /// they stand after.
     pub async fn set_vendor_settings(
         &self,
         account: &AccountId,
         vendor: &VendorId,
-        auto_backorder_default: Option<bool>,
-        lead_time_days: Option<Option<i64>>,
+        change: VendorChange,
         now: &str,
     ) -> Result<VendorSettings, StoreError> {
-        let mut set = vec!["#u = :now"];
+        let mut set = vec!["#u = :now".to_owned()];
         let mut remove = Vec::new();
         let mut req = self
             .update_item(vendor_key(account, vendor))
             .expression_attribute_names("#u", UPDATED_AT)
             .expression_attribute_values(":now", s(now))
             .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
-        if let Some(on) = auto_backorder_default {
-            set.push("#abd = :abd");
+        if let Some(on) = change.auto_backorder_default {
+            set.push("#abd = :abd".to_owned());
             req = req
                 .expression_attribute_names("#abd", AUTO_BACKORDER_DEFAULT)
                 .expression_attribute_values(":abd", AttributeValue::Bool(on));
         }
-        match lead_time_days {
-            None => {}
-            Some(Some(days)) => {
-                set.push("#lt = :lt");
-                req = req
-                    .expression_attribute_names("#lt", LEAD_TIME_DAYS)
-                    .expression_attribute_values(":lt", super::codec::n(days));
+        let numbers = [
+            ("lt", LEAD_TIME_DAYS, change.lead_time_days),
+            ("ps", PACK_SIZE, change.pack_size),
+            ("mo", MIN_ORDER_UNITS, change.min_order_units),
+        ];
+        for (tag, attr, value) in numbers {
+            match value {
+                None => continue,
+                Some(Some(v)) => {
+                    set.push(format!("#{tag} = :{tag}"));
+                    req = req.expression_attribute_values(format!(":{tag}"), super::codec::n(v));
+                }
+                Some(None) => remove.push(format!("#{tag}")),
             }
-            Some(None) => {
-                remove.push("#lt");
-                req = req.expression_attribute_names("#lt", LEAD_TIME_DAYS);
-            }
+            req = req.expression_attribute_names(format!("#{tag}"), attr);
         }
         let mut expr = format!("SET {}", set.join(", "));
         if !remove.is_empty() {
@@ -123,12 +149,7 @@ impl Store {
             .send()
             .await
             .map_err(|e| dynamo_error("UpdateItem", e))?;
-        let item = out.attributes.unwrap_or_default();
-        let r = Reader::new(&item);
-        Ok(VendorSettings {
-            auto_backorder_default: r.bool_or(AUTO_BACKORDER_DEFAULT, false)?,
-            lead_time_days: r.opt_i64(LEAD_TIME_DAYS)?,
-        })
+        vendor_from_item(&out.attributes.unwrap_or_default())
     }
 
     /// The account's `auto_backorder` and, when `vendor` is given, that vendor's

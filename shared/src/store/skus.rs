@@ -15,6 +15,31 @@ use crate::domain::BackorderPolicy;
 use crate::error::StoreError;
 use crate::ids::{AccountId, AdjustmentId, Sku, VendorId};
 
+/// A change of a SKU's settings: each field given is set (`Some(None)` clears it), the others stay.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SkuChange {
+    pub policy: Option<BackorderPolicy>,
+    pub vendor: Option<Option<VendorId>>,
+    /// Units per case, overriding the vendor's.
+    pub pack_size: Option<Option<i64>>,
+    /// How far below zero sales may take the stock.
+    pub backorder_limit: Option<Option<i64>>,
+}
+
+impl SkuChange {
+    /// A change of the policy alone.
+    pub fn policy(policy: BackorderPolicy) -> Self {
+        SkuChange {
+            policy: Some(policy),
+            ..SkuChange::default()
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        *self == SkuChange::default()
+    }
+}
+
 impl Store {
     pub async fn sku(
         &self,
@@ -27,27 +52,24 @@ impl Store {
         }
     }
 
-    /// Sets a SKU's policy and/or vendor (`Some(None)` clears the vendor), creating the SKU with
+    /// Changes a SKU's settings (each one given; `Some(None)` clears it), creating the SKU with
     /// `on_hand` 0 if it is new.
     pub async fn upsert_sku_settings(
         &self,
         account: &AccountId,
         sku: &Sku,
-        policy: Option<BackorderPolicy>,
-        vendor: Option<Option<VendorId>>,
+        change: &SkuChange,
         now: &str,
     ) -> Result<SkuRecord, StoreError> {
         let mut set = vec![
-            "#oh = if_not_exists(#oh, :zero)",
-            "#ver = if_not_exists(#ver, :zero) + :one",
-            "#c = if_not_exists(#c, :now)",
-            "#u = :now",
+            "#oh = if_not_exists(#oh, :zero)".to_owned(),
+            "#ver = if_not_exists(#ver, :zero) + :one".to_owned(),
+            "#c = if_not_exists(#c, :now)".to_owned(),
+            "#u = :now".to_owned(),
         ];
+        let mut remove = Vec::new();
         let mut req = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(sku_key(account, sku)))
+            .update_item(sku_key(account, sku))
             .expression_attribute_names("#oh", ON_HAND)
             .expression_attribute_names("#ver", VERSION)
             .expression_attribute_names("#c", CREATED_AT)
@@ -57,32 +79,49 @@ impl Store {
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":now", s(now))
             .return_values(ReturnValue::AllNew);
-        match policy {
+        match change.policy {
             Some(p) => {
-                set.push("#p = :p");
+                set.push("#p = :p".to_owned());
                 req = req.expression_attribute_values(":p", s(p.as_str()));
             }
             None => {
-                set.push("#p = if_not_exists(#p, :p)");
+                set.push("#p = if_not_exists(#p, :p)".to_owned());
                 req = req.expression_attribute_values(":p", s(BackorderPolicy::default().as_str()));
             }
         }
-        let mut remove = "";
-        match &vendor {
-            Some(Some(v)) => {
-                set.push("#v = :v");
-                req = req
-                    .expression_attribute_names("#v", VENDOR_ID)
-                    .expression_attribute_values(":v", s(v.as_str()));
+        let values = [
+            (
+                "v",
+                VENDOR_ID,
+                change
+                    .vendor
+                    .as_ref()
+                    .map(|v| v.as_ref().map(|v| s(v.as_str()))),
+            ),
+            ("ps", PACK_SIZE, change.pack_size.map(|v| v.map(n))),
+            (
+                "bl",
+                BACKORDER_LIMIT,
+                change.backorder_limit.map(|v| v.map(n)),
+            ),
+        ];
+        for (tag, attr, value) in values {
+            match value {
+                None => continue,
+                Some(Some(v)) => {
+                    set.push(format!("#{tag} = :{tag}"));
+                    req = req.expression_attribute_values(format!(":{tag}"), v);
+                }
+                Some(None) => remove.push(format!("#{tag}")),
             }
-            Some(None) => {
-                remove = " REMOVE #v";
-                req = req.expression_attribute_names("#v", VENDOR_ID);
-            }
-            None => {}
+            req = req.expression_attribute_names(format!("#{tag}"), attr);
+        }
+        let mut expr = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expr.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
         let out = req
-            .update_expression(format!("SET {}{}", set.join(", "), remove))
+            .update_expression(expr)
             .send()
             .await
             .map_err(|e| dynamo_error("UpdateItem", e))?;
