@@ -130,6 +130,8 @@ def order_image(status, quantity=3, received=None, receipt_status=None, updated_
         item.update(open_pk=open_shard(STREAM_RID), open_sk="2026-11-29T10:00:00.000Z#" + STREAM_RID)
     else:
         item["closed_at"] = "2026-11-29T12:00:00.000Z"
+        # The close orders whole packs (here of 1: what the sales owe).
+        item["ordered_quantity"] = quantity
     if received is not None:
         item["received"] = received
     if receipt_status is not None:

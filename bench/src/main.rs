@@ -370,11 +370,9 @@ async fn plain_updates(client: &aws_sdk_dynamodb::Client, table: &str, k: usize)
 /// other SKUs while an operator closes the hot SKU's open order every 50 ms. Every request goes
 /// through the fault layer, which rejects writes that overlap a transaction on the same item as
 /// DynamoDB does.
-async fn hot_round(store: &Arc<Store>, faults: &Faults, k: usize, baskets: bool) -> Value {
-    let account = acct(&format!(
-        "hot-{k}-{}",
-        if baskets { "baskets" } else { "one" }
-    ));
+async fn hot_round(store: &Arc<Store>, faults: &Faults, k: usize, shape: HotShape) -> Value {
+    let baskets = shape == HotShape::Baskets;
+    let account = acct(&format!("hot-{k}-{}", shape.tag()));
     store
         .set_account_auto_backorder(&account, true, "2026-01-01T00:00:00.000Z")
         .await
@@ -384,8 +382,26 @@ async fn hot_round(store: &Arc<Store>, faults: &Faults, k: usize, baskets: bool)
     if baskets {
         make_skus(store, &account, &others, -10).await;
     }
+    if shape == HotShape::LimitHalfway {
+        // From -10, the limit leaves room for half the sales (one unit each).
+        let limit = i64::try_from(10 + HOT_SALES / 2).unwrap();
+        let change = backorder::store::SkuChange {
+            backorder_limit: Some(Some(limit)),
+            ..Default::default()
+        };
+        store
+            .upsert_sku_settings(
+                &account,
+                &Sku::parse("HOT", "sku").unwrap(),
+                &change,
+                "2026-01-01T00:00:00.000Z",
+            )
+            .await
+            .unwrap();
+    }
     let retries = Arc::new(AtomicU64::new(0));
     let shed = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let closer = baskets.then(|| {
         let (store, account, stop) = (store.clone(), account.clone(), stop.clone());
@@ -416,11 +432,12 @@ async fn hot_round(store: &Arc<Store>, faults: &Faults, k: usize, baskets: bool)
     let started = Instant::now();
     let workers: Vec<_> = (0..k)
         .map(|w| {
-            let (store, account, retries, shed, others) = (
+            let (store, account, retries, shed, refused, others) = (
                 store.clone(),
                 account.clone(),
                 retries.clone(),
                 shed.clone(),
+                refused.clone(),
                 others.clone(),
             );
             tokio::spawn(async move {
@@ -448,6 +465,10 @@ async fn hot_round(store: &Arc<Store>, faults: &Faults, k: usize, baskets: bool)
                                 shed.fetch_add(1, Ordering::Relaxed);
                                 retries.fetch_add(1, Ordering::Relaxed);
                             }
+                            Err(e) if e.code() == "backorder_limit_reached" => {
+                                refused.fetch_add(1, Ordering::Relaxed);
+                                break;
+                            }
                             Err(e) => panic!("{e}"),
                         }
                     }
@@ -467,12 +488,42 @@ async fn hot_round(store: &Arc<Store>, faults: &Faults, k: usize, baskets: bool)
     let requests = faults.counts.requests.load(Ordering::Relaxed) - requests_before;
     let n = HOT_SALES as f64;
     json!({
-        "k": k, "shape": if baskets { "baskets, closes every 50 ms" } else { "one SKU" },
+        "k": k, "shape": shape.label(),
         "sales": HOT_SALES, "sales_per_second": n / secs,
         "retries_per_sale": retries.load(Ordering::Relaxed) as f64 / n,
         "requests_per_sale": requests as f64 / n,
         "shed_503": shed.load(Ordering::Relaxed), "closes": closes,
+        "refused": refused.load(Ordering::Relaxed),
     })
+}
+
+/// What the buyers of a hot-SKU round buy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HotShape {
+    /// One-SKU sales of the hot SKU.
+    One,
+    /// Baskets of the hot SKU and 0-2 others, while an operator closes its open order.
+    Baskets,
+    /// One-SKU sales of the hot SKU held to a back-order limit that half of them reach.
+    LimitHalfway,
+}
+
+impl HotShape {
+    fn tag(self) -> &'static str {
+        match self {
+            HotShape::One => "one",
+            HotShape::Baskets => "baskets",
+            HotShape::LimitHalfway => "limit",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            HotShape::One => "one SKU",
+            HotShape::Baskets => "baskets, closes every 50 ms",
+            HotShape::LimitHalfway => "one SKU, limit reached halfway",
+        }
+    }
 }
 
 async fn hot_sku() -> Value {
@@ -490,8 +541,8 @@ async fn hot_sku() -> Value {
     let mut rows = Vec::new();
     for k in [1usize, 4, 16, 64] {
         let baseline = plain_updates(&client, &table, k).await;
-        for baskets in [false, true] {
-            let mut row = hot_round(&store, &faults, k, baskets).await;
+        for shape in [HotShape::One, HotShape::Baskets, HotShape::LimitHalfway] {
+            let mut row = hot_round(&store, &faults, k, shape).await;
             row["plain_updates_per_second"] = json!(baseline);
             rows.push(row);
         }
@@ -519,12 +570,12 @@ async fn hot_sku() -> Value {
         row["requests_vs_k1"] =
             json!(row["requests_per_sale"].as_f64().unwrap_or(0.0) / per_sale.max(1e-9));
         println!(
-            "  K = {:>2} {:<28} {:>6.1} sales/s, {:.2} retries/sale, {:.2} requests/sale, {} answered 503, efficiency {:.2} (plain updates {:.0}/s)",
+            "  K = {:>2} {:<31} {:>6.1} sales/s, {:.2} retries/sale, {:.2} requests/sale, {} answered 503, {} refused, efficiency {:.2} (plain updates {:.0}/s)",
             row["k"], row["shape"].as_str().unwrap_or(""),
             row["sales_per_second"].as_f64().unwrap_or(0.0),
             row["retries_per_sale"].as_f64().unwrap_or(0.0),
             row["requests_per_sale"].as_f64().unwrap_or(0.0),
-            row["shed_503"], eff,
+            row["shed_503"], row["refused"], eff,
             row["plain_updates_per_second"].as_f64().unwrap_or(0.0),
         );
     }
@@ -1048,10 +1099,10 @@ fn markdown(r: &Value) -> String {
             f(&row["write_units_per_item"])
         ));
     }
-    s.push_str(&format!("\n## 2. Hot SKU\n\nK concurrent buyers, {HOT_SALES} sales per K and shape: one-SKU sales of a back-ordered SKU, and baskets of that SKU with 0-2 of ten other back-ordered SKUs while an operator closes the hot SKU's open order every 50 ms. Every request goes through the fault layer, which rejects a write overlapping a transaction on the same item (`TransactionConflict`) as DynamoDB does. A 503 answered to the caller (who then retries) counts as a retry, as does every write sent again (a guard missed, a conflict). Requests per sale count everything a sale sends, the marker removal after the answer included. Efficiency = sales/s x the requests of an uncontended sale of the same shape (K = 1) / plain conditional `UpdateItem`s per second on one item at the same K, through the same client in the same run.\n\n| K | shape | sales/s | retries per sale | requests per sale | vs K = 1 | answered 503 | closes | plain updates/s | efficiency |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n"));
+    s.push_str(&format!("\n## 2. Hot SKU\n\nK concurrent buyers, {HOT_SALES} sales per K and shape: one-SKU sales of a back-ordered SKU, baskets of that SKU with 0-2 of ten other back-ordered SKUs while an operator closes the hot SKU's open order every 50 ms, and one-SKU sales of it held to a back-order limit that half of them reach (the other half answered 409 `backorder_limit_reached`, counted as refused; sales/s counts both). Every request goes through the fault layer, which rejects a write overlapping a transaction on the same item (`TransactionConflict`) as DynamoDB does. A 503 answered to the caller (who then retries) counts as a retry, as does every write sent again (a guard missed, a conflict). Requests per sale count everything a sale sends, the marker removal after the answer included. Efficiency = sales/s x the requests of an uncontended sale of the same shape (K = 1) / plain conditional `UpdateItem`s per second on one item at the same K, through the same client in the same run.\n\n| K | shape | sales/s | retries per sale | requests per sale | vs K = 1 | answered 503 | refused | closes | plain updates/s | efficiency |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"));
     for row in r["hot_sku"]["rows"].as_array().unwrap() {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             row["k"],
             row["shape"].as_str().unwrap_or(""),
             f(&row["sales_per_second"]),
@@ -1059,6 +1110,7 @@ fn markdown(r: &Value) -> String {
             f(&row["requests_per_sale"]),
             f(&row["requests_vs_k1"]),
             row["shed_503"],
+            row["refused"],
             row["closes"],
             f(&row["plain_updates_per_second"]),
             f(&row["efficiency"])

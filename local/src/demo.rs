@@ -17,6 +17,20 @@ struct Api {
 
 impl Api {
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Result<Value, Error> {
+        let (status, value) = self.call_status(method, path, body).await?;
+        if !(200..300).contains(&status) {
+            return Err(format!("{method} {path} failed: {status} {value}").into());
+        }
+        Ok(value)
+    }
+
+    /// A call whose answer may be an error: its status and body.
+    async fn call_status(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<(u16, Value), Error> {
         let req = hyper::Request::builder()
             .method(method)
             .uri(format!("{}{}", self.base, path))
@@ -30,10 +44,7 @@ impl Api {
         let bytes = resp.into_body().collect().await?.to_bytes();
         let value: Value = serde_json::from_slice(&bytes)?;
         println!("{method:>4} {path:<44} -> {}", status.as_u16());
-        if !status.is_success() {
-            return Err(format!("{method} {path} failed: {status} {value}").into());
-        }
-        Ok(value)
+        Ok((status.as_u16(), value))
     }
 }
 
@@ -203,6 +214,49 @@ pub async fn run(addr: SocketAddr) -> Result<(), Error> {
         cancelled["not_taken_back"]
     );
 
+    println!("\n13. The vendor sells in cases of 6, and 10 units at least: a sale of 3 goes into the open order, whose close orders 12");
+    api.call(
+        "PUT",
+        "/vendors/acme/settings",
+        Some(json!({"pack_size": 6, "min_order_units": 10})),
+    )
+    .await?;
+    let fourth = api
+        .call("POST", "/sales/S-1004/finalize", Some(sale("CHAIR-1", 3)))
+        .await?;
+    let closed_2 = api
+        .call("POST", &format!("/replenishments/{order_2}/close"), None)
+        .await?;
+    println!(
+        "     S-1004 back-ordered {} into {}; closed: quantity {} owed to sales, ordered_quantity {}, surplus {} for stock",
+        fourth["lines"][0]["backordered"],
+        fourth["lines"][0]["replenishment_id"],
+        closed_2["quantity"],
+        closed_2["ordered_quantity"],
+        closed_2["surplus"]
+    );
+    if closed_2["ordered_quantity"] != json!(12) {
+        return Err("the close did not order whole cases of at least the minimum".into());
+    }
+
+    println!("\n14. Pre-orders stop 5 below zero: a back-order limit of 5, and a sale past it is refused, writing nothing");
+    api.call(
+        "PUT",
+        "/skus/CHAIR-1/settings",
+        Some(json!({"backorder_limit": 5})),
+    )
+    .await?;
+    let refused = api
+        .call_status("POST", "/sales/S-1005/finalize", Some(sale("CHAIR-1", 1)))
+        .await?;
+    println!(
+        "     {} {}: {}",
+        refused.0, refused.1["error"]["code"], refused.1["error"]["message"]
+    );
+    if refused.0 != 409 {
+        return Err("the sale past the back-order limit was not refused".into());
+    }
+
     let inventory = api.call("GET", "/skus/CHAIR-1/inventory", None).await?;
     let orders = api.call("GET", "/replenishments", None).await?;
     println!(
@@ -210,16 +264,19 @@ pub async fn run(addr: SocketAddr) -> Result<(), Error> {
         inventory["on_hand"]
     );
     println!(
-        "{:<28} {:<9} {:<7} {:>8} {:>8}  {:<16} vendor",
-        "replenishment_id", "sku", "status", "quantity", "received", "tags"
+        "{:<28} {:<9} {:<7} {:>8} {:>8} {:>8}  {:<16} vendor",
+        "replenishment_id", "sku", "status", "quantity", "ordered", "received", "tags"
     );
     for o in orders["items"].as_array().cloned().unwrap_or_default() {
         println!(
-            "{:<28} {:<9} {:<7} {:>8} {:>8}  {:<16} {}",
+            "{:<28} {:<9} {:<7} {:>8} {:>8} {:>8}  {:<16} {}",
             o["replenishment_id"].as_str().unwrap_or_default(),
             o["sku"].as_str().unwrap_or_default(),
             o["status"].as_str().unwrap_or_default(),
             o["quantity"].as_i64().unwrap_or_default(),
+            o["ordered_quantity"]
+                .as_i64()
+                .map_or("-".to_owned(), |q| q.to_string()),
             o["received"].as_i64().unwrap_or_default(),
             o["tags"]
                 .as_array()
@@ -232,13 +289,13 @@ pub async fn run(addr: SocketAddr) -> Result<(), Error> {
             o["vendor_id"].as_str().unwrap_or("-"),
         );
     }
-    if inventory["on_hand"] != json!(-2) {
+    if inventory["on_hand"] != json!(-5) {
         return Err(format!(
-            "expected on_hand -2 (-2 -3 -2 -4 +5 +4), got {}",
+            "expected on_hand -5 (-2 -3 -2 -4 +5 +4 -3), got {}",
             inventory["on_hand"]
         )
         .into());
     }
-    println!("\ndemo finished: 3 + 2 units went to the first order (received, released to S-1001 then S-1002), 4 to the second (cancelled, now 0).");
+    println!("\ndemo finished: 3 + 2 units went to the first order (received, released to S-1001 then S-1002), 4 to the second (cancelled), then 3 more (ordered as 12), and the limit refused the next.");
     Ok(())
 }

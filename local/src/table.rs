@@ -131,10 +131,20 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), TableError>
             );
         }
     }
-    req.send().await.map_err(|e| {
-        TableError::Dynamo(aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string())
-    })?;
-    Ok(())
+    match req.send().await {
+        Ok(_) => Ok(()),
+        // Created by an attempt of this very call whose answer timed out (the SDK sent it again):
+        // callers name a table that did not exist.
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_in_use_exception()) =>
+        {
+            Ok(())
+        }
+        Err(e) => Err(TableError::Dynamo(
+            aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),
+        )),
+    }
 }
 
 /// Creates the table unless it exists.

@@ -122,6 +122,8 @@ impl From<FinalizeError> for ApiError {
             FinalizeError::Conflict(_) => conflict("sale_conflict", &err),
             FinalizeError::Cancelled(_) => conflict("sale_cancelled", &err),
             FinalizeError::UnknownSku { .. } => unprocessable("unknown_sku", &err),
+            FinalizeError::LimitReached { .. } => conflict("backorder_limit_reached", &err),
+            FinalizeError::TooManyLimited { .. } => unprocessable("invalid_field", &err),
             FinalizeError::Store(e) => e.into(),
         }
     }

@@ -337,6 +337,7 @@ async fn sales_started_with_49_lines_per_part_resume_as_they_were_cut() {
         fingerprint: &fingerprint,
         parts: 2,
         part_lines: 49,
+        first: &[],
         fulfillment_id: "01JDLEGACY0000000000000000",
         customer: request.customer.as_deref(),
         channel: request.channel.as_deref(),

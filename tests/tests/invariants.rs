@@ -6,8 +6,9 @@
 //! the audit trail and the receipts. Each line follows the quantity rule (its back-ordered units
 //! from the SKU's level just before it), a closed order's quantity never changes after the close
 //! answered it, reads may be answered late (after other writes committed), and the run fails if it
-//! has not finished in time rather than hang. The hot phase puts every worker on two SKUs (a flash
-//! sale) after a sale crashed at every step of the sale path, each then redelivered.
+//! has not finished in time rather than hang. The hot phase puts every worker on three SKUs (a flash
+//! sale) held to back-order limits, after a sale crashed at every step of the sale path, each then
+//! redelivered: no line takes a SKU below its limit, and a refused sale leaves no trace.
 //!
 //! Received units are released to the sales waiting on them: each closed order receives in two
 //! concurrent receipts, under the same faults and redeliveries, and the table's stream is then
@@ -98,6 +99,9 @@ async fn check_open_orders(app: &TestApp) -> Result<(), String> {
     Ok(())
 }
 
+/// A sale the run finalized: its body, its answer, and its cancellation's answer if cancelled.
+type Accepted = (Value, Reply, Option<Reply>);
+
 /// How a run spreads its sales.
 #[derive(Debug, Clone, Copy)]
 struct Shape {
@@ -106,11 +110,14 @@ struct Shape {
     /// Before the concurrent sales, one sale crashed before each DynamoDB request of the sale path
     /// in turn (and its redelivery crashed a few requests later), each then redelivered.
     crash_every_step: bool,
+    /// Back-order limits of the first SKUs (`SKU-00`, `SKU-01`, ...), set before the sales.
+    limits: &'static [i64],
 }
 
 const SPREAD: Shape = Shape {
     skus: SKUS,
     crash_every_step: false,
+    limits: &[],
 };
 
 /// Requests a two-line sale sends on its path (read, claim, two lines, two orders' items, two
@@ -125,6 +132,15 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
     for i in 0..SKUS {
         app.sku(A, &format!("SKU-{i:02}"), "backorder", None, initial(i))
             .await;
+    }
+    for (i, limit) in shape.limits.iter().enumerate() {
+        app.ok(
+            A,
+            "PUT",
+            &format!("/skus/SKU-{i:02}/settings"),
+            Some(json!({ "backorder_limit": limit })),
+        )
+        .await;
     }
     // Every fault at `rate`, crashes at a third of it: a crashed caller leaves its sale claimed,
     // and its redelivery waits out the lease (1 s here) before taking it over; the crash-at-every-
@@ -277,7 +293,7 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
             crashed_replies.push((body, r, None));
         }
     }
-    let mut replies: Vec<(Value, Reply, Option<Reply>)> = within(
+    let outcomes: Vec<Result<Accepted, (String, Reply)>> = within(
         Duration::from_secs(120) + Duration::from_millis(250) * u32::try_from(sales).unwrap(),
         "the invariant run's sales",
         futures::stream::iter(bodies)
@@ -292,6 +308,9 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
                         Some(body.clone()),
                     )
                     .await;
+                    if r.status == 409 && r.code() == "backorder_limit_reached" {
+                        return Err((id, r));
+                    }
                     assert_eq!(r.status, 200, "{id}: {}", r.body);
                     let cancelled = if fastrand::u8(0..5) == 0 {
                         let c = deliver(&app, &stats, "POST", &format!("/sales/{id}/cancel"), None)
@@ -302,13 +321,20 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
                     } else {
                         None
                     };
-                    (body, r, cancelled)
+                    Ok((body, r, cancelled))
                 }
             })
             .buffer_unordered(WORKERS)
             .collect::<Vec<_>>(),
     )
     .await;
+    let (mut replies, mut refused) = (Vec::new(), Vec::new());
+    for outcome in outcomes {
+        match outcome {
+            Ok(accepted) => replies.push(accepted),
+            Err(refusal) => refused.push(refusal),
+        }
+    }
     replies.extend(crashed_replies);
     let sales = replies.len();
     stop.store(true, Ordering::Relaxed);
@@ -404,8 +430,51 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
             violations.push(format!("{sku}: on_hand {final_level}, expected {expected}"));
         }
     }
+    // The back-order limits: no line took its SKU below -limit, and a refused sale left no trace
+    // (no sale record, no contribution; its units are in no answer, so the stock check above
+    // already shows they moved no stock and no order).
+    for (body, reply, _) in &replies {
+        for l in reply.body["lines"].as_array().unwrap() {
+            let sku = l["sku"].as_str().unwrap();
+            let Some(limit) = limit_of(&shape, sku) else {
+                continue;
+            };
+            if l["on_hand_after"].as_i64().unwrap() < -limit {
+                violations.push(format!("line {l} of {body}: below the limit {limit}"));
+            }
+        }
+    }
+    for (i, limit) in shape.limits.iter().enumerate() {
+        let level = app.on_hand(A, &format!("SKU-{i:02}")).await;
+        if level < -limit {
+            violations.push(format!(
+                "SKU-{i:02}: on_hand {level} below the limit {limit}"
+            ));
+        }
+    }
+    let sale_items = app.items_with_prefix("SALE#").await;
+    for (id, r) in &refused {
+        if !r.message().contains("has reached its back-order limit") {
+            violations.push(format!(
+                "{id}: refused without naming the limit: {}",
+                r.body
+            ));
+        }
+        if sale_items
+            .iter()
+            .any(|i| s(i, "sk").as_deref() == Some(&format!("SALE#{id}")))
+        {
+            violations.push(format!("{id}: refused, but its sale record exists"));
+        }
+    }
     // The audit trail: per order, what its contributions say is left equals its quantity.
     let contributions = app.items_with_prefix("CONTRIB#").await;
+    for c in &contributions {
+        let sale = s(c, "sale_id").unwrap_or_default();
+        if refused.iter().any(|(id, _)| *id == sale) {
+            violations.push(format!("{sale}: refused, but it fed an order"));
+        }
+    }
     let mut trail: HashMap<String, i64> = HashMap::new();
     for c in &contributions {
         let sk = s(c, "sk").unwrap();
@@ -485,8 +554,9 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
 
     let g = |c: &AtomicU64| c.load(Ordering::Relaxed);
     println!(
-        "invariant run: {sales} sales ({} cancelled), {} orders ({} closes, {} receipts) in {:.1}s; calls {}, redeliveries {} (crashes {}, 503s {}); {}; snapshot checks {}; stream {} records in {stream_secs:.1}s, {} FulfillmentReady; violations = {}",
+        "invariant run: {sales} sales ({} cancelled, {} refused by a back-order limit), {} orders ({} closes, {} receipts) in {:.1}s; calls {}, redeliveries {} (crashes {}, 503s {}); {}; snapshot checks {}; stream {} records in {stream_secs:.1}s, {} FulfillmentReady; violations = {}",
         g(&stats.cancels),
+        refused.len(),
         orders.len(),
         g(&stats.closes),
         g(&stats.receipts),
@@ -512,6 +582,16 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
     );
     assert!(g(&stats.closes) > 0 && g(&stats.checks) > 0);
     assert!(g(&stats.cancels) > 0 && g(&stats.receipts) > 0);
+    assert!(
+        shape.limits.is_empty() || !refused.is_empty(),
+        "the limits were never reached"
+    );
+}
+
+/// The back-order limit the run set on `sku`, if any.
+fn limit_of(shape: &Shape, sku: &str) -> Option<i64> {
+    let i: usize = sku.strip_prefix("SKU-")?.parse().ok()?;
+    shape.limits.get(i).copied()
 }
 
 /// The release invariants, on the table as the run and the stream left it.
@@ -709,10 +789,10 @@ async fn two_thousand_sales_under_faults() {
     .await;
 }
 
-/// The hot phase: every worker on two SKUs (a flash sale), with closes, cancellations,
-/// receipts, every fault, and a crash at every step of the sale path.
+/// The hot phase: every worker on three SKUs (a flash sale), two held to back-order limits, with closes,
+/// cancellations, receipts, every fault, and a crash at every step of the sale path.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_flash_sale_on_two_skus_under_faults() {
+async fn a_flash_sale_on_hot_skus_under_faults() {
     within(
         Duration::from_secs(600),
         "the hot invariant run",
@@ -720,8 +800,12 @@ async fn a_flash_sale_on_two_skus_under_faults() {
             600,
             0.10,
             Shape {
-                skus: 2,
+                skus: 3,
                 crash_every_step: true,
+                // Two of the three held to limits, reached during the run: sales past them are
+                // refused, the others go on (baskets of both limited SKUs are written in one
+                // transaction, a limited line before an unlimited one).
+                limits: &[80, 50],
             },
         ),
     )

@@ -392,10 +392,12 @@ mod tests {
             backorder_limit: limit,
             ..state(on_hand, None)
         };
-        let refused = |on_hand, limit| plan_line(&line, &limited(on_hand, limit), true, || {
-            ReplenishmentId::parse("NEW", "id").unwrap()
-        })
-        .refused();
+        let refused = |on_hand, limit| {
+            plan_line(&line, &limited(on_hand, limit), true, || {
+                ReplenishmentId::parse("NEW", "id").unwrap()
+            })
+            .refused()
+        };
         // Limit 5: down to -5 is fine, -6 is not.
         assert_eq!(refused(2, Some(5)), None);
         assert_eq!(refused(-2, Some(5)), None);

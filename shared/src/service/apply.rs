@@ -19,17 +19,15 @@ use std::time::{Duration, Instant};
 use futures::future::try_join_all;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{
-    level_guard, marked_line, plan_line, LinePlan, SaleLine, SaleLineResult, SaleRequest,
-    SaleResult, StockStatus,
-};
+use crate::domain::{LinePlan, SaleLine, SaleRequest, SaleResult, StockStatus};
 use crate::error::StoreError;
-use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku};
+use crate::ids::{AccountId, SaleId, Sku};
 use crate::retry::until_answered;
 use crate::store::codec::NewContribution;
-use crate::store::{codec, LineWrite, SaleContext, Store};
+use crate::store::{codec, SaleContext, Store};
 use crate::telemetry;
 
+use super::lines::{write_lines, Lines, Refusal};
 use super::now_rfc3339;
 use super::plan::plan_lines;
 
@@ -83,7 +81,9 @@ pub(super) struct Lease {
     pub token: String,
     pub until_ms: i64,
     /// When the applier stops writing lines.
-    stop_at: Instant,
+    pub(super) stop_at: Instant,
+    /// Taken over from an applier whose lease expired (which may have written lines).
+    pub(super) taken_over: bool,
 }
 
 impl Lease {
@@ -93,10 +93,11 @@ impl Lease {
             token: ulid::Ulid::new().to_string(),
             until_ms: now_ms() + i64::try_from(lease.as_millis()).unwrap_or(i64::MAX),
             stop_at: Instant::now() + lease.saturating_sub(lease_safety(lease)),
+            taken_over: false,
         }
     }
 
-    fn check(&self) -> Result<(), StoreError> {
+    pub(super) fn check(&self) -> Result<(), StoreError> {
         if Instant::now() >= self.stop_at {
             // The sale is left to a redelivery or the completion sweep.
             return Err(StoreError::Contention { attempts: 0 });
@@ -123,19 +124,9 @@ pub(super) enum Applied {
     LeaseLost,
     /// A SKU of the sale does not exist: its claim was dropped before any line was written.
     UnknownSku(Sku),
-}
-
-/// One line once applied: what it did, and whether its order's item is known to exist.
-struct LineDone {
-    sku: Sku,
-    order: Option<ReplenishmentId>,
-    /// The line's place in its order's line of waiting sales.
-    pos: Option<i64>,
-    result: SaleLineResult,
-    vendor: Option<crate::ids::VendorId>,
-    made: bool,
-    opened: bool,
-    missed: u32,
+    /// A line would take its SKU past its back-order limit: the claim was dropped, no line of
+    /// the sale is written.
+    Refused(Refusal),
 }
 
 /// Applies the lines of a claimed sale this applier holds `lease` of, then completes it.
@@ -160,12 +151,43 @@ pub(super) async fn apply_sale(
     let plans = plan_lines(store, account, ctx, &lines).await?;
     let now = now_rfc3339();
     let now = now.as_str();
-    let done = try_join_all(
-        plans
-            .into_iter()
-            .map(|plan| apply_one(store, account, sale, plan, lease, now)),
-    )
-    .await?;
+    // The caller that claimed the sale knows no line of it is written yet: a line its read
+    // refuses refuses the sale at once.
+    let refused = match Refusal::first(&plans).filter(|_| !lease.taken_over) {
+        Some(refusal) => Lines::Refused(refusal),
+        None => write_lines(store, account, sale, plans.clone(), lease, now).await?,
+    };
+    let done = match refused {
+        Lines::Done(done) => done,
+        // A redelivery that took the sale over may find lines written by the applier it took
+        // over from, under the limits that applier read: then the sale completes, without limits.
+        Lines::Refused(_)
+            if lease.taken_over
+                && store
+                    .any_line_marked(
+                        account,
+                        sale,
+                        &lines.iter().map(|l| l.sku.clone()).collect::<Vec<_>>(),
+                    )
+                    .await? =>
+        {
+            let unlimited = plans
+                .into_iter()
+                .map(|p| LinePlan { limit: None, ..p })
+                .collect();
+            match write_lines(store, account, sale, unlimited, lease, now).await? {
+                Lines::Done(done) => done,
+                Lines::Refused(_) => unreachable!("no line is held to a limit"),
+            }
+        }
+        Lines::Refused(refusal) => {
+            if !store.drop_claim(account, sale, &lease.token).await? {
+                return Ok(Applied::LeaseLost);
+            }
+            telemetry::count(|s| &s.requests_rejected, 1);
+            return Ok(Applied::Refused(refusal));
+        }
+    };
 
     // The orders' items (when the SKU does not say they exist) and the contributions, together.
     let until = lease.stop_at + lease_safety(store.sale_lease());
@@ -242,63 +264,6 @@ pub(super) async fn apply_sale(
     })
 }
 
-/// Writes one line, re-planning from what a miss answers, until it is applied (or found applied).
-async fn apply_one(
-    store: &Store,
-    account: &AccountId,
-    sale: &SaleId,
-    mut plan: LinePlan,
-    lease: &Lease,
-    now: &str,
-) -> Result<LineDone, StoreError> {
-    let line = SaleLine {
-        sku: plan.sku.clone(),
-        quantity: plan.quantity,
-    };
-    let mut missed = 0;
-    // The id of the order this line opens if its SKU has none open when the write lands.
-    let new_order = ReplenishmentId::generate();
-    loop {
-        lease.check()?;
-        let until = lease.stop_at;
-        let guard = level_guard(&plan);
-        let write = until_answered(until, || {
-            store.apply_line(account, sale, &plan, guard, &new_order, now, until)
-        });
-        let vendor = plan.before.vendor_id.clone();
-        match write.await? {
-            LineWrite::Written {
-                on_hand_after,
-                order,
-                pos,
-                opened,
-                order_made,
-            } => {
-                return Ok(LineDone {
-                    result: marked_line(
-                        plan.sku.as_str(),
-                        plan.quantity,
-                        on_hand_after,
-                        order.as_ref().map(ReplenishmentId::as_str),
-                    ),
-                    sku: plan.sku,
-                    order,
-                    pos,
-                    vendor,
-                    made: order_made,
-                    opened,
-                    missed,
-                });
-            }
-            LineWrite::Moved(state) => {
-                missed += 1;
-                telemetry::count(|s| &s.conflicts_retried, 1);
-                plan = plan_line(&line, &state, plan.backorders, ReplenishmentId::generate);
-            }
-        }
-    }
-}
-
 /// Applies a sale whose record `ctx` read as being applied, taking its lease over if it has
 /// expired. `None` when it has not expired yet (its applier is at work) or someone else took it.
 pub(super) async fn take_over(
@@ -316,7 +281,10 @@ pub(super) async fn take_over(
     if applying.lease_until_ms > now_ms() {
         return Ok(None);
     }
-    let lease = Lease::new(store);
+    let lease = Lease {
+        taken_over: true,
+        ..Lease::new(store)
+    };
     if !store
         .take_lease(
             account,
@@ -385,7 +353,10 @@ pub async fn complete_claimed(
         let ctx = store.sale_context(account, sale, &skus).await?;
         match take_over(store, account, sale, &ctx).await? {
             Some(Applied::Done { .. }) => return Ok(Completion::Completed),
-            Some(Applied::UnknownSku(_)) => return Ok(Completion::AlreadyDone),
+            // Dropped as invalid (nothing of it was written).
+            Some(Applied::UnknownSku(_) | Applied::Refused(_)) => {
+                return Ok(Completion::AlreadyDone)
+            }
             // Taken over by someone else meanwhile: look again.
             Some(Applied::LeaseLost) | None => {}
         }

@@ -12,7 +12,7 @@ use crate::store::{Claim, CommitError, Store};
 use crate::telemetry;
 
 use super::apply::{self, Applied, Lease};
-use super::plan::{check_claimed, record_finalized, replay, unknown_sku_error};
+use super::plan::{check_claimed, line_of, record_finalized, replay, unknown_sku_error};
 use super::{now_rfc3339, LINES_PER_TRANSACTION};
 
 pub use super::plan::{FinalizeError, Finalized};
@@ -159,6 +159,14 @@ pub async fn finalize_sale(
             Applied::LeaseLost => continue,
             // A SKU of the sale does not exist: the claim was dropped, nothing was written.
             Applied::UnknownSku(sku) => return Err(unknown_sku_error(request, &sku)),
+            // A line would pass its SKU's back-order limit: likewise.
+            Applied::Refused(refusal) => {
+                return Err(FinalizeError::LimitReached {
+                    index: line_of(request, &refusal.sku),
+                    sku: refusal.sku,
+                    available: refusal.available,
+                })
+            }
         }
     }
 }

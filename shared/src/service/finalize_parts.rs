@@ -5,12 +5,13 @@ use std::collections::HashMap;
 
 use crate::domain::{SaleLine, SaleLineResult, SaleRequest, SaleResult, SaleStatus};
 use crate::error::StoreError;
-use crate::ids::{AccountId, SaleId};
+use crate::ids::{AccountId, SaleId, Sku};
 use crate::retry::{Policy, Retry};
 use crate::store::{CommitError, SaleParts, Store, StoredSale};
 
+use super::lines::Refusal;
 use super::plan::{
-    check_claimed, plan_lines, record_finalized, record_sale, replay, unknown_sku,
+    check_claimed, line_of, plan_lines, record_finalized, record_sale, replay, unknown_sku,
     unknown_sku_error, FinalizeError, Finalized,
 };
 use super::sale_view::assemble_parts;
@@ -31,9 +32,11 @@ pub(super) async fn finalize_in_parts(
 ) -> Result<Finalized, FinalizeError> {
     let fingerprint = request.fingerprint();
     // Parts are cut from the lines in SKU order, so that they depend only on what the fingerprint
-    // covers: a redelivery listing the same lines in another order resumes the same parts.
-    let mut sorted = merged.to_vec();
-    sorted.sort_by(|a, b| a.sku.cmp(&b.sku));
+    // covers: a redelivery listing the same lines in another order resumes the same parts. Lines
+    // held to a back-order limit come first, all in part 0: a refusal then comes before anything
+    // is written. Which those are is recorded with part 0, so a resume cuts the same way.
+    let mut first: Vec<Sku> = Vec::new();
+    let mut sorted = cut(merged, &first);
     // The part size is recorded on the sale, so a sale resumed by a build with another size is
     // cut as it was started (sales started before it was recorded used 49).
     let mut part_lines = LINES_PER_TRANSACTION;
@@ -55,14 +58,24 @@ pub(super) async fn finalize_in_parts(
         let ctx = store.sale_context(account, sale_id, &part_skus).await?;
         if let Some(sale) = &ctx.sale {
             let stored_lines = sale.part_lines.unwrap_or(LEGACY_PART_LINES);
+            let stored_first: Vec<&str> = sale.first_skus.iter().map(String::as_str).collect();
+            let cut_first: Vec<&str> = first.iter().map(Sku::as_str).collect();
             if sale.fingerprint == fingerprint
                 && sale.result_json.is_none()
-                && stored_lines != part_lines
+                && (stored_lines != part_lines || stored_first != cut_first)
             {
                 part_lines = stored_lines;
+                first = merged
+                    .iter()
+                    .filter(|l| sale.first_skus.iter().any(|f| f == l.sku.as_str()))
+                    .map(|l| l.sku.clone())
+                    .collect();
+                first.sort();
+                sorted = cut(merged, &first);
                 chunks = sorted.chunks(part_lines).collect();
                 parts = u32::try_from(chunks.len()).unwrap_or(u32::MAX);
                 next = 0;
+                checked_skus = true;
                 continue;
             }
         }
@@ -90,13 +103,26 @@ pub(super) async fn finalize_in_parts(
         }
         let lines = chunks[next as usize];
         if next == 0 && !checked_skus {
-            // All or nothing: every SKU of the sale must exist before part 0 writes anything.
+            // All or nothing: every SKU of the sale must exist before part 0 writes anything, and
+            // the lines held to a back-order limit go in part 0.
             let all: Vec<_> = sorted.iter().map(|l| l.sku.clone()).collect();
-            let missing = store.missing_skus(account, &all).await?;
+            let (missing, limited) = store.missing_and_limited_skus(account, &all).await?;
             if let Some(line) = merged.iter().find(|l| missing.contains(&l.sku)) {
                 return Err(unknown_sku_error(request, &line.sku));
             }
+            if limited.len() > part_lines {
+                return Err(FinalizeError::TooManyLimited {
+                    limited: limited.len(),
+                    most: part_lines,
+                });
+            }
             checked_skus = true;
+            if limited != first {
+                first = limited;
+                sorted = cut(merged, &first);
+                chunks = sorted.chunks(part_lines).collect();
+                continue;
+            }
         }
         if let Some(err) = unknown_sku(request, lines, &ctx) {
             // SKUs are never deleted, so one checked before part 0 cannot be missing now unless
@@ -107,13 +133,29 @@ pub(super) async fn finalize_in_parts(
             }
             .into());
         }
-        let plans = plan_lines(store, account, &ctx, lines).await?;
+        let mut plans = plan_lines(store, account, &ctx, lines).await?;
+        if next == 0 {
+            // Part 0 commits on the versions it read: its check is exact.
+            if let Some(refusal) = Refusal::first(&plans) {
+                return Err(FinalizeError::LimitReached {
+                    index: line_of(request, &refusal.sku),
+                    sku: refusal.sku,
+                    available: refusal.available,
+                });
+            }
+        } else {
+            // Part 0 is written: the sale completes, as read before any limit set since.
+            for plan in &mut plans {
+                plan.limit = None;
+            }
+        }
         let results = SaleResult::finalized(sale_id, request, String::new(), &plans).lines;
         let fulfillment_id = fulfillment_id.unwrap_or_else(|| ulid::Ulid::new().to_string());
         let shared = SaleParts {
             fingerprint: &fingerprint,
             parts,
             part_lines,
+            first: &first,
             fulfillment_id: &fulfillment_id,
             customer: request.customer.as_deref(),
             channel: request.channel.as_deref(),
@@ -147,6 +189,7 @@ pub(super) async fn finalize_in_parts(
                         parts,
                         done: parts,
                         part_lines: Some(part_lines),
+                        first_skus: first.iter().map(Sku::to_string).collect(),
                         fulfillment_id: Some(fulfillment_id),
                         customer: request.customer.clone(),
                         channel: request.channel.clone(),
@@ -183,4 +226,13 @@ pub(super) async fn finalize_in_parts(
         parts,
         backordered,
     })
+}
+
+/// The lines in the order parts are cut from: those of `first` (held to a back-order limit), then
+/// the others, each in SKU order.
+fn cut(merged: &[SaleLine], first: &[Sku]) -> Vec<SaleLine> {
+    let mut sorted = merged.to_vec();
+    sorted
+        .sort_by(|a, b| (!first.contains(&a.sku), &a.sku).cmp(&(!first.contains(&b.sku), &b.sku)));
+    sorted
 }

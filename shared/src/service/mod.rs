@@ -14,6 +14,7 @@ pub mod cancel;
 pub mod close;
 pub mod finalize;
 pub mod finalize_parts;
+mod lines;
 mod plan;
 pub mod receive;
 pub mod regular_order;

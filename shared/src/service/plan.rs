@@ -28,6 +28,18 @@ pub enum FinalizeError {
     /// `lines[index].sku` does not exist (nothing was written).
     #[error("lines[{index}].sku {sku} is not a known SKU")]
     UnknownSku { index: usize, sku: Sku },
+    /// `lines[index]` would take its SKU below its back-order limit (nothing was written).
+    #[error(
+        "lines[{index}].sku {sku} has reached its back-order limit: {available} more units can be sold"
+    )]
+    LimitReached {
+        index: usize,
+        sku: Sku,
+        available: i64,
+    },
+    /// A sale in parts checks every line held to a back-order limit in its first part.
+    #[error("lines: at most {most} SKUs of one sale may have a back-order limit ({limited} have)")]
+    TooManyLimited { limited: usize, most: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -59,15 +71,19 @@ pub(super) fn unknown_sku(
     Some(unknown_sku_error(request, &missing.sku))
 }
 
-/// Names the first line of the request with `sku`.
-pub(super) fn unknown_sku_error(request: &SaleRequest, sku: &Sku) -> FinalizeError {
-    let index = request
+/// The index of the first line of the request with `sku`.
+pub(super) fn line_of(request: &SaleRequest, sku: &Sku) -> usize {
+    request
         .lines
         .iter()
         .position(|l| &l.sku == sku)
-        .unwrap_or_default();
+        .unwrap_or_default()
+}
+
+/// Names the first line of the request with `sku`.
+pub(super) fn unknown_sku_error(request: &SaleRequest, sku: &Sku) -> FinalizeError {
     FinalizeError::UnknownSku {
-        index,
+        index: line_of(request, sku),
         sku: sku.clone(),
     }
 }

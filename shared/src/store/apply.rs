@@ -1,18 +1,15 @@
-//! A sale applied line by line, each line one conditional `UpdateItem` of its SKU item: the claim
-//! of the sale record, the lease of its one applier, the guarded line writes with their markers,
-//! the order items and contributions, the completion, and the sweep of sales whose applier never
-//! came back. The rules that make it exactly once are in `service::apply`.
+//! A sale applied line by line (its line writes are in [`super::lines`]): the claim of the sale
+//! record, the lease of its one applier, the order items and contributions, the completion, and
+//! the markers' removal. The rules that make it exactly once are in `service::apply`.
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 
-use super::codec::{
-    contribution_item, n, new_order_item, s, sku_from_item, NewContribution, NewOrder, Reader,
-};
+use super::codec::{contribution_item, n, new_order_item, s, NewContribution, NewOrder, Reader};
 use super::dynamo::{conditional, dynamo_error, update_if, CommitError};
 use super::layout::*;
 use super::Store;
-use crate::domain::{LevelGuard, LinePlan, SaleStatus, SkuState};
+use crate::domain::SaleStatus;
 use crate::error::StoreError;
 use crate::ids::{AccountId, ReplenishmentId, SaleId, Sku, VendorId};
 
@@ -29,25 +26,6 @@ pub struct Claim<'a> {
     pub lease: &'a str,
     pub lease_until_ms: i64,
     pub now: &'a str,
-}
-
-/// What writing one line to its SKU item found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LineWrite {
-    /// Written, now or by an earlier attempt whose answer was lost (its marker says so): the
-    /// level right after the line, the order its back-ordered units went into (the SKU's open
-    /// order, or the one this write opened), whether this write opened it, and whether the SKU
-    /// says that order's item exists already (never known for an earlier attempt).
-    Written {
-        on_hand_after: i64,
-        order: Option<ReplenishmentId>,
-        /// The line's place in its order's line of waiting sales (with `order`).
-        pos: Option<i64>,
-        opened: bool,
-        order_made: bool,
-    },
-    /// The level left the guard's range: the SKU as it is now.
-    Moved(SkuState),
 }
 
 impl Store {
@@ -132,125 +110,6 @@ impl Store {
                 && r.opt_str(LEASE).ok().flatten() == Some(lease)
         })
         .await
-    }
-
-    /// Writes one line to its SKU item: the new level, the line's marker, and its back-ordered
-    /// units into the SKU's open order's running quantity (`open_qty`), opening one (`new_order`)
-    /// if the SKU has none, conditional on the marker being absent and the level within the guard.
-    /// Whatever order is open when the write lands takes the units, so concurrent sales, opens and
-    /// closes never make it miss. A miss answers what the item holds, so the retry needs no read.
-    #[allow(clippy::too_many_arguments)]
-    pub async fn apply_line(
-        &self,
-        account: &AccountId,
-        sale: &SaleId,
-        plan: &LinePlan,
-        guard: LevelGuard,
-        new_order: &ReplenishmentId,
-        now: &str,
-        send_by: std::time::Instant,
-    ) -> Result<LineWrite, StoreError> {
-        let mark = sale_mark_attr(sale);
-        let mut set = vec!["#oh = #oh - :q", "#sm = #oh - :q", "#u = :now"];
-        let mut condition = vec!["attribute_exists(#oh)", "attribute_not_exists(#sm)"];
-        let mut req = self
-            .update_item(sku_key(account, &plan.sku))
-            .expression_attribute_names("#oh", ON_HAND)
-            .expression_attribute_names("#sm", &mark)
-            .expression_attribute_names("#u", UPDATED_AT)
-            .expression_attribute_names("#ver", VERSION)
-            .expression_attribute_values(":q", n(plan.quantity))
-            .expression_attribute_values(":now", s(now))
-            .expression_attribute_values(":one", n(1))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-        req = match guard {
-            LevelGuard::Any => req,
-            LevelGuard::Covered => {
-                condition.push("#oh >= :q");
-                req
-            }
-            LevelGuard::Short => {
-                condition.push("#oh <= :zero");
-                req.expression_attribute_values(":zero", n(0))
-            }
-            LevelGuard::Crossing(h) => {
-                condition.push("#oh = :h");
-                req.expression_attribute_values(":h", n(h))
-            }
-        };
-        let backorders = plan.order.order_id().is_some();
-        if backorders {
-            set.push("#open = if_not_exists(#open, :new)");
-            set.push("#so = if_not_exists(#open, :new)");
-            set.push("#oq = if_not_exists(#oq, :none) + :b");
-            set.push("#sp = if_not_exists(#ver, :none)");
-            req = req
-                .expression_attribute_names("#so", sale_order_attr(sale))
-                .expression_attribute_names("#sp", sale_pos_attr(sale))
-                .expression_attribute_names("#oq", OPEN_QTY)
-                .expression_attribute_names("#open", OPEN_RID)
-                .expression_attribute_values(":new", s(new_order.as_str()))
-                .expression_attribute_values(":b", n(plan.backordered))
-                .expression_attribute_values(":none", n(0));
-        }
-        // Neither this send nor a retry of it by the SDK may leave after `send_by`: the SDK's
-        // timeouts for this call end there.
-        let left = send_by.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return Err(StoreError::Contention { attempts: 0 });
-        }
-        let result = req
-            .update_expression(format!("SET {} ADD #ver :one", set.join(", ")))
-            .condition_expression(condition.join(" AND "))
-            .customize()
-            .config_override(
-                aws_sdk_dynamodb::config::Builder::new().timeout_config(
-                    aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
-                        .connect_timeout(left.min(std::time::Duration::from_secs(1)))
-                        .operation_attempt_timeout(left.min(std::time::Duration::from_secs(2)))
-                        .operation_timeout(left)
-                        .build(),
-                ),
-            )
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let item = out.attributes.unwrap_or_default();
-                let r = Reader::new(&item);
-                let order = r.opt_id(&sale_order_attr(sale), ReplenishmentId::parse)?;
-                let made = order
-                    .as_ref()
-                    .is_some_and(|rid| r.opt_str(ORDER_MADE).ok().flatten() == Some(rid.as_str()));
-                Ok(LineWrite::Written {
-                    on_hand_after: r.i64(&mark)?,
-                    opened: order.as_ref() == Some(new_order),
-                    order,
-                    pos: r.opt_i64(&sale_pos_attr(sale))?,
-                    order_made: made,
-                })
-            }
-            Err(e) => {
-                let item = condition_failed_item(&e)
-                    .ok_or_else(|| dynamo_error("UpdateItem", e))?
-                    .ok_or_else(|| StoreError::Malformed {
-                        key: plan.sku.to_string(),
-                        problem: "the SKU is gone".to_owned(),
-                    })?;
-                let r = Reader::new(&item);
-                if let Some(after) = r.opt_i64(&mark)? {
-                    return Ok(LineWrite::Written {
-                        on_hand_after: after,
-                        order: r.opt_id(&sale_order_attr(sale), ReplenishmentId::parse)?,
-                        pos: r.opt_i64(&sale_pos_attr(sale))?,
-                        opened: false,
-                        order_made: false,
-                    });
-                }
-                Ok(LineWrite::Moved(sku_from_item(&plan.sku, &item)?.state))
-            }
-        }
     }
 
     /// Makes sure an auto-back-order order's item exists (conditional on not existing: whoever
@@ -394,7 +253,7 @@ async fn update_or_find_own(
 }
 
 /// The item a failed condition answered (`Some(None)`: no item), or `None` for another error.
-fn condition_failed_item(
+pub(super) fn condition_failed_item(
     e: &aws_sdk_dynamodb::error::SdkError<
         UpdateItemError,
         aws_sdk_dynamodb::config::http::HttpResponse,

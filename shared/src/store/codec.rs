@@ -277,6 +277,8 @@ pub struct StoredSale {
     pub done: u32,
     /// Lines per part of a sale in parts (absent on sales started before it was recorded).
     pub part_lines: Option<usize>,
+    /// The SKUs a sale in parts cut into its first part.
+    pub first_skus: Vec<String>,
     pub fulfillment_id: Option<String>,
     pub customer: Option<String>,
     pub channel: Option<String>,
@@ -325,6 +327,7 @@ pub fn stored_sale(item: &Item) -> Result<StoredSale, StoreError> {
         channel: r.opt_str(CHANNEL)?.map(str::to_owned),
         cancel_done: u32::try_from(r.opt_i64(CANCEL_DONE)?.unwrap_or(0)).unwrap_or(0),
         part_lines: r.opt_i64(PART_LINES)?.and_then(|v| usize::try_from(v).ok()),
+        first_skus: r.str_list(FIRST_SKUS)?,
         cancel_result: r.opt_str(CANCEL_RESULT)?.map(str::to_owned),
         cancelled_at: r.opt_str(CANCELLED_AT)?.map(str::to_owned),
         created_at: r.opt_str(CREATED_AT)?.map(str::to_owned),

@@ -82,6 +82,8 @@ pub const OPEN_RID: &str = "open_rid";
 pub const FINGERPRINT: &str = "fingerprint";
 pub const PARTS: &str = "parts";
 pub const PART_LINES: &str = "part_lines";
+/// Sale record of a sale in parts: the SKUs cut into its first part (held to a back-order limit).
+pub const FIRST_SKUS: &str = "first_skus";
 pub const DONE: &str = "done";
 pub const FULFILLMENT_ID: &str = "fulfillment_id";
 pub const CUSTOMER: &str = "customer";

@@ -12,6 +12,7 @@ mod cancels;
 pub mod codec;
 mod dynamo;
 pub mod layout;
+mod lines;
 mod listings;
 mod orders;
 mod receipts;
@@ -20,12 +21,13 @@ mod sales;
 mod settings;
 mod skus;
 
-pub use apply::{Claim, LineWrite};
+pub use apply::Claim;
 pub use cancels::CancelPart;
 pub use codec::{
     Applying, Contribution, OrderRef, SkuRecord, StoredAdjustment, StoredReceipt, StoredSale,
 };
 pub use dynamo::{CommitError, Contended};
+pub use lines::{LineWrite, LinesWrite};
 pub use listings::{ContributionPage, OpenOrderPage, OrderPage};
 pub use orders::{CloseOutcome, CloseTx};
 pub use releases::{is_waiting_cursor, ReleaseContext, Waiting, WaitingPage};

@@ -22,6 +22,8 @@ pub struct SaleParts<'a> {
     pub parts: u32,
     /// Lines per part, recorded so that a resume cuts the parts the same way.
     pub part_lines: usize,
+    /// The SKUs cut into the first part (those held to a back-order limit), recorded likewise.
+    pub first: &'a [Sku],
     pub fulfillment_id: &'a str,
     pub customer: Option<&'a str>,
     pub channel: Option<&'a str>,
@@ -73,26 +75,32 @@ impl Store {
         Ok(ctx)
     }
 
-    /// Which of `skus` do not exist (batched reads).
-    pub async fn missing_skus(
+    /// Which of `skus` do not exist, and which are held to a back-order limit (batched reads).
+    pub async fn missing_and_limited_skus(
         &self,
         account: &AccountId,
         skus: &[Sku],
-    ) -> Result<std::collections::HashSet<Sku>, StoreError> {
-        let found: std::collections::HashSet<String> = self
+    ) -> Result<(std::collections::HashSet<Sku>, Vec<Sku>), StoreError> {
+        let mut missing: std::collections::HashSet<Sku> = skus.iter().cloned().collect();
+        let mut limited = Vec::new();
+        for item in self
             .batch_get(skus.iter().map(|s| sku_key(account, s)).collect())
             .await?
-            .iter()
-            .filter_map(|item| match item.get(SK) {
-                Some(AttributeValue::S(sk)) => sku_of_sort_key(sk).map(str::to_owned),
-                _ => None,
-            })
-            .collect();
-        Ok(skus
-            .iter()
-            .filter(|s| !found.contains(s.as_str()))
-            .cloned()
-            .collect())
+        {
+            let r = Reader::new(&item);
+            let Some(raw) = sku_of_sort_key(r.str(SK)?) else {
+                continue;
+            };
+            let Some(sku) = skus.iter().find(|s| s.as_str() == raw) else {
+                continue;
+            };
+            missing.remove(sku);
+            if r.opt_i64(BACKORDER_LIMIT)?.is_some() {
+                limited.push(sku.clone());
+            }
+        }
+        limited.sort();
+        Ok((missing, limited))
     }
 
     pub async fn sale(
@@ -181,6 +189,10 @@ impl Store {
             item.insert(STATUS.to_owned(), s(status));
             item.insert(PARTS.to_owned(), n(header.parts));
             item.insert(PART_LINES.to_owned(), n(header.part_lines));
+            if !header.first.is_empty() {
+                let first = header.first.iter().map(|sku| s(sku.as_str())).collect();
+                item.insert(FIRST_SKUS.to_owned(), AttributeValue::L(first));
+            }
             item.insert(DONE.to_owned(), n(1));
             item.insert(FULFILLMENT_ID.to_owned(), s(header.fulfillment_id));
             if let Some(c) = header.customer {
