@@ -112,6 +112,8 @@ async fn filters_order_and_pages() {
             "sku",
             "vendor_id",
             "quantity",
+            "ordered_quantity",
+            "surplus",
             "status",
             "tags",
             "received",

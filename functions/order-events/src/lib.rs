@@ -317,6 +317,7 @@ mod tests {
                 "sku": "CHAIR-1",
                 "vendor_id": "acme",
                 "quantity": 3,
+                "ordered_quantity": null,
                 "received": 0,
                 "auto_backorder": true,
                 "status": "open",
