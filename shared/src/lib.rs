@@ -9,8 +9,10 @@
 //! - [`error`]: typed errors and their one mapping to HTTP.
 //! - [`events`]: the published event contract and its EventBridge publisher.
 //! - [`retry`]: the one retry policy of every optimistic write.
+//! - [`channels`]: orders from a store's platform (Shopify) as sales, and the sales queue's messages.
 
 pub mod background;
+pub mod channels;
 pub mod config;
 pub mod domain;
 pub mod error;
