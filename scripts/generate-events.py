@@ -49,7 +49,13 @@ ROUTES = [
      {"receipt_id": "dock-7", "quantity": 3}),
     ("replenishments/list-awaiting", "GET", "/skus/{sku}/awaiting", {"sku": "CHAIR-1"}, {"limit": "10"}, None),
     ("replenishments/list-vendor-replenishments", "GET", "/vendors/{vendor_id}/replenishments", {"vendor_id": "acme"}, {"status": "open"}, None),
+    ("channels/put-shop", "PUT", "/channels/shopify/shops/{shop_domain}", {"shop_domain": "devkanvas.myshopify.com"}, None,
+     {"webhook_secret": "example-webhook-secret", "ignore_test_orders": False}),
+    ("channels/get-shop", "GET", "/channels/shopify/shops/{shop_domain}", {"shop_domain": "devkanvas.myshopify.com"}, None, None),
+    ("channels/delete-shop", "DELETE", "/channels/shopify/shops/{shop_domain}", {"shop_domain": "devkanvas.myshopify.com"}, None, None),
 ]
+# The webhook events (events/channels/post-webhook*.json: the body of events/shopify/orders-create.json
+# signed with the secret of put-shop, no JWT) are written by hand; see events/shopify/README.md.
 
 
 def http_event(method, route, params, query, body):

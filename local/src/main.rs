@@ -34,7 +34,8 @@ async fn main() -> Result<(), Error> {
                 .unwrap_or(3000);
             table::ensure_table(&dynamodb, &table_name).await?;
             let (addr, task) = server::start(
-                Store::new(dynamodb, table_name.clone()),
+                Store::new(dynamodb, table_name.clone())
+                    .with_shops_table(table::shops_table_name(&table_name)),
                 SocketAddr::from((Ipv4Addr::LOCALHOST, port)),
             )
             .await?;
@@ -53,13 +54,16 @@ async fn main() -> Result<(), Error> {
             );
             table::create_table(&dynamodb, &table_name).await?;
             let (addr, task) = server::start(
-                Store::new(dynamodb.clone(), table_name.clone()),
+                Store::new(dynamodb.clone(), table_name.clone())
+                    .with_shops_table(table::shops_table_name(&table_name)),
                 SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             )
             .await?;
             let result = demo::run(addr).await;
             task.abort();
             let _ = dynamodb.delete_table().table_name(&table_name).send().await;
+            let shops = table::shops_table_name(&table_name);
+            let _ = dynamodb.delete_table().table_name(&shops).send().await;
             result
         }
         other => Err(format!("unknown command {other:?}; use `serve` or `demo`").into()),

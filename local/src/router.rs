@@ -173,6 +173,10 @@ pub async fn dispatch(store: &Store, req: &RawRequest) -> Response<Body> {
         routes::REPLENISHMENT_CLOSE => {
             Box::pin(fn_replenishment_close::handle_http(store, request)).await
         }
+        routes::CHANNELS => {
+            let queue = crate::queue::LocalQueue::new(store);
+            Box::pin(fn_channels::handle(store, &queue, request)).await
+        }
         other => error_response(&ApiError::not_found(
             "route_not_found",
             format!("no function {other}"),

@@ -1,5 +1,6 @@
-//! The table definition comes from `template.yaml` (embedded at build time) and nowhere else: the
-//! local server and every test create their tables from it, so drift fails a test.
+//! The table definitions come from `template.yaml` (embedded at build time) and nowhere else: the
+//! local server and every test create their tables (the main one and the shops table) from it, so
+//! drift fails a test.
 
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
@@ -29,25 +30,33 @@ pub fn template() -> Result<Value, TableError> {
     serde_yaml::from_str(TEMPLATE).map_err(|e| bad(e.to_string()))
 }
 
-/// The `Properties` of the template's one `AWS::DynamoDB::Table`.
+/// The logical id of the table of sales, stock and orders, and of the shops table.
+pub const TABLE: &str = "Table";
+pub const SHOPS_TABLE: &str = "ShopsTable";
+
+/// The `Properties` of the template's main table ([`TABLE`]).
 pub fn table_properties(template: &Value) -> Result<&Value, TableError> {
-    let resources = template
+    table_properties_of(template, TABLE)
+}
+
+/// The `Properties` of the template's `AWS::DynamoDB::Table` `logical_id`.
+pub fn table_properties_of<'a>(
+    template: &'a Value,
+    logical_id: &str,
+) -> Result<&'a Value, TableError> {
+    let table = template
         .get("Resources")
-        .and_then(Value::as_mapping)
-        .ok_or_else(|| bad("no Resources"))?;
-    let tables: Vec<&Value> = resources
-        .values()
+        .and_then(|r| r.get(logical_id))
         .filter(|r| r.get("Type").and_then(Value::as_str) == Some("AWS::DynamoDB::Table"))
-        .collect();
-    match tables.as_slice() {
-        [table] => table
-            .get("Properties")
-            .ok_or_else(|| bad("the table has no Properties")),
-        other => Err(bad(format!(
-            "expected one AWS::DynamoDB::Table, found {}",
-            other.len()
-        ))),
-    }
+        .ok_or_else(|| bad(format!("no AWS::DynamoDB::Table {logical_id}")))?;
+    table
+        .get("Properties")
+        .ok_or_else(|| bad(format!("{logical_id} has no Properties")))
+}
+
+/// The name of the shops table that goes with the table `name` (locally and in tests).
+pub fn shops_table_name(name: &str) -> String {
+    format!("{name}-shops")
 }
 
 fn str_at<'a>(v: &'a Value, key: &str) -> Result<&'a str, TableError> {
@@ -74,8 +83,18 @@ fn key_schema(v: &Value) -> Result<Vec<KeySchemaElement>, TableError> {
 /// waits until it is active. The template's `StreamSpecification` is left out on purpose: nothing
 /// consumes a stream locally (order-events is tested with the stream records in `events/`).
 pub async fn create_table(client: &Client, name: &str) -> Result<(), TableError> {
+    create_table_of(client, name, TABLE).await?;
+    create_table_of(client, &shops_table_name(name), SHOPS_TABLE).await
+}
+
+/// Creates `name` as the template's table `logical_id`.
+pub async fn create_table_of(
+    client: &Client,
+    name: &str,
+    logical_id: &str,
+) -> Result<(), TableError> {
     let template = template()?;
-    let props = table_properties(&template)?;
+    let props = table_properties_of(&template, logical_id)?;
     let mut req = client
         .create_table()
         .table_name(name)
@@ -147,15 +166,20 @@ pub async fn create_table(client: &Client, name: &str) -> Result<(), TableError>
     }
 }
 
-/// Creates the table unless it exists.
+/// Creates the table and its shops table unless they exist.
 pub async fn ensure_table(client: &Client, name: &str) -> Result<(), TableError> {
+    ensure_table_of(client, name, TABLE).await?;
+    ensure_table_of(client, &shops_table_name(name), SHOPS_TABLE).await
+}
+
+async fn ensure_table_of(client: &Client, name: &str, logical_id: &str) -> Result<(), TableError> {
     match client.describe_table().table_name(name).send().await {
         Ok(_) => Ok(()),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) =>
         {
-            create_table(client, name).await
+            create_table_of(client, name, logical_id).await
         }
         Err(e) => Err(TableError::Dynamo(
             aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string(),

@@ -82,6 +82,26 @@ impl EventsConfig {
     }
 }
 
+/// The settings of the function that takes channels' orders (`channels`).
+#[derive(Debug, Clone)]
+pub struct ChannelsConfig {
+    /// `SHOPS_TABLE_NAME`: the shops and their webhook secrets.
+    pub shops_table_name: String,
+    /// `SALES_QUEUE_URL`: the queue the mapped sales and cancels are put on.
+    pub sales_queue_url: String,
+}
+
+impl ChannelsConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(ChannelsConfig {
+            shops_table_name: var("SHOPS_TABLE_NAME")
+                .ok_or(ConfigError::Missing("SHOPS_TABLE_NAME"))?,
+            sales_queue_url: var("SALES_QUEUE_URL")
+                .ok_or(ConfigError::Missing("SALES_QUEUE_URL"))?,
+        })
+    }
+}
+
 /// `FUNCTION_TIMEOUT_SECONDS` (default 15, the template's function timeout, which the template
 /// passes in): the time an invocation works to when the Runtime API's deadline is unknown (absent
 /// or already past on arrival, as local emulators send it; see `runtime::Deadlines`).

@@ -120,11 +120,24 @@ impl From<FinalizeError> for ApiError {
     fn from(err: FinalizeError) -> Self {
         match err {
             FinalizeError::Conflict(_) => conflict("sale_conflict", &err),
-            FinalizeError::Cancelled(_) => conflict("sale_cancelled", &err),
+            FinalizeError::Cancelled(_) | FinalizeError::CancelledFirst(_) => {
+                conflict("sale_cancelled", &err)
+            }
             FinalizeError::UnknownSku { .. } => unprocessable("unknown_sku", &err),
             FinalizeError::LimitReached { .. } => conflict("backorder_limit_reached", &err),
             FinalizeError::TooManyLimited { .. } => unprocessable("invalid_field", &err),
             FinalizeError::Store(e) => e.into(),
+        }
+    }
+}
+
+impl From<crate::service::shops::ShopError> for ApiError {
+    fn from(err: crate::service::shops::ShopError) -> Self {
+        use crate::service::shops::ShopError;
+        match err {
+            ShopError::Taken(_) => conflict("shop_taken", &err),
+            ShopError::NotFound(_) => not_found("shop_not_found", &err),
+            ShopError::Store(e) => e.into(),
         }
     }
 }

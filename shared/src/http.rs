@@ -99,7 +99,8 @@ pub fn only_query_params(req: &Request, allowed: &[&str]) -> Result<(), ApiError
     Ok(())
 }
 
-fn body_bytes(req: &Request) -> &[u8] {
+/// The request body as bytes: API Gateway's base64 bodies arrive decoded (`Body::Binary`).
+pub fn body_bytes(req: &Request) -> &[u8] {
     match req.body() {
         Body::Empty => &[],
         Body::Text(t) => t.as_bytes(),

@@ -58,6 +58,30 @@ fn sale_line(i: usize, line: Value) -> Result<SaleLine, ApiError> {
     Ok(SaleLine { sku, quantity })
 }
 
+/// Longest webhook secret taken, in characters.
+pub const MAX_WEBHOOK_SECRET_CHARS: usize = 256;
+
+/// A shop's registration: `{"webhook_secret"?, "ignore_test_orders"?}` (a PUT: what is left out
+/// is unset, or false).
+pub fn shop_request(mut body: Fields) -> Result<crate::service::shops::ShopSettings, ApiError> {
+    let webhook_secret = body.str("webhook_secret")?;
+    if let Some(secret) = &webhook_secret {
+        let chars = secret.chars().count();
+        if chars == 0 || chars > MAX_WEBHOOK_SECRET_CHARS || secret.chars().any(char::is_control) {
+            return Err(ApiError::invalid_field(
+                "webhook_secret",
+                "must be 1-256 characters without control characters",
+            ));
+        }
+    }
+    let ignore_test_orders = body.bool("ignore_test_orders")?.unwrap_or(false);
+    body.finish()?;
+    Ok(crate::service::shops::ShopSettings {
+        webhook_secret,
+        ignore_test_orders,
+    })
+}
+
 /// Largest quantity of a receipt or a regular order.
 pub const MAX_ORDER_QUANTITY: i64 = MAX_LINE_QUANTITY;
 

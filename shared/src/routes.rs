@@ -21,6 +21,7 @@ pub enum Endpoint {
     Sales(SalesOp),
     Replenishments(ReplenishmentsOp),
     Close(CloseOp),
+    Channels(ChannelsOp),
 }
 
 /// The operations of `settings`.
@@ -63,6 +64,24 @@ pub enum ReplenishmentsOp {
     Awaiting,
 }
 
+/// The HTTP operations of `channels`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChannelsOp {
+    /// A Shopify webhook delivery (no JWT: signed by the shop's webhook secret).
+    ShopifyWebhook,
+    PutShop,
+    GetShop,
+    DeleteShop,
+}
+
+impl ChannelsOp {
+    /// Whether the route is authorized by the caller's JWT (every other route is): the webhook
+    /// is authenticated by its signature instead.
+    pub const fn needs_account(self) -> bool {
+        !matches!(self, ChannelsOp::ShopifyWebhook)
+    }
+}
+
 /// The HTTP operation of `replenishment-close`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CloseOp {
@@ -78,6 +97,7 @@ impl Endpoint {
             Endpoint::Sales(_) => SALE_FINALIZE,
             Endpoint::Replenishments(_) => REPLENISHMENTS,
             Endpoint::Close(_) => REPLENISHMENT_CLOSE,
+            Endpoint::Channels(_) => CHANNELS,
         }
     }
 }
@@ -109,6 +129,7 @@ operation!(InventoryOp, Inventory, INVENTORY);
 operation!(SalesOp, Sales, SALE_FINALIZE);
 operation!(ReplenishmentsOp, Replenishments, REPLENISHMENTS);
 operation!(CloseOp, Close, REPLENISHMENT_CLOSE);
+operation!(ChannelsOp, Channels, CHANNELS);
 
 const fn route(method: &'static str, path: &'static str, endpoint: Endpoint) -> Route {
     Route {
@@ -131,6 +152,7 @@ pub const INVENTORY: &str = "inventory";
 pub const SALE_FINALIZE: &str = "sale-finalize";
 pub const REPLENISHMENTS: &str = "replenishments";
 pub const REPLENISHMENT_CLOSE: &str = "replenishment-close";
+pub const CHANNELS: &str = "channels";
 
 pub const ROUTES: &[Route] = &[
     route(
@@ -228,6 +250,26 @@ pub const ROUTES: &[Route] = &[
         "POST",
         "/replenishments/{replenishment_id}/close",
         Endpoint::Close(CloseOp::Close),
+    ),
+    route(
+        "POST",
+        "/channels/shopify/webhooks",
+        Endpoint::Channels(ChannelsOp::ShopifyWebhook),
+    ),
+    route(
+        "PUT",
+        "/channels/shopify/shops/{shop_domain}",
+        Endpoint::Channels(ChannelsOp::PutShop),
+    ),
+    route(
+        "GET",
+        "/channels/shopify/shops/{shop_domain}",
+        Endpoint::Channels(ChannelsOp::GetShop),
+    ),
+    route(
+        "DELETE",
+        "/channels/shopify/shops/{shop_domain}",
+        Endpoint::Channels(ChannelsOp::DeleteShop),
     ),
 ];
 

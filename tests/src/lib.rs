@@ -244,7 +244,9 @@ impl TestApp {
             .await
             .expect("create the test table");
         TestApp {
-            store: Store::new(client.clone(), table.clone()).with_sale_lease(TEST_SALE_LEASE),
+            store: Store::new(client.clone(), table.clone())
+                .with_sale_lease(TEST_SALE_LEASE)
+                .with_shops_table(backorder_local::table::shops_table_name(&table)),
             client,
             table,
             requests,
@@ -264,7 +266,8 @@ impl TestApp {
             .http_client(faults::FaultyHttpClient::new(faults.clone()))
             .build();
         app.store = Store::new(Client::from_conf(config), app.table.clone())
-            .with_sale_lease(FAULTY_SALE_LEASE);
+            .with_sale_lease(FAULTY_SALE_LEASE)
+            .with_shops_table(backorder_local::table::shops_table_name(&app.table));
         (app, faults)
     }
 

@@ -346,7 +346,9 @@ async fn requests_without_the_claim_are_401() {
             .replace("{sku}", "OK")
             .replace("{vendor_id}", "V")
             .replace("{sale_id}", "existing")
-            .replace("{replenishment_id}", "R");
+            .replace("{replenishment_id}", "R")
+            .replace("{shop_domain}", "s.myshopify.com");
+        // The webhook has no claim to miss: unsigned, it is 401 all the same (tests/shopify.rs).
         let req = RawRequest::new(route.method, &path).json(&json!({}));
         let segments: Vec<String> = path
             .trim_start_matches('/')
@@ -362,6 +364,10 @@ async fn requests_without_the_claim_are_401() {
             "inventory" => fn_inventory::handle(&app.store, request).await,
             "sale-finalize" => fn_sale_finalize::handle(&app.store, request).await,
             "replenishments" => fn_replenishments::handle(&app.store, request).await,
+            "channels" => {
+                let queue = backorder_local::queue::LocalQueue::new(&app.store);
+                fn_channels::handle(&app.store, &queue, request).await
+            }
             _ => fn_replenishment_close::handle_http(&app.store, request).await,
         };
         assert_eq!(resp.status().as_u16(), 401, "{}", route.key());

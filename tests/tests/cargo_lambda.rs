@@ -77,6 +77,9 @@ impl Watch {
         let out = File::create(&log).unwrap();
         let env = [
             format!("TABLE_NAME={table}"),
+            format!("SHOPS_TABLE_NAME={table}-shops"),
+            // No queue locally: the webhook calls below are the ones that queue nothing.
+            "SALES_QUEUE_URL=https://sqs.us-east-1.amazonaws.com/123456789012/none".to_owned(),
             format!("AWS_ENDPOINT_URL_DYNAMODB={}", endpoint()),
             "AWS_REGION=us-east-1".to_owned(),
             "AWS_ACCESS_KEY_ID=local".to_owned(),
@@ -252,6 +255,20 @@ async fn the_functions_behave_under_cargo_lambda_watch() {
         2 - 4 - 2 - 1
     );
 
+    // The channels function: a shop registered, shown without its secret, and a delivery of a
+    // topic it does not take, verified and ignored (one it takes goes to SQS: see tests/shopify.rs).
+    let shop = ok(call("channels", "channels/put-shop", None));
+    assert_eq!(shop["webhook_secret_set"], true, "{shop}");
+    let shown = ok(call("channels", "channels/get-shop", None));
+    assert!(
+        !shown.to_string().contains("example-webhook-secret"),
+        "{shown}"
+    );
+    assert_eq!(
+        ok(call("channels", "channels/post-webhook-other-topic", None))["status"],
+        "ignored"
+    );
+
     // Each function warned once about the header, and published only its own metrics.
     let log = std::fs::read_to_string(&watch.log).unwrap();
     let warnings = log
@@ -276,7 +293,7 @@ async fn the_functions_behave_under_cargo_lambda_watch() {
         assert_eq!(declared, own, "{line}");
         seen.insert(function.to_owned());
     }
-    assert_eq!(seen.len(), 5, "{seen:?}");
+    assert_eq!(seen.len(), 6, "{seen:?}");
     drop(watch);
     let _ = std::fs::remove_dir_all(&dir);
 }

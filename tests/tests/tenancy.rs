@@ -104,6 +104,9 @@ async fn every_route_of_another_account_leaves_the_owner_untouched() {
         .as_str()
         .unwrap()
         .to_owned();
+    let shop = "/channels/shopify/shops/owner.myshopify.com";
+    app.ok(OWNER, "PUT", shop, Some(json!({"webhook_secret": "s"})))
+        .await;
     let before = owner_items(&app).await;
     assert!(!before.is_empty());
     // Reads first (before the other account creates look-alike objects of its own), then writes.
@@ -115,9 +118,13 @@ async fn every_route_of_another_account_leaves_the_owner_untouched() {
             .replace("{sku}", "S")
             .replace("{vendor_id}", "V")
             .replace("{sale_id}", "sale-1")
-            .replace("{replenishment_id}", &rid);
+            .replace("{replenishment_id}", &rid)
+            .replace("{shop_domain}", "owner.myshopify.com");
         let body = match (route.method, route.path) {
             ("PUT", "/settings") => Some(json!({"auto_backorder": false})),
+            ("PUT", "/channels/shopify/shops/{shop_domain}") => {
+                Some(json!({"webhook_secret": "theirs"}))
+            }
             ("PUT", "/vendors/{vendor_id}/settings") => {
                 Some(json!({"auto_backorder_default": true}))
             }
@@ -160,6 +167,8 @@ async fn every_route_of_another_account_leaves_the_owner_untouched() {
             route.key()
         );
     }
+    // The owner's shop is still the owner's.
+    assert_eq!(app.call(OWNER, "GET", shop, None).await.status, 200);
 }
 
 /// The local server's `X-Account-Id` header means nothing to a Lambda handler: only the JWT claim.

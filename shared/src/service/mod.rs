@@ -4,6 +4,7 @@
 //!
 //! - [`finalize`] (one transaction) and [`finalize_parts`] (a sale larger than one transaction)
 //! - [`sale_view`]: a stored sale as the API answers it
+//! - [`channel`]: a channel's (Shopify's) sales and cancels; [`shops`]: the shops registered
 //! - [`cancel`], [`adjust`], [`receive`], [`regular_order`], [`close`] (on request and scheduled)
 //! - [`release`]: received units released to waiting sales; [`waiting`]: who waits, and whether a
 //!   sale became ready; [`stream`]: what a change in the table's stream publishes and releases
@@ -11,6 +12,7 @@
 pub mod adjust;
 pub mod apply;
 pub mod cancel;
+pub mod channel;
 pub mod close;
 pub mod finalize;
 pub mod finalize_parts;
@@ -20,12 +22,14 @@ pub mod receive;
 pub mod regular_order;
 pub mod release;
 pub mod sale_view;
+pub mod shops;
 pub mod stream;
 pub mod waiting;
 
 pub use adjust::{adjust_stock_once, AdjustError, Level};
 pub use apply::{complete_claimed, Completion};
 pub use cancel::{cancel_sale, CancelError, Cancelled};
+pub use channel::{cancel_channel_sale, finalize_channel_sale, ChannelSale};
 pub use close::{close_due_orders, close_order, CloseError, CloseRun};
 pub use finalize::{finalize_sale, FinalizeError, Finalized};
 pub use receive::{receive_units, Receipt, ReceiveError};

@@ -25,6 +25,9 @@ pub enum FinalizeError {
     /// This sale was finalized, then cancelled.
     #[error("sale_id {0} was cancelled and cannot be finalized again")]
     Cancelled(SaleId),
+    /// A channel cancelled this sale before it was finalized: it never will be.
+    #[error("sale_id {0} was cancelled before it was finalized and cannot be finalized")]
+    CancelledFirst(SaleId),
     /// `lines[index].sku` does not exist (nothing was written).
     #[error("lines[{index}].sku {sku} is not a known SKU")]
     UnknownSku { index: usize, sku: Sku },
@@ -151,12 +154,15 @@ pub(super) fn record_finalized(lines: usize) {
 }
 
 /// A sale already claimed under this id: another body is a conflict, a cancelled sale cannot be
-/// finalized again.
+/// finalized again, nor one cancelled before it was finalized (its record is a tombstone).
 pub(super) fn check_claimed(
     sale: &StoredSale,
     sale_id: &SaleId,
     fingerprint: &str,
 ) -> Result<(), FinalizeError> {
+    if sale.fingerprint == crate::store::layout::TOMBSTONE {
+        return Err(FinalizeError::CancelledFirst(sale_id.clone()));
+    }
     if sale.fingerprint != fingerprint {
         return Err(FinalizeError::Conflict(sale_id.clone()));
     }

@@ -202,3 +202,27 @@ impl Store {
         self.sale_part_attrs(account, sale, ks, CANCEL_LINES).await
     }
 }
+
+impl Store {
+    /// Writes the record of a sale cancelled before it was ever finalized (its `fingerprint` is
+    /// [`TOMBSTONE`]), unless the sale exists: a later finalize of this sale id finds it and
+    /// refuses. `result` and `cancel_result` are the answers a GET and a repeated cancel replay.
+    /// False if a sale was claimed under this id first.
+    pub async fn put_tombstone(
+        &self,
+        account: &AccountId,
+        sale: &SaleId,
+        result: &str,
+        cancel_result: &str,
+        now: &str,
+    ) -> Result<bool, StoreError> {
+        let mut item = sale_key(account, sale);
+        item.insert(FINGERPRINT.to_owned(), s(TOMBSTONE));
+        item.insert(STATUS.to_owned(), s(SaleStatus::Cancelled.as_str()));
+        item.insert(RESULT.to_owned(), s(result));
+        item.insert(CANCEL_RESULT.to_owned(), s(cancel_result));
+        item.insert(CANCELLED_AT.to_owned(), s(now));
+        item.insert(CREATED_AT.to_owned(), s(now));
+        self.put_if_absent(item).await
+    }
+}

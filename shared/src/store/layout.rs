@@ -13,6 +13,7 @@
 //! | vendor settings   | `VENDOR#{vendor_id}`  | `VENDOR#{vendor_id}`  | `auto_backorder_default`, `lead_time_days`?, `pack_size`?, `min_order_units`? |
 //! | SKU               | `SKU#{sku}`           | `SKU#{sku}`           | `on_hand`, `ver`, `policy`, `vendor_id`?, `open_rid`?, `pack_size`?, `backorder_limit`? |
 //! | sale              | `SALE#{sale_id}`      | `SALE#{sale_id}`      | `fingerprint`, `status`, `result` (the response JSON); for a sale in parts `parts`, `done`, `fulfillment_id`, `customer`, `channel` instead of `result` |
+//! | cancelled unknown sale | `SALE#{sale_id}` | `SALE#{sale_id}` | `fingerprint` = `cancelled-before-finalized`, `status` = `cancelled`, `result`, `cancel_result`: a channel's cancel that came first (the sale is never finalized) |
 //! | sale part         | `SALE#{sale_id}`      | `SALEPART#{k:04}#{sale_id}` | `lines`: part k's response lines (JSON) |
 //! | stock adjustment  | `ADJ#{adjustment_id}` | `ADJ#{adjustment_id}` | `sku`, `delta`, `on_hand_after`, `open_rid`? (made with an `adjustment_id` only) |
 //! | replenishment     | `ORDER#{ulid}`        | `ORDER#{ulid}`        | `sku`, `vendor_id`?, `quantity`, `ordered_quantity`?, `status`, `tags`, `received`, `receipt_status`, `cancels`?, times, `expected_at`?, index keys |
@@ -111,6 +112,9 @@ pub const CANCELLED_AT: &str = "cancelled_at";
 pub const CANCEL_DONE: &str = "cancel_done";
 pub const CANCEL_RESULT: &str = "cancel_result";
 pub const CANCEL_LINES: &str = "cancel_lines";
+/// The `fingerprint` of a sale record written by a cancel that came before its sale: no request
+/// has this fingerprint (they are hex digests), so a finalize under the sale id is told apart.
+pub const TOMBSTONE: &str = "cancelled-before-finalized";
 /// Sale record of a sale being applied line by line: the request (JSON), and the lease of the one
 /// applier allowed to write its lines (epoch milliseconds, and the applier's token).
 pub const REQUEST: &str = "request";

@@ -5,7 +5,8 @@
 //! - `dynamo`: the SDK plumbing (batched consistent reads, conditional puts, transactions and how
 //!   their failures are sorted, paged queries, error mapping).
 //! - One file per aggregate: `settings`, `skus`, `sales`, `cancels`, `orders`, `receipts`,
-//!   `releases` (received units released to waiting sales), and `listings` for the paged queries.
+//!   `releases` (received units released to waiting sales), and `listings` for the paged queries;
+//!   `shops` (the channels' shops) in a table of its own.
 
 mod apply;
 mod cancels;
@@ -19,6 +20,7 @@ mod receipts;
 mod releases;
 mod sales;
 mod settings;
+mod shops;
 mod skus;
 
 pub use apply::Claim;
@@ -33,6 +35,7 @@ pub use orders::{CloseOutcome, CloseTx};
 pub use releases::{is_waiting_cursor, ReleaseContext, Waiting, WaitingPage};
 pub use sales::{SaleContext, SaleParts};
 pub use settings::{VendorChange, VendorSettings};
+pub use shops::{PutShop, Shop};
 pub use skus::SkuChange;
 
 use aws_sdk_dynamodb::Client;
@@ -43,6 +46,9 @@ pub struct Store {
     client: Client,
     table: String,
     sale_lease: std::time::Duration,
+    /// The shops table (`ShopsTable`: shops and their webhook secrets), known only to the functions
+    /// that verify webhooks.
+    shops_table: Option<String>,
 }
 
 /// How long a sale's applier holds it before a redelivery or the completion sweep may take it
@@ -55,7 +61,14 @@ impl Store {
             client,
             table: table.into(),
             sale_lease: SALE_LEASE,
+            shops_table: None,
         }
+    }
+
+    /// The same store with the shops table.
+    pub fn with_shops_table(mut self, table: impl Into<String>) -> Self {
+        self.shops_table = Some(table.into());
+        self
     }
 
     /// The same store with another sale lease (tests shorten it, so that a crashed caller's
