@@ -65,7 +65,13 @@ async fn the_documented_commands_run_against_the_local_server() {
                 block.replace(DOCS_ADDRESS, &format!("http://{addr}"))
             );
             let out = tokio::task::spawn_blocking(move || {
-                Command::new("bash").arg("-c").arg(script).output().unwrap()
+                // From the repository root, where a reader runs them.
+                Command::new("bash")
+                    .arg("-c")
+                    .arg(script)
+                    .current_dir(root())
+                    .output()
+                    .unwrap()
             })
             .await
             .unwrap();
