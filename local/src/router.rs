@@ -162,6 +162,7 @@ pub async fn dispatch(store: &Store, req: &RawRequest) -> Response<Body> {
             return error_response(&ApiError::BadRequest {
                 code: "invalid_request",
                 message: format!("unreadable request: {e}"),
+                field: None,
             })
         }
     };
