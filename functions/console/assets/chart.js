@@ -40,9 +40,13 @@ export function drawChart(figure, sku, orders) {
     return;
   }
   steps.sort((a, b) => a[0] - b[0]);
-  const times = steps.map((s) => s[0]).concat(marks.map((m) => m[0]), [Date.now()]);
+  // From the first event to now: expected dates ahead are written at the right edge.
+  const past = marks.filter((m) => m[2] !== "expected").map((m) => m[0]);
+  const times = steps.map((s) => s[0]).concat(past, [Date.now()]);
   const t0 = Math.min(...times);
   const t1 = Math.max(...times, t0 + 60000);
+  const ahead = marks.filter((m) => m[2] === "expected" && m[0] > t1);
+  const shown = marks.filter((m) => !ahead.includes(m));
   let level = 0;
   const points = [[t0, 0]];
   let peak = 1;
@@ -69,12 +73,16 @@ export function drawChart(figure, sku, orders) {
     if (v) svg.append(el("line", { x1: L, y1: y(v), x2: W - R, y2: y(v), class: "grid" }));
   }
   svg.append(el("text", { x: L, y: H - 8, class: "tick" }, new Date(t0).toLocaleString()));
-  svg.append(el("text", { x: W - R, y: H - 8, class: "tick", "text-anchor": "end" }, new Date(t1).toLocaleString()));
+  svg.append(el("text", { x: W - R, y: H - 8, class: "tick", "text-anchor": "end" }, `now, ${new Date(t1).toLocaleString()}`));
   // Order events: a vertical mark each, labelled.
-  marks.sort((a, b) => a[0] - b[0]);
-  marks.forEach(([t, label, kind], i) => {
+  shown.sort((a, b) => a[0] - b[0]);
+  shown.forEach(([t, label, kind], i) => {
+    const left = x(t) > W - R - 140;
     svg.append(el("line", { x1: x(t), y1: T, x2: x(t), y2: y(0), class: `mark ${kind}` }));
-    svg.append(el("text", { x: x(t) + 3, y: T + 10 + (i % 4) * 12, class: `label ${kind}` }, label));
+    svg.append(el("text", { x: x(t) + (left ? -3 : 3), y: y(0) - 8 - (i % 5) * 13, class: `label ${kind}`, "text-anchor": left ? "end" : "start" }, label));
+  });
+  ahead.forEach(([t, label], i) => {
+    svg.append(el("text", { x: W - R, y: H - 24 - i * 13, class: "label expected", "text-anchor": "end" }, `${label} ${new Date(t).toLocaleDateString()} →`));
   });
   svg.append(el("polyline", { points: points.map(([t, v]) => `${x(t).toFixed(1)},${y(v).toFixed(1)}`).join(" "), class: "level" }));
   figure.append(svg);
