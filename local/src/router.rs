@@ -162,6 +162,7 @@ pub async fn dispatch(store: &Store, req: &RawRequest) -> Response<Body> {
             return error_response(&ApiError::BadRequest {
                 code: "invalid_request",
                 message: format!("unreadable request: {e}"),
+                field: None,
             })
         }
     };
@@ -173,6 +174,8 @@ pub async fn dispatch(store: &Store, req: &RawRequest) -> Response<Body> {
         routes::REPLENISHMENT_CLOSE => {
             Box::pin(fn_replenishment_close::handle_http(store, request)).await
         }
+        // The page, with the local settings: same origin, the account chosen in the page.
+        routes::CONSOLE => fn_console::handle(&fn_console::ConsoleConfig::local(), &request),
         other => error_response(&ApiError::not_found(
             "route_not_found",
             format!("no function {other}"),
