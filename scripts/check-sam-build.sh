@@ -7,7 +7,7 @@ declare -A seen
 status=0
 for pair in SettingsFunction:settings InventoryFunction:inventory SaleFinalizeFunction:sale-finalize \
             ReplenishmentsFunction:replenishments ReplenishmentCloseFunction:replenishment-close \
-            OrderEventsFunction:order-events ChannelsFunction:channels; do
+            OrderEventsFunction:order-events ChannelsFunction:channels ConsoleFunction:console; do
   fn="${pair%%:*}"; bin="${pair##*:}"
   f=".aws-sam/build/$fn/bootstrap"
   if [ ! -x "$f" ]; then echo "missing $f" >&2; status=1; continue; fi

@@ -162,6 +162,7 @@ pub async fn dispatch(store: &Store, req: &RawRequest) -> Response<Body> {
             return error_response(&ApiError::BadRequest {
                 code: "invalid_request",
                 message: format!("unreadable request: {e}"),
+                field: None,
             })
         }
     };
@@ -177,6 +178,8 @@ pub async fn dispatch(store: &Store, req: &RawRequest) -> Response<Body> {
             let queue = crate::queue::LocalQueue::new(store);
             Box::pin(fn_channels::handle(store, &queue, request)).await
         }
+        // The page, with the local settings: same origin, the account chosen in the page.
+        routes::CONSOLE => fn_console::handle(&fn_console::ConsoleConfig::local(), &request),
         other => error_response(&ApiError::not_found(
             "route_not_found",
             format!("no function {other}"),

@@ -59,19 +59,32 @@ pub enum ApiError {
     Unauthorized(String),
     /// 400: the request cannot be read (not JSON, bad path or query parameter, bad cursor).
     #[error("{message}")]
-    BadRequest { code: &'static str, message: String },
+    BadRequest {
+        code: &'static str,
+        message: String,
+        /// The parameter or field at fault, when there is one (the body's `error.field`).
+        field: Option<String>,
+    },
     /// 404: no such object in this account, or no such route.
     #[error("{message}")]
     NotFound { code: &'static str, message: String },
     /// 409: the request contradicts what is stored (idempotency key reused with another body).
     #[error("{message}")]
-    Conflict { code: &'static str, message: String },
+    Conflict {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
     /// 413: the body is larger than the service reads.
     #[error("request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
     /// 422: a field of a well-formed request has an invalid value.
     #[error("{message}")]
-    Unprocessable { code: &'static str, message: String },
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        field: Option<String>,
+    },
     /// 503: contention did not clear within the retry budget; the caller should retry.
     #[error("the service is busy, retry after {retry_after:?}")]
     Busy { retry_after: Duration },
@@ -98,10 +111,11 @@ impl From<IdError> for ApiError {
     }
 }
 
-fn conflict(code: &'static str, err: &impl std::fmt::Display) -> ApiError {
+fn conflict(code: &'static str, err: &impl std::fmt::Display, field: Option<String>) -> ApiError {
     ApiError::Conflict {
         code,
         message: err.to_string(),
+        field,
     }
 }
 
@@ -109,23 +123,36 @@ fn not_found(code: &'static str, err: &impl std::fmt::Display) -> ApiError {
     ApiError::not_found(code, err.to_string())
 }
 
-fn unprocessable(code: &'static str, err: &impl std::fmt::Display) -> ApiError {
+fn unprocessable(code: &'static str, err: &impl std::fmt::Display, field: String) -> ApiError {
     ApiError::Unprocessable {
         code,
         message: err.to_string(),
+        field: Some(field),
     }
+}
+
+fn field(name: &str) -> Option<String> {
+    Some(name.to_owned())
 }
 
 impl From<FinalizeError> for ApiError {
     fn from(err: FinalizeError) -> Self {
         match err {
-            FinalizeError::Conflict(_) => conflict("sale_conflict", &err),
+            FinalizeError::Conflict(_) => conflict("sale_conflict", &err, field("sale_id")),
             FinalizeError::Cancelled(_) | FinalizeError::CancelledFirst(_) => {
-                conflict("sale_cancelled", &err)
+                conflict("sale_cancelled", &err, field("sale_id"))
             }
-            FinalizeError::UnknownSku { .. } => unprocessable("unknown_sku", &err),
-            FinalizeError::LimitReached { .. } => conflict("backorder_limit_reached", &err),
-            FinalizeError::TooManyLimited { .. } => unprocessable("invalid_field", &err),
+            FinalizeError::UnknownSku { index, .. } => {
+                unprocessable("unknown_sku", &err, format!("lines[{index}].sku"))
+            }
+            FinalizeError::LimitReached { index, .. } => conflict(
+                "backorder_limit_reached",
+                &err,
+                Some(format!("lines[{index}].sku")),
+            ),
+            FinalizeError::TooManyLimited { .. } => {
+                unprocessable("invalid_field", &err, "lines".to_owned())
+            }
             FinalizeError::Store(e) => e.into(),
         }
     }
@@ -135,7 +162,7 @@ impl From<crate::service::shops::ShopError> for ApiError {
     fn from(err: crate::service::shops::ShopError) -> Self {
         use crate::service::shops::ShopError;
         match err {
-            ShopError::Taken(_) => conflict("shop_taken", &err),
+            ShopError::Taken(_) => conflict("shop_taken", &err, field("shop_domain")),
             ShopError::NotFound(_) => not_found("shop_not_found", &err),
             ShopError::Store(e) => e.into(),
         }
@@ -146,8 +173,8 @@ impl From<CancelError> for ApiError {
     fn from(err: CancelError) -> Self {
         match err {
             CancelError::NotFound(_) => not_found("sale_not_found", &err),
-            CancelError::Incomplete(_) => conflict("sale_incomplete", &err),
-            CancelError::NotCancellable(_) => conflict("sale_not_cancellable", &err),
+            CancelError::Incomplete(_) => conflict("sale_incomplete", &err, None),
+            CancelError::NotCancellable(_) => conflict("sale_not_cancellable", &err, None),
             CancelError::Store(e) => e.into(),
         }
     }
@@ -156,7 +183,9 @@ impl From<CancelError> for ApiError {
 impl From<AdjustError> for ApiError {
     fn from(err: AdjustError) -> Self {
         match err {
-            AdjustError::Conflict(_) => conflict("adjustment_conflict", &err),
+            AdjustError::Conflict(_) => {
+                conflict("adjustment_conflict", &err, field("adjustment_id"))
+            }
             AdjustError::SkuNotFound(_) => not_found("sku_not_found", &err),
             AdjustError::Store(e) => e.into(),
         }
@@ -176,10 +205,14 @@ impl From<ReceiveError> for ApiError {
     fn from(err: ReceiveError) -> Self {
         match err {
             ReceiveError::OrderNotFound(_) => not_found("replenishment_not_found", &err),
-            ReceiveError::Conflict(_) => conflict("receipt_conflict", &err),
-            ReceiveError::OrderOpen(_) => conflict("replenishment_open", &err),
-            ReceiveError::OverReceipt { .. } => unprocessable("over_receipt", &err),
-            ReceiveError::TooManyReleased { .. } => unprocessable("receipt_too_large", &err),
+            ReceiveError::Conflict(_) => conflict("receipt_conflict", &err, field("receipt_id")),
+            ReceiveError::OrderOpen(_) => conflict("replenishment_open", &err, None),
+            ReceiveError::OverReceipt { .. } => {
+                unprocessable("over_receipt", &err, "quantity".to_owned())
+            }
+            ReceiveError::TooManyReleased { .. } => {
+                unprocessable("receipt_too_large", &err, "quantity".to_owned())
+            }
             ReceiveError::Store(e) => e.into(),
         }
     }
@@ -188,9 +221,15 @@ impl From<ReceiveError> for ApiError {
 impl From<RegularOrderError> for ApiError {
     fn from(err: RegularOrderError) -> Self {
         match err {
-            RegularOrderError::Conflict(_) => conflict("request_conflict", &err),
-            RegularOrderError::UnknownSku(_) => unprocessable("unknown_sku", &err),
-            RegularOrderError::NotWholePacks { .. } => unprocessable("invalid_field", &err),
+            RegularOrderError::Conflict(_) => {
+                conflict("request_conflict", &err, field("request_id"))
+            }
+            RegularOrderError::UnknownSku(_) => {
+                unprocessable("unknown_sku", &err, "sku".to_owned())
+            }
+            RegularOrderError::NotWholePacks { .. } => {
+                unprocessable("invalid_field", &err, "quantity".to_owned())
+            }
             RegularOrderError::Store(e) => e.into(),
         }
     }
@@ -202,6 +241,7 @@ impl ApiError {
         ApiError::Unprocessable {
             code: "invalid_field",
             message: format!("{field} {problem}"),
+            field: Some(field.to_owned()),
         }
     }
 
@@ -210,6 +250,7 @@ impl ApiError {
         ApiError::BadRequest {
             code: "invalid_parameter",
             message: format!("{name} {problem}"),
+            field: Some(name.to_owned()),
         }
     }
 
@@ -262,9 +303,24 @@ impl ApiError {
         }
     }
 
-    /// The JSON body `{"error": {"code", "message"}}`.
+    /// The parameter or body field the error is about (`lines[2].quantity`, `status`), if any.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            ApiError::BadRequest { field, .. }
+            | ApiError::Conflict { field, .. }
+            | ApiError::Unprocessable { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The JSON body `{"error": {"code", "message", "field"?}}`.
     pub fn body(&self) -> serde_json::Value {
-        serde_json::json!({ "error": { "code": self.code(), "message": self.public_message() } })
+        let mut error =
+            serde_json::json!({ "code": self.code(), "message": self.public_message() });
+        if let Some(field) = self.field() {
+            error["field"] = serde_json::Value::String(field.to_owned());
+        }
+        serde_json::json!({ "error": error })
     }
 }
 
@@ -307,5 +363,12 @@ mod tests {
             err.body()["error"]["message"],
             "lines[2].quantity must be an integer in 1..=1000000"
         );
+        assert_eq!(err.body()["error"]["field"], "lines[2].quantity");
+        let bad = ApiError::invalid_parameter("status", "must be \"open\" or \"closed\"");
+        assert_eq!(bad.body()["error"]["field"], "status");
+        let busy = ApiError::Busy {
+            retry_after: Duration::from_secs(1),
+        };
+        assert!(busy.body()["error"].get("field").is_none());
     }
 }

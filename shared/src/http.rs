@@ -121,17 +121,20 @@ pub fn json_body(req: &Request) -> Result<Fields, ApiError> {
         return Err(ApiError::BadRequest {
             code: "invalid_json",
             message: "body must be a JSON object".to_owned(),
+            field: None,
         });
     }
     let value: Value = serde_json::from_slice(bytes).map_err(|e| ApiError::BadRequest {
         code: "invalid_json",
         message: format!("body is not valid JSON: {}", json_error_summary(&e)),
+        field: None,
     })?;
     match value {
         Value::Object(map) => Ok(Fields::new(map, "")),
         _ => Err(ApiError::BadRequest {
             code: "invalid_json",
             message: "body must be a JSON object".to_owned(),
+            field: None,
         }),
     }
 }

@@ -5,7 +5,8 @@
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Route {
     pub method: &'static str,
-    /// API Gateway route path; `{name}` matches one non-empty path segment.
+    /// API Gateway route path; `{name}` matches one non-empty path segment, a last `{name+}` the
+    /// rest of the path (one segment or more, joined with `/`; a trailing `/` alone gives "").
     pub path: &'static str,
     /// The function (binary and `template.yaml` function) that serves it.
     pub function: &'static str,
@@ -22,6 +23,16 @@ pub enum Endpoint {
     Replenishments(ReplenishmentsOp),
     Close(CloseOp),
     Channels(ChannelsOp),
+    Console(ConsoleOp),
+}
+
+/// The operations of `console`: public routes (no authorizer) serving the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsoleOp {
+    /// `GET /console`: the page.
+    Page,
+    /// `GET /console/{proxy+}`: its scripts, styles and `config.json`.
+    Asset,
 }
 
 /// The operations of `settings`.
@@ -98,6 +109,7 @@ impl Endpoint {
             Endpoint::Replenishments(_) => REPLENISHMENTS,
             Endpoint::Close(_) => REPLENISHMENT_CLOSE,
             Endpoint::Channels(_) => CHANNELS,
+            Endpoint::Console(_) => CONSOLE,
         }
     }
 }
@@ -130,6 +142,7 @@ operation!(SalesOp, Sales, SALE_FINALIZE);
 operation!(ReplenishmentsOp, Replenishments, REPLENISHMENTS);
 operation!(CloseOp, Close, REPLENISHMENT_CLOSE);
 operation!(ChannelsOp, Channels, CHANNELS);
+operation!(ConsoleOp, Console, CONSOLE);
 
 const fn route(method: &'static str, path: &'static str, endpoint: Endpoint) -> Route {
     Route {
@@ -153,6 +166,7 @@ pub const SALE_FINALIZE: &str = "sale-finalize";
 pub const REPLENISHMENTS: &str = "replenishments";
 pub const REPLENISHMENT_CLOSE: &str = "replenishment-close";
 pub const CHANNELS: &str = "channels";
+pub const CONSOLE: &str = "console";
 
 pub const ROUTES: &[Route] = &[
     route(
@@ -271,6 +285,12 @@ pub const ROUTES: &[Route] = &[
         "/channels/shopify/shops/{shop_domain}",
         Endpoint::Channels(ChannelsOp::DeleteShop),
     ),
+    route("GET", "/console", Endpoint::Console(ConsoleOp::Page)),
+    route(
+        "GET",
+        "/console/{proxy+}",
+        Endpoint::Console(ConsoleOp::Asset),
+    ),
 ];
 
 /// Path parameters of a matched route: (name, percent-decoded value).
@@ -293,6 +313,27 @@ pub fn match_segments(pattern: &str, segments: &[String]) -> Option<PathParams> 
         .split('/')
         .filter(|p| !p.is_empty())
         .collect();
+    let greedy = parts
+        .last()
+        .and_then(|p| p.strip_prefix('{'))
+        .and_then(|p| p.strip_suffix("+}"));
+    let mut params = Vec::new();
+    if let Some(name) = greedy {
+        let fixed = parts.len() - 1;
+        // `/console/` (one empty segment) matches too, with an empty rest; `a//b` does not.
+        let rest = segments.get(fixed..)?;
+        if rest.is_empty() || (rest.len() > 1 && rest.iter().any(String::is_empty)) {
+            return None;
+        }
+        params.push((name.to_owned(), segments[fixed..].join("/")));
+        let mut head = match_segments_exact(&parts[..fixed], &segments[..fixed])?;
+        head.append(&mut params);
+        return Some(head);
+    }
+    match_segments_exact(&parts, segments)
+}
+
+fn match_segments_exact(parts: &[&str], segments: &[String]) -> Option<PathParams> {
     if parts.len() != segments.len() {
         return None;
     }
@@ -358,6 +399,18 @@ mod tests {
 
         let (route, _) = find("post", &segs("/skus/x/inventory/adjustments")).unwrap();
         assert_eq!(route.function, INVENTORY);
+
+        // A greedy `{proxy+}` takes the rest of the path, one segment or more.
+        let (route, params) = find("GET", &segs("/console/js/app.js")).unwrap();
+        assert_eq!(route.key(), "GET /console/{proxy+}");
+        assert_eq!(params, vec![("proxy".to_owned(), "js/app.js".to_owned())]);
+        assert_eq!(
+            find("GET", &segs("/console")).unwrap().0.key(),
+            "GET /console"
+        );
+        let (_, params) = find("GET", &segs("/console/")).unwrap();
+        assert_eq!(params, vec![("proxy".to_owned(), String::new())]);
+        assert!(find("GET", &segs("/console/a//b")).is_err());
     }
 
     #[test]

@@ -140,6 +140,8 @@ impl Faults {
 /// A response held by the fault layer until the test releases it (see [`Invocation::hold`]).
 #[derive(Debug, Default)]
 pub struct Hold {
+    /// The operation of the held request (`Query`, `BatchGetItem`, ...), once it is sent.
+    operation: std::sync::OnceLock<String>,
     served: tokio::sync::Notify,
     is_served: AtomicBool,
     release: tokio::sync::Notify,
@@ -147,6 +149,12 @@ pub struct Hold {
 }
 
 impl Hold {
+    /// The operation of the held request (`None` until it is sent): a test names the read it
+    /// means to hold, so that a change in the order of requests fails it rather than hold another.
+    pub fn operation(&self) -> Option<&str> {
+        self.operation.get().map(String::as_str)
+    }
+
     /// Waits until DynamoDB has served the held request (its response is held from then on).
     pub async fn served(&self) {
         loop {
@@ -451,6 +459,9 @@ impl HttpConnector for FaultyConnector {
                 .as_ref()
                 .filter(|(at, _)| *at == n)
                 .map(|(_, h)| h.clone());
+            if let Some(h) = &held {
+                let _ = h.operation.set(operation.clone());
+            }
             if inv.crash_before == Some(n) || roll(config.crash) {
                 faults.counts.crashes.fetch_add(1, Ordering::Relaxed);
                 inv.crash();

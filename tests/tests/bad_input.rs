@@ -341,6 +341,10 @@ async fn requests_without_the_claim_are_401() {
     let before = app.snapshot().await;
     // Build events as API Gateway would, but without the authorizer claim.
     for route in backorder::routes::ROUTES {
+        // The console's routes are public (no authorizer): they serve the page, which signs in.
+        if route.function == backorder::routes::CONSOLE {
+            continue;
+        }
         let path = route
             .path
             .replace("{sku}", "OK")

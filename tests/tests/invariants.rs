@@ -16,8 +16,10 @@
 //! and publishes `FulfillmentReady`). Afterwards, for every order, the units released equal
 //! min(received, units owed to its live sales), released oldest first; each sale's lines have
 //! `awaiting + released = backordered` until it is cancelled (then `awaiting` 0); no receipt
-//! released more than it received nor any sale more than it was owed; and every sale that became
-//! ready is published once (one `event_id`, the same detail each delivery).
+//! released more than it received nor any sale more than it was owed; a receipt names a sale
+//! cancelled with its units left in the order only if the order's history (its images in the
+//! stream) shows that cancellation after the receipt; and every sale that became ready is
+//! published once (one `event_id`, the same detail each delivery).
 //!
 //! `make soak` runs it longer: SOAK_SALES (default 20000) sales, SOAK_FAULT_RATE (default 0.10).
 
@@ -101,6 +103,9 @@ async fn check_open_orders(app: &TestApp) -> Result<(), String> {
 
 /// A sale the run finalized: its body, its answer, and its cancellation's answer if cancelled.
 type Accepted = (Value, Reply, Option<Reply>);
+
+/// A receipt the run made: its order, its `receipt_id`, its units and the `released` it answered.
+type ReceiptAnswer = (String, String, i64, Value);
 
 /// How a run spreads its sales.
 #[derive(Debug, Clone, Copy)]
@@ -205,7 +210,7 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
         let (app, stop, stats) = (app.clone(), stop.clone(), stats.clone());
         tokio::spawn(async move {
             let mut received: HashMap<String, i64> = HashMap::new();
-            let mut answers: Vec<(String, i64, Value)> = Vec::new();
+            let mut answers: Vec<ReceiptAnswer> = Vec::new();
             while !stop.load(Ordering::Relaxed) {
                 let page = deliver(
                     &app,
@@ -238,10 +243,10 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
                         )
                     }))
                     .await;
-                    for ((_, units), r) in parts.iter().zip(replies) {
+                    for ((id, units), r) in parts.iter().zip(replies) {
                         assert_eq!(r.status, 200, "{}", r.body);
                         stats.receipts.fetch_add(1, Ordering::Relaxed);
-                        answers.push((rid.clone(), *units, r.body["released"].clone()));
+                        answers.push((rid.clone(), id.clone(), *units, r.body["released"].clone()));
                     }
                     received.insert(rid, q);
                 }
@@ -543,6 +548,7 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
     deliver_to_order_events(&app, &bus, &more).await;
     let stream_secs = stream_started.elapsed().as_secs_f64();
     violations.extend(check_releases(&app, &replies, &receipt_answers, &bus).await);
+    violations.extend(check_receipts_in_history(&app, &raw, &receipt_answers).await);
 
     let sale_records = app.items_with_prefix("SALE#").await.len();
     if sale_records != sales {
@@ -598,7 +604,7 @@ fn limit_of(shape: &Shape, sku: &str) -> Option<i64> {
 async fn check_releases(
     app: &TestApp,
     replies: &[(Value, Reply, Option<Reply>)],
-    receipt_answers: &[(String, i64, Value)],
+    receipt_answers: &[ReceiptAnswer],
     bus: &EventBridge,
 ) -> Vec<String> {
     let mut violations = Vec::new();
@@ -666,7 +672,7 @@ async fn check_releases(
     }
     // What receipts said they released: never more than received, never more than a sale is owed.
     let mut said: HashMap<(String, String), i64> = HashMap::new();
-    for (rid, units, released) in receipt_answers {
+    for (rid, _, units, released) in receipt_answers {
         let total: i64 = released
             .as_array()
             .unwrap()
@@ -774,6 +780,127 @@ async fn check_releases(
     for sale in &ready {
         if !events.contains_key(sale) {
             violations.push(format!("sale {sale}: ready, no FulfillmentReady"));
+        }
+    }
+    violations
+}
+
+/// A receipt's `released` was computed over the sales owed when it committed: a sale it names that
+/// was cancelled with its units left in the order (cancelled after the close) was cancelled after
+/// the receipt. The order's own history says when: the stream's images of the order item, in the
+/// order they were written (per item, as DynamoDB Streams guarantees), show the `received` each
+/// receipt wrote and the `cancels` it found, and each such cancellation moves `cancels` once. So:
+/// - the order counts every sale cancelled with its units left in it (`cancels`);
+/// - the sales of that kind named by a receipt, or by any receipt after it, are no more than the
+///   cancellations the order counts after it;
+/// - no receipt names a sale cancelled while its order was open (before any receipt).
+async fn check_receipts_in_history(
+    app: &TestApp,
+    stream: &[Value],
+    receipt_answers: &[ReceiptAnswer],
+) -> Vec<String> {
+    let mut violations = Vec::new();
+    let num = |v: &Value| -> i64 { v["N"].as_str().map_or(0, |n| n.parse().unwrap()) };
+    // Per order: (received, cancels) after each write of its item, in stream order.
+    let mut history: HashMap<String, Vec<(i64, i64)>> = HashMap::new();
+    for r in stream {
+        let sk = r["dynamodb"]["Keys"]["sk"]["S"].as_str().unwrap_or("");
+        let Some(rid) = sk.strip_prefix("ORDER#") else {
+            continue;
+        };
+        let new = &r["dynamodb"]["NewImage"];
+        if new.is_object() {
+            history
+                .entry(rid.to_owned())
+                .or_default()
+                .push((num(&new["received"]), num(&new["cancels"])));
+        }
+    }
+    // Per order: its sales cancelled with their units left in it, and those taken back out.
+    let mut left: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
+    let mut taken: HashMap<String, std::collections::BTreeSet<String>> = HashMap::new();
+    for c in app.items_with_prefix("CONTRIB#").await {
+        if !c.contains_key("cancelled_at") {
+            continue;
+        }
+        let sk = s(&c, "sk").unwrap();
+        let rid = sk.trim_start_matches("CONTRIB#").split('#').next().unwrap();
+        let sale = s(&c, "sale_id").unwrap();
+        let taken_back = c
+            .get("taken_back")
+            .and_then(|v| v.as_n().ok())
+            .map_or(0, |v| v.parse::<i64>().unwrap());
+        let into = if taken_back == 0 {
+            &mut left
+        } else {
+            &mut taken
+        };
+        into.entry(rid.to_owned()).or_default().insert(sale);
+    }
+    let mut received_after: HashMap<(String, String), i64> = HashMap::new();
+    for r in app.items_with_prefix("RCPT#").await {
+        let sk = s(&r, "sk").unwrap();
+        let Some((rid, id)) = sk.trim_start_matches("RCPT#").split_once('#') else {
+            continue;
+        };
+        let after = r.get("received_after").and_then(|v| v.as_n().ok());
+        received_after.insert(
+            (rid.to_owned(), id.to_owned()),
+            after.map_or(0, |v| v.parse().unwrap()),
+        );
+    }
+    let empty = std::collections::BTreeSet::new();
+    for o in app.items_with_prefix("ORDER#").await {
+        let rid = s(&o, "rid").unwrap();
+        let cancels = o
+            .get("cancels")
+            .and_then(|v| v.as_n().ok())
+            .map_or(0, |v| v.parse::<i64>().unwrap());
+        let left_here = left.get(&rid).unwrap_or(&empty);
+        if usize::try_from(cancels).unwrap() != left_here.len() {
+            violations.push(format!(
+                "order {rid}: cancels {cancels}, sales cancelled with their units left in it {}",
+                left_here.len()
+            ));
+        }
+        let taken_here = taken.get(&rid).unwrap_or(&empty);
+        let writes = history.get(&rid).map(Vec::as_slice).unwrap_or_default();
+        // This order's receipts, in the order they committed: (place in the history, the
+        // `cancels` found, the id, the sales named).
+        let mut receipts: Vec<(usize, i64, &str, Vec<&str>)> = Vec::new();
+        for (r_rid, id, _, released) in receipt_answers.iter().filter(|a| a.0 == rid) {
+            let named: Vec<&str> = released
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["sale_id"].as_str().unwrap())
+                .collect();
+            for sale in &named {
+                if taken_here.contains(*sale) {
+                    violations.push(format!(
+                        "receipt {id} on {rid} released to {sale}, cancelled while the order was open"
+                    ));
+                }
+            }
+            let after = received_after.get(&(r_rid.clone(), id.clone()));
+            let Some(at) = after.and_then(|a| writes.iter().position(|(rcv, _)| rcv == a)) else {
+                violations.push(format!(
+                    "receipt {id} on {rid}: its received {after:?} is not in the order's history"
+                ));
+                continue;
+            };
+            receipts.push((at, writes[at].1, id, named));
+        }
+        receipts.sort();
+        let mut since: std::collections::BTreeSet<&str> = std::collections::BTreeSet::new();
+        for (_, found, id, named) in receipts.iter().rev() {
+            since.extend(named.iter().copied().filter(|s| left_here.contains(*s)));
+            let after = cancels - found;
+            if i64::try_from(since.len()).unwrap() > after {
+                violations.push(format!(
+                    "receipt {id} on {rid} (and those after it) released to {since:?}, cancelled since, but the order counts {after} cancellations after it (cancels {found} when it committed, {cancels} now)"
+                ));
+            }
         }
     }
     violations

@@ -107,6 +107,10 @@ async fn every_action_a_function_sends_is_in_its_policy() {
     // Reads first; the close last (it closes the open order the others use).
     routes.sort_by_key(|r| (r.method != "GET", r.path.ends_with("/close")));
     for route in routes {
+        // The console serves embedded files and calls no AWS service.
+        if route.function == backorder::routes::CONSOLE {
+            continue;
+        }
         let path = route
             .path
             .replace("{sku}", "S")

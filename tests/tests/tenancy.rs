@@ -113,6 +113,10 @@ async fn every_route_of_another_account_leaves_the_owner_untouched() {
     let mut routes: Vec<_> = backorder::routes::ROUTES.iter().collect();
     routes.sort_by_key(|r| r.method != "GET");
     for route in routes {
+        // The console's public routes serve embedded files and hold no account's data.
+        if route.function == backorder::routes::CONSOLE {
+            continue;
+        }
         let path = route
             .path
             .replace("{sku}", "S")

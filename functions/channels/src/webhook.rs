@@ -122,6 +122,7 @@ fn order_error(e: OrderError) -> ApiError {
         OrderError::Invalid(_) => ApiError::BadRequest {
             code: "invalid_json",
             message: "body is not a Shopify order (a JSON object with an id)".to_owned(),
+            field: None,
         },
     }
 }

@@ -1,6 +1,7 @@
 //! `replenishments`: replenishment orders after they are raised.
 //!
-//! - `GET /replenishments?status=open|closed&sku=...&limit=50&cursor=...` -> `{"items", "next_cursor"}`
+//! - `GET /replenishments?status=&sku=&vendor_id=&receipt_status=&tag=auto_backorder&limit=50&cursor=`
+//!   -> `{"items", "next_cursor"}`
 //! - `GET /replenishments/{replenishment_id}`
 //! - `POST /replenishments` `{"sku", "vendor_id"?, "quantity", "request_id"?}`: a regular order
 //! - `GET /replenishments/{replenishment_id}/sales?limit=&cursor=`: the sales that fed an order
@@ -21,6 +22,10 @@ use base64::Engine;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 
+mod query;
+
+use query::{ListQuery, LIST_PARAMS};
+
 pub const DEFAULT_LIMIT: usize = 50;
 pub const MAX_LIMIT: usize = 100;
 
@@ -36,20 +41,11 @@ async fn dispatch(
 ) -> Result<Response<Body>, ApiError> {
     match op {
         ReplenishmentsOp::List => {
-            only_query_params(&req, &["status", "sku", "limit", "cursor"])?;
-            let status = query_param(&req, "status")
-                .map(|s| parse_status(&s))
-                .transpose()?;
-            let sku = match query_param(&req, "sku") {
-                None => None,
-                Some(s) => Some(
-                    Sku::parse(s, "sku")
-                        .map_err(|_| ApiError::invalid_parameter("sku", "is not a valid SKU"))?,
-                ),
-            };
+            only_query_params(&req, &LIST_PARAMS)?;
+            let q = ListQuery::read(&req)?;
             let (limit, after) = page_params(&req)?;
             let page = store
-                .list_orders(&account, status, sku.as_ref(), limit, after.as_deref())
+                .list_orders(&account, &q.filter(), limit, after.as_deref())
                 .await?;
             Ok(page_response(&page.items, page.next.as_deref()))
         }
@@ -149,7 +145,7 @@ fn order_not_found(rid: &ReplenishmentId) -> ApiError {
     )
 }
 
-fn parse_status(s: &str) -> Result<OrderStatus, ApiError> {
+pub(crate) fn parse_status(s: &str) -> Result<OrderStatus, ApiError> {
     OrderStatus::parse(s)
         .ok_or_else(|| ApiError::invalid_parameter("status", "must be \"open\" or \"closed\""))
 }

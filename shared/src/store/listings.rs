@@ -12,7 +12,7 @@ use super::codec::{
 use super::dynamo::{dynamo_error, page_limit};
 use super::layout::*;
 use super::Store;
-use crate::domain::{OrderStatus, Replenishment};
+use crate::domain::{OrderStatus, ReceiptStatus, Replenishment};
 use crate::error::StoreError;
 use crate::ids::{AccountId, ReplenishmentId, Sku, VendorId};
 
@@ -22,6 +22,34 @@ pub struct OrderPage {
     pub items: Vec<Replenishment>,
     /// The last order id evaluated, when more may follow.
     pub next: Option<String>,
+}
+
+/// What a listing of orders is narrowed to; every part is optional.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct OrderFilter<'a> {
+    pub status: Option<OrderStatus>,
+    pub sku: Option<&'a Sku>,
+    pub vendor: Option<&'a VendorId>,
+    pub receipt_status: Option<ReceiptStatus>,
+    /// An order tag, e.g. `auto_backorder`.
+    pub tag: Option<&'a str>,
+}
+
+impl OrderFilter<'_> {
+    /// Whether an order passes every part of the filter.
+    pub fn admits(&self, order: &Replenishment) -> bool {
+        self.status.is_none_or(|s| order.status == s)
+            && self.sku.is_none_or(|s| order.sku == s.as_str())
+            && self
+                .vendor
+                .is_none_or(|v| order.vendor_id.as_deref() == Some(v.as_str()))
+            && self
+                .receipt_status
+                .is_none_or(|r| order.receipt_status == r)
+            && self
+                .tag
+                .is_none_or(|t| order.tags.iter().any(|have| have == t))
+    }
 }
 
 /// One page of open orders across accounts, for the scheduled close.
@@ -40,44 +68,64 @@ pub struct ContributionPage {
 }
 
 impl Store {
-    /// One page of an account's orders, newest first, optionally of one status and/or SKU.
+    /// One page of an account's orders, newest first, narrowed by `filter`. The status, SKU and
+    /// vendor choose the index; the receipt status and tag (and a vendor beside a SKU) are read
+    /// from the orders themselves, so a page may hold fewer than `limit` orders, even none, while
+    /// `next` says more may follow.
     pub async fn list_orders(
         &self,
         account: &AccountId,
-        status: Option<OrderStatus>,
-        sku: Option<&Sku>,
+        filter: &OrderFilter<'_>,
         limit: usize,
         after: Option<&str>,
     ) -> Result<OrderPage, StoreError> {
-        // Without a SKU, one page of the account's orders, or of those in one status: an index
-        // partition whose entries are exactly the page (no filter).
-        let (index, attr, partition) = match (status, sku) {
-            (None, None) => (INDEX_BY_ACCOUNT, GSI4PK, orders_partition(account)),
-            (Some(status), None) => (INDEX_BY_STATUS, GSI1PK, status_partition(account, status)),
-            (status, Some(sku)) => {
-                return self
-                    .list_filtered(
-                        INDEX_BY_SKU,
-                        GSI2PK,
-                        sku_partition(account, sku),
-                        account,
-                        status,
-                        limit,
-                        after,
-                    )
+        let status = filter.status;
+        let mut page = match (filter.sku, filter.vendor) {
+            (Some(sku), _) => {
+                self.list_filtered(
+                    INDEX_BY_SKU,
+                    GSI2PK,
+                    sku_partition(account, sku),
+                    account,
+                    status,
+                    limit,
+                    after,
+                )
+                .await?
+            }
+            (None, Some(vendor)) => {
+                self.list_filtered(
+                    INDEX_BY_VENDOR,
+                    GSI3PK,
+                    vendor_partition(account, vendor.as_str()),
+                    account,
+                    status,
+                    limit,
+                    after,
+                )
+                .await?
+            }
+            // One page of the account's orders, or of those in one status: an index partition
+            // whose entries are exactly the page (no filter).
+            (None, None) => {
+                let (index, attr, partition) = match status {
+                    None => (INDEX_BY_ACCOUNT, GSI4PK, orders_partition(account)),
+                    Some(status) => (INDEX_BY_STATUS, GSI1PK, status_partition(account, status)),
+                };
+                let out = self
+                    .index_page(index, attr, &partition, account, page_limit(limit), after)
+                    .send()
                     .await
+                    .map_err(|e| dynamo_error("Query", e))?;
+                let next = last_rid(out.last_evaluated_key());
+                let items = self
+                    .orders_by_keys(account, out.items.unwrap_or_default(), status)
+                    .await?;
+                OrderPage { items, next }
             }
         };
-        let out = self
-            .index_page(index, attr, &partition, account, page_limit(limit), after)
-            .send()
-            .await
-            .map_err(|e| dynamo_error("Query", e))?;
-        let next = last_rid(out.last_evaluated_key());
-        let items = self
-            .orders_by_keys(account, out.items.unwrap_or_default(), status)
-            .await?;
-        Ok(OrderPage { items, next })
+        page.items.retain(|o| filter.admits(o));
+        Ok(page)
     }
 
     /// A query of one page of an order index partition, newest first, after the order `after`.

@@ -30,7 +30,7 @@ pub use codec::{
 };
 pub use dynamo::{CommitError, Contended};
 pub use lines::{LineWrite, LinesWrite};
-pub use listings::{ContributionPage, OpenOrderPage, OrderPage};
+pub use listings::{ContributionPage, OpenOrderPage, OrderFilter, OrderPage};
 pub use orders::{CloseOutcome, CloseTx};
 pub use releases::{is_waiting_cursor, ReleaseContext, Waiting, WaitingPage};
 pub use sales::{SaleContext, SaleParts};
