@@ -428,6 +428,8 @@ where
         dynamodb_retries = stats.dynamo_retries(),
         conflicts_retried = get(&stats.conflicts_retried),
         sales_finalized = get(&stats.sales_finalized),
+        lines_in_transaction = get(&stats.lines_in_transaction),
+        lines_line_by_line = get(&stats.lines_line_by_line),
         units_backordered = get(&stats.units_backordered),
         orders_opened = get(&stats.orders_opened),
         orders_closed = get(&stats.orders_closed),

@@ -48,6 +48,10 @@ pub struct Stats {
     pub dynamo_attempts: AtomicU64,
     pub sales_finalized: AtomicU64,
     pub lines: AtomicU64,
+    /// Lines written with their sale in one transaction (cold SKUs, nothing back-ordered).
+    pub lines_in_transaction: AtomicU64,
+    /// Lines written one conditional write each (contended SKUs, or lines that back-order).
+    pub lines_line_by_line: AtomicU64,
     pub units_backordered: AtomicU64,
     pub orders_opened: AtomicU64,
     pub orders_closed: AtomicU64,

@@ -2,11 +2,14 @@
 //! with its sequential round trips (requests sent together count once), and by an SDK interceptor
 //! for everything, the marker removals sent after the answer included.
 //!
-//! The answer's path: the read and the claim together, each SKU's line, the orders' items (a sale
-//! opening one) and contributions together, the completion (with, for a sale that opened an order,
-//! its SKU noting that the order's item exists). Uncontended: 3 round trips for a
-//! covered sale, 4 for one that back-orders, one more when a line relies on a vendor default,
-//! whatever the number of lines.
+//! A sale on SKUs this process has not found contended is read first: if it back-orders nothing
+//! and no sale is in flight on its SKUs, it is one transaction (2 requests, 2 round trips, nothing
+//! after the answer, whatever the number of lines). Otherwise it goes on from that read: the claim,
+//! each SKU's line, the orders' items (a sale opening one) and contributions together, the
+//! completion (with, for a sale that opened an order, its SKU noting that the order's item exists).
+//! SKUs that back-order or were found contended are remembered, so their next sales claim with
+//! their read: 3 round trips for a covered sale, 4 for one that back-orders, one more when a line
+//! relies on a vendor default, whatever the number of lines.
 
 use std::sync::Arc;
 
@@ -57,11 +60,35 @@ async fn requests_per_finalize() {
         }
     }
 
-    // One line opening an order: read + claim, the line, the order's item + the contribution,
-    // the completion + the SKU noting the order's item exists; then the marker's removal.
+    // Stock covering the line, on a SKU this process has not seen: the read, then one
+    // transaction of the sale's record and its line. Nothing is sent after the answer.
+    app.sku(A, "STOCKED", "backorder", None, 100).await;
+    let (requests, trips, ops) = count(&app, "covered", &[("STOCKED", 1)]).await;
+    eprintln!("covered: {requests} requests, {trips} round trips, all {ops:?}");
+    assert_eq!((requests, trips), (2, 2), "{ops:?}");
+    assert_eq!(ops.get("BatchGetItem"), Some(&1));
+    assert_eq!(ops.get("TransactWriteItems"), Some(&1), "{ops:?}");
+    assert_eq!(
+        ops.values().sum::<usize>(),
+        2,
+        "nothing after the answer: {ops:?}"
+    );
+    // Ten covered lines: still 2 and 2.
+    let stocked: Vec<String> = (0..10).map(|i| format!("STOCKED{i}")).collect();
+    for sku in &stocked {
+        app.sku(A, sku, "backorder", None, 100).await;
+    }
+    let ten: Vec<(&str, i64)> = stocked.iter().map(|s| (s.as_str(), 1)).collect();
+    let (requests, trips, ops) = count(&app, "covered-ten", &ten).await;
+    assert_eq!((requests, trips), (2, 2), "{ops:?}");
+    assert_eq!(ops.values().sum::<usize>(), 2, "{ops:?}");
+
+    // One line opening an order, on a SKU this process has not seen: the read finds it short, then
+    // the claim, the line, the order's item + the contribution, the completion + the SKU noting
+    // the order's item exists; then the marker's removal.
     let (requests, trips, ops) = count(&app, "one-new", &[("S0", 1)]).await;
     eprintln!("opening: {requests} requests, {trips} round trips, all {ops:?}");
-    assert_eq!((requests, trips), (7, 4), "{ops:?}");
+    assert_eq!((requests, trips), (7, 5), "{ops:?}");
     assert_eq!(ops.get("BatchGetItem"), Some(&1));
     assert_eq!(
         ops.get("PutItem"),
@@ -75,16 +102,18 @@ async fn requests_per_finalize() {
         "line, completion, made, marker"
     );
     assert_eq!(ops.get("TransactWriteItems"), None);
-    // The same SKU again: adds to the open order, whose item exists: no order write.
+    // The same SKU again, now known to back-order: the claim goes with the read, and the line adds
+    // to the open order, whose item exists: no order write.
     let (requests, trips, ops) = count(&app, "one-add", &[("S0", 1)]).await;
     eprintln!("adding: {requests} requests, {trips} round trips, all {ops:?}");
     assert_eq!((requests, trips), (5, 4), "{ops:?}");
-    // A line relying on a vendor default: one more read, after the first.
+    // A line relying on a vendor default: one more read, after the first, then the claim.
     let (requests, trips, _) = count(&app, "vendor", &[("S1", 1)]).await;
-    assert_eq!((requests, trips), (8, 5), "opens S1's order");
-    // Sixteen "backorder" lines, fifteen of them opening an order (S0 has one): the lines go out
-    // together, then the orders' items and the contributions (one put each, together), then the
-    // completion and the SKUs noting their orders' items: still 4 round trips.
+    assert_eq!((requests, trips), (8, 6), "opens S1's order");
+    // Sixteen "backorder" lines, fifteen of them opening an order (S0 has one, and is known): the
+    // claim goes with the read, the lines go out together, then the orders' items and the
+    // contributions (one put each, together), then the completion and the SKUs noting their
+    // orders' items: still 4 round trips.
     let evens: Vec<(&str, i64)> = skus.iter().step_by(2).map(|s| (s.as_str(), 2)).collect();
     let (requests, trips, _) = count(&app, "sixteen", &evens).await;
     assert_eq!((requests, trips), (2 + 16 + 15 + 16 + 1 + 15, 4));
@@ -92,18 +121,20 @@ async fn requests_per_finalize() {
     let all: Vec<(&str, i64)> = skus.iter().map(|s| (s.as_str(), 3)).collect();
     let (_, trips, _) = count(&app, "all", &all).await;
     assert_eq!(trips, 5);
-    // Stock covering the line: read + claim, the line, the completion.
-    app.sku(A, "STOCKED", "backorder", None, 100).await;
-    let (requests, trips, ops) = count(&app, "covered", &[("STOCKED", 1)]).await;
-    eprintln!("covered: {requests} requests, {trips} round trips, all {ops:?}");
-    assert_eq!((requests, trips), (4, 3), "{ops:?}");
-    // The account toggle off: vendor defaults are not even read.
+    // A covered line on a SKU known to be contended: the claim with the read, the line, the
+    // completion (and the marker's removal after the answer).
     app.enable_account(A, false).await;
+    let (requests, trips, ops) = count(&app, "known", &[("S1", 1)]).await;
+    assert_eq!((requests, trips), (4, 3), "{ops:?}");
+    // The account toggle off, SKUs known: vendor defaults are not even read.
     let (requests, trips, _) = count(&app, "off", &[("S1", 1), ("S3", 1)]).await;
     assert_eq!((requests, trips), (5, 3), "two lines, nothing back-ordered");
     // A replay: the read, and the claim it went out with (refused).
     let (requests, trips, _) = count(&app, "all", &all).await;
     assert_eq!((requests, trips), (2, 1));
+    // A replay of a sale written in one transaction, on SKUs not known: the read.
+    let (requests, trips, _) = count(&app, "covered", &[("STOCKED", 1)]).await;
+    assert_eq!((requests, trips), (1, 1));
 }
 
 /// `GET /skus/{sku}/settings` and its `PUT`: the SKU (read or written), then the account's toggle

@@ -47,6 +47,7 @@ async fn dispatch(
                 backordered = done.backordered,
                 replayed = done.replayed,
                 attempts = done.attempts,
+                path = done.path.as_str(),
                 "sale finalized"
             );
             Ok(raw_json_response(200, done.body))

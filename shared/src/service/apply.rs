@@ -129,7 +129,9 @@ pub(super) enum Applied {
     Refused(Refusal),
 }
 
-/// Applies the lines of a claimed sale this applier holds `lease` of, then completes it.
+/// Applies the lines of a claimed sale this applier holds `lease` of, then completes it. `plans`:
+/// the lines already planned from `ctx`, if they were.
+#[allow(clippy::too_many_arguments)]
 pub(super) async fn apply_sale(
     store: &Store,
     account: &AccountId,
@@ -138,6 +140,7 @@ pub(super) async fn apply_sale(
     fulfillment_id: &str,
     ctx: &SaleContext,
     lease: &Lease,
+    plans: Option<Vec<LinePlan>>,
 ) -> Result<Applied, StoreError> {
     let lines = request.merged_lines();
     if let Some(missing) = lines.iter().find(|l| !ctx.skus.contains_key(&l.sku)) {
@@ -148,7 +151,10 @@ pub(super) async fn apply_sale(
         }
         return Ok(Applied::UnknownSku(missing.sku.clone()));
     }
-    let plans = plan_lines(store, account, ctx, &lines).await?;
+    let plans = match plans {
+        Some(plans) => plans,
+        None => plan_lines(store, account, ctx, &lines).await?,
+    };
     let now = now_rfc3339();
     let now = now.as_str();
     // The caller that claimed the sale knows no line of it is written yet: a line its read
@@ -303,9 +309,18 @@ pub(super) async fn take_over(
         lines: lines_from_json(sale, &applying.lines_json)?,
     };
     let fulfillment_id = record.fulfillment_id.clone().unwrap_or_default();
-    apply_sale(store, account, sale, &request, &fulfillment_id, ctx, &lease)
-        .await
-        .map(Some)
+    apply_sale(
+        store,
+        account,
+        sale,
+        &request,
+        &fulfillment_id,
+        ctx,
+        &lease,
+        None,
+    )
+    .await
+    .map(Some)
 }
 
 /// What the completion of a claimed sale found.

@@ -12,10 +12,11 @@ use crate::store::{Claim, CommitError, Store};
 use crate::telemetry;
 
 use super::apply::{self, Applied, Lease};
+use super::cold::{try_cold, Cold};
 use super::plan::{check_claimed, line_of, record_finalized, replay, unknown_sku_error};
 use super::{now_rfc3339, LINES_PER_TRANSACTION};
 
-pub use super::plan::{FinalizeError, Finalized};
+pub use super::plan::{FinalizeError, Finalized, WritePath};
 
 /// Finalizes a sale exactly once. A sale of up to [`LINES_PER_TRANSACTION`] (merged) lines is
 /// read once, claimed, and applied line by line with single-item conditional writes
@@ -38,6 +39,21 @@ pub async fn finalize_sale(
     let started = Instant::now();
     let mut backoff = Backoff::with(Duration::from_millis(50), Duration::from_secs(1));
     let mut attempts = 0;
+    // This process has not seen these SKUs contended lately: read first, in the hope of writing
+    // the sale whole in one transaction ([`super::cold`]); if not, go on from that read.
+    let mut pending = None;
+    let mut missed_cold = 0;
+    if !store.recently_contended(account, &skus) {
+        match try_cold(store, account, sale_id, request, &merged, &fingerprint).await? {
+            Cold::Done(done) => return Ok(done),
+            Cold::Refused(e) => return Err(e),
+            Cold::Claim { ctx, plans, missed } => {
+                missed_cold = u32::from(missed);
+                pending = Some((*ctx, plans));
+            }
+            Cold::Reread => {}
+        }
+    }
     let lines_json = apply::lines_json(&merged);
     // Our claim, once sent: a claim whose answer was lost and was sent again by the SDK finds
     // itself in place, and is ours.
@@ -60,14 +76,21 @@ pub async fn finalize_sale(
             lease_until_ms: lease.until_ms,
             now: &now,
         };
-        let (ctx, claimed) = if attempts == 1 {
+        let (ctx, claimed, plans) = if let Some((ctx, plans)) = pending.take() {
+            // Read by the cold attempt: claim now (below), and apply from what it planned.
+            (Ok(ctx), None, plans)
+        } else if attempts == 1 {
             let (ctx, claimed) = tokio::join!(
                 store.sale_context(account, sale_id, &skus),
                 store.claim_sale(account, sale_id, claim)
             );
-            (ctx, Some(claimed))
+            (ctx, Some(claimed), None)
         } else {
-            (store.sale_context(account, sale_id, &skus).await, None)
+            (
+                store.sale_context(account, sale_id, &skus).await,
+                None,
+                None,
+            )
         };
         let ctx = ctx?;
         let ours = ctx
@@ -94,6 +117,7 @@ pub async fn finalize_sale(
                     &fulfillment_id,
                     &ctx,
                     &lease,
+                    plans,
                 )
                 .await?
             }
@@ -146,13 +170,15 @@ pub async fn finalize_sale(
                 );
                 telemetry::count(|s| &s.orders_opened, opened as u64);
                 record_finalized(merged.len());
+                telemetry::count(|s| &s.lines_line_by_line, merged.len() as u64);
                 return Ok(Finalized {
                     body,
                     replayed: false,
-                    attempts: attempts + missed,
+                    attempts: attempts + missed + missed_cold,
                     lines: merged.len(),
                     parts: 1,
                     backordered,
+                    path: WritePath::LineByLine,
                 });
             }
             // Another applier completes it: the next read replays it.

@@ -12,7 +12,7 @@ use crate::store::{CommitError, SaleParts, Store, StoredSale};
 use super::lines::Refusal;
 use super::plan::{
     check_claimed, line_of, plan_lines, record_finalized, record_sale, replay, unknown_sku,
-    unknown_sku_error, FinalizeError, Finalized,
+    unknown_sku_error, FinalizeError, Finalized, WritePath,
 };
 use super::sale_view::assemble_parts;
 use super::{now_rfc3339, LINES_PER_TRANSACTION};
@@ -225,6 +225,11 @@ pub(super) async fn finalize_in_parts(
         lines: merged.len(),
         parts,
         backordered,
+        path: if replayed {
+            WritePath::Replayed
+        } else {
+            WritePath::InParts
+        },
     })
 }
 

@@ -14,6 +14,7 @@ pub mod apply;
 pub mod cancel;
 pub mod channel;
 pub mod close;
+mod cold;
 pub mod finalize;
 pub mod finalize_parts;
 mod lines;

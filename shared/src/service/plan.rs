@@ -62,6 +62,32 @@ pub struct Finalized {
     pub parts: u32,
     /// Units this call added to auto-back-order orders (0 on a replay).
     pub backordered: i64,
+    /// How this call wrote the sale, for its log line.
+    pub path: WritePath,
+}
+
+/// How a sale was written: the sale's log line says which.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WritePath {
+    /// Every line on a cold SKU and nothing back-ordered: one transaction with its record.
+    Transaction,
+    /// Claimed, then one conditional write per line (contended SKUs, or lines that back-order).
+    LineByLine,
+    /// More than [`super::LINES_PER_TRANSACTION`] SKUs: one transaction per part.
+    InParts,
+    /// Written before: its stored answer.
+    Replayed,
+}
+
+impl WritePath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WritePath::Transaction => "transaction",
+            WritePath::LineByLine => "line_by_line",
+            WritePath::InParts => "in_parts",
+            WritePath::Replayed => "replayed",
+        }
+    }
 }
 
 /// The error for a line of `lines` whose SKU `ctx` did not find.
@@ -188,5 +214,6 @@ pub(super) async fn replay(
         lines,
         parts: 1,
         backordered: 0,
+        path: WritePath::Replayed,
     })
 }

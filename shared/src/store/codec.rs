@@ -117,6 +117,8 @@ pub struct SkuRecord {
     pub state: SkuState,
     /// The open order whose item is known to exist (`made`).
     made: Option<String>,
+    /// Sales being applied line by line hold markers on the item: the SKU is contended.
+    pub in_flight: bool,
 }
 
 impl SkuRecord {
@@ -148,6 +150,7 @@ pub fn sku_from_item(sku: &Sku, item: &Item) -> Result<SkuRecord, StoreError> {
             backorder_limit: r.opt_i64(BACKORDER_LIMIT)?,
         },
         made: r.opt_str(ORDER_MADE)?.map(str::to_owned),
+        in_flight: item.keys().any(|k| k.starts_with(SALE_MARK_PREFIX)),
     })
 }
 

@@ -352,10 +352,13 @@ pub fn closing_quantity_attr(rid: &str) -> String {
     format!("cq#{rid}")
 }
 
+/// The prefix of every line marker's name: an item holding one has a sale in flight.
+pub const SALE_MARK_PREFIX: &str = "sm#";
+
 /// SKU item: the marker of a sale's line while the sale is being applied: the stock level right
 /// after the line (so a replay applies nothing twice and learns what the line did).
 pub fn sale_mark_attr(sale: &SaleId) -> String {
-    format!("sm#{sale}")
+    format!("{SALE_MARK_PREFIX}{sale}")
 }
 
 /// SKU item: the order a marked sale line's back-ordered units went into.

@@ -11,6 +11,7 @@
 mod apply;
 mod cancels;
 pub mod codec;
+mod cold;
 mod dynamo;
 pub mod layout;
 mod lines;
@@ -28,6 +29,7 @@ pub use cancels::CancelPart;
 pub use codec::{
     Applying, Contribution, OrderRef, SkuRecord, StoredAdjustment, StoredReceipt, StoredSale,
 };
+pub use cold::{ColdSale, ColdWrite};
 pub use dynamo::{CommitError, Contended};
 pub use lines::{LineWrite, LinesWrite};
 pub use listings::{ContributionPage, OpenOrderPage, OrderFilter, OrderPage};
@@ -40,6 +42,8 @@ pub use skus::SkuChange;
 
 use aws_sdk_dynamodb::Client;
 
+use crate::ids::{AccountId, Sku};
+
 /// Handle on the table; cheap to clone (the SDK client is reference counted).
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -49,6 +53,8 @@ pub struct Store {
     /// The shops table (`ShopsTable`: shops and their webhook secrets), known only to the functions
     /// that verify webhooks.
     shops_table: Option<String>,
+    /// The SKUs this process recently found contended (see [`Heat`]).
+    heat: std::sync::Arc<Heat>,
 }
 
 /// How long a sale's applier holds it before a redelivery or the completion sweep may take it
@@ -62,6 +68,7 @@ impl Store {
             table: table.into(),
             sale_lease: SALE_LEASE,
             shops_table: None,
+            heat: std::sync::Arc::default(),
         }
     }
 
@@ -78,6 +85,16 @@ impl Store {
         self
     }
 
+    /// The same store remembering contended SKUs for `ttl` (tests shorten it, so that cold
+    /// transactions and line-by-line writes meet on the same SKUs), with nothing remembered yet.
+    pub fn with_heat_ttl(mut self, ttl: std::time::Duration) -> Self {
+        self.heat = std::sync::Arc::new(Heat {
+            ttl,
+            ..Heat::default()
+        });
+        self
+    }
+
     pub fn sale_lease(&self) -> std::time::Duration {
         self.sale_lease
     }
@@ -89,4 +106,54 @@ impl Store {
     pub fn client(&self) -> &Client {
         &self.client
     }
+
+    /// Whether this process found any of these SKUs contended (sales of it in flight, or a
+    /// write that lost to another) within [`HEAT_TTL`].
+    pub fn recently_contended(&self, account: &AccountId, skus: &[Sku]) -> bool {
+        let now = std::time::Instant::now();
+        let seen = self.heat.seen.lock().unwrap_or_else(|e| e.into_inner());
+        skus.iter()
+            .any(|sku| seen.get(&heat_key(account, sku)).is_some_and(|t| *t > now))
+    }
+
+    /// Remembers these SKUs as contended for [`HEAT_TTL`] (or the store's own, [`Store::with_heat_ttl`]).
+    pub fn note_contended<'a>(&self, account: &AccountId, skus: impl IntoIterator<Item = &'a Sku>) {
+        let now = std::time::Instant::now();
+        let mut seen = self.heat.seen.lock().unwrap_or_else(|e| e.into_inner());
+        if seen.len() >= HEAT_CAPACITY {
+            seen.retain(|_, until| *until > now);
+            if seen.len() >= HEAT_CAPACITY {
+                seen.clear();
+            }
+        }
+        for sku in skus {
+            seen.insert(heat_key(account, sku), now + self.heat.ttl);
+        }
+    }
+}
+
+/// How long a SKU found contended is treated as such by this process.
+pub const HEAT_TTL: std::time::Duration = std::time::Duration::from_secs(30);
+const HEAT_CAPACITY: usize = 4096;
+
+/// The SKUs a process found contended, and until when: a sale of them claims itself with its
+/// first read and goes line by line, instead of reading first in the hope of one transaction.
+/// Only a prediction: a wrong one costs a round trip, never a unit.
+#[derive(Debug)]
+struct Heat {
+    ttl: std::time::Duration,
+    seen: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
+}
+
+impl Default for Heat {
+    fn default() -> Self {
+        Heat {
+            ttl: HEAT_TTL,
+            seen: std::sync::Mutex::default(),
+        }
+    }
+}
+
+fn heat_key(account: &AccountId, sku: &Sku) -> String {
+    layout::sku_partition(account, sku)
 }
