@@ -8,7 +8,11 @@
 //! answered it, reads may be answered late (after other writes committed), and the run fails if it
 //! has not finished in time rather than hang. The hot phase puts every worker on three SKUs (a flash
 //! sale) held to back-order limits, after a sale crashed at every step of the sale path, each then
-//! redelivered: no line takes a SKU below its limit, and a refused sale leaves no trace.
+//! redelivered: no line takes a SKU below its limit, and a refused sale leaves no trace. Sales
+//! of cold SKUs that back-order nothing are written in one transaction, the others line by line;
+//! the run remembers contended SKUs for 100 ms only, so both kinds meet on the same SKUs, and the
+//! crash at every step covers both. Every answered line is a step its SKU's item took (its level
+//! from `on_hand_after + quantity` to `on_hand_after`, in the item's stream images).
 //!
 //! Received units are released to the sales waiting on them: each closed order receives in two
 //! concurrent receipts, under the same faults and redeliveries, and the table's stream is then
@@ -130,7 +134,10 @@ const SPREAD: Shape = Shape {
 const SALE_STEPS: usize = 10;
 
 async fn run(sales: usize, rate: f64, shape: Shape) {
-    let (app, faults) = TestApp::with_faults().await;
+    let (mut app, faults) = TestApp::with_faults().await;
+    // SKUs found contended are remembered for 100 ms only, so that sales written in one
+    // transaction and sales written line by line keep meeting on the same SKUs.
+    app.store = app.store.clone().with_heat_ttl(Duration::from_millis(100));
     let app = Arc::new(app);
     enable_stream(&app).await;
     app.enable_account(A, true).await;
@@ -271,11 +278,14 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
     // and a last redelivery finishes it.
     let mut crashed_replies = Vec::new();
     if shape.crash_every_step {
-        for n in 0..SALE_STEPS {
-            let id = format!("crash-{n:02}");
+        // Sales that back-order (line by line), then covered sales of SKUs with stock and no
+        // sales in flight (one transaction: the read, then the transaction).
+        let steps = (0..SALE_STEPS).map(|n| (format!("crash-{n:02}"), "SKU-00", "SKU-01", n));
+        let cold = (0..3).map(|n| (format!("crash-cold-{n}"), "SKU-04", "SKU-09", n));
+        for (id, first, second, n) in steps.chain(cold) {
             let body = json!({"lines": [
-                {"sku": "SKU-00", "quantity": 1 + (n as i64 % 3)},
-                {"sku": "SKU-01", "quantity": 2},
+                {"sku": first, "quantity": 1 + (n as i64 % 3)},
+                {"sku": second, "quantity": 2},
             ]});
             let path = format!("/sales/{id}/finalize");
             for at in [n, (n + 3) % SALE_STEPS] {
@@ -549,6 +559,7 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
     let stream_secs = stream_started.elapsed().as_secs_f64();
     violations.extend(check_releases(&app, &replies, &receipt_answers, &bus).await);
     violations.extend(check_receipts_in_history(&app, &raw, &receipt_answers).await);
+    violations.extend(check_lines_in_history(&raw, &replies));
 
     let sale_records = app.items_with_prefix("SALE#").await.len();
     if sale_records != sales {
@@ -780,6 +791,48 @@ async fn check_releases(
     for sale in &ready {
         if !events.contains_key(sale) {
             violations.push(format!("sale {sale}: ready, no FulfillmentReady"));
+        }
+    }
+    violations
+}
+
+/// Every answered line is a write its SKU's item went through: the item's stream images show its
+/// level going from `on_hand_after + quantity` to `on_hand_after`, a write of its own (two lines
+/// with the same levels need two such writes). An answer computed from a level the write did not
+/// land on (a transaction without its version condition, a stale plan) shows a step the item
+/// never took.
+fn check_lines_in_history(stream: &[Value], replies: &[Accepted]) -> Vec<String> {
+    let num = |v: &Value| -> Option<i64> { v["N"].as_str().map(|n| n.parse().unwrap()) };
+    // Per SKU: how many writes took its level from one value to another.
+    let mut steps: HashMap<(String, i64, i64), usize> = HashMap::new();
+    for r in stream {
+        let sk = r["dynamodb"]["Keys"]["sk"]["S"].as_str().unwrap_or("");
+        let Some(sku) = sk.strip_prefix("SKU#") else {
+            continue;
+        };
+        let (old, new) = (&r["dynamodb"]["OldImage"], &r["dynamodb"]["NewImage"]);
+        if let (Some(before), Some(after)) = (num(&old["on_hand"]), num(&new["on_hand"])) {
+            if before != after {
+                *steps.entry((sku.to_owned(), before, after)).or_default() += 1;
+            }
+        }
+    }
+    let mut violations = Vec::new();
+    for (_, reply, _) in replies {
+        for l in reply.body["lines"].as_array().unwrap() {
+            let (q, after) = (
+                l["quantity"].as_i64().unwrap(),
+                l["on_hand_after"].as_i64().unwrap(),
+            );
+            let key = (l["sku"].as_str().unwrap().to_owned(), after + q, after);
+            match steps.get_mut(&key) {
+                Some(n) if *n > 0 => *n -= 1,
+                _ => violations.push(format!(
+                    "line {l} of {}: its SKU's item never went from {} to {after}",
+                    reply.body["sale_id"],
+                    after + q
+                )),
+            }
         }
     }
     violations
