@@ -43,6 +43,9 @@ struct Capacity {
     requests: Arc<AtomicU64>,
     /// Write and read units, in thousandths.
     wcu_milli: Arc<AtomicU64>,
+    /// Write units as DynamoDB bills them: a transaction's doubled (DynamoDB Local reports one
+    /// unit per KB of each item a transaction writes, DynamoDB bills two).
+    billed_milli: Arc<AtomicU64>,
     rcu_milli: Arc<AtomicU64>,
     by_op: Arc<Mutex<BTreeMap<String, u64>>>,
 }
@@ -51,6 +54,7 @@ impl Capacity {
     fn reset(&self) {
         self.requests.store(0, Ordering::SeqCst);
         self.wcu_milli.store(0, Ordering::SeqCst);
+        self.billed_milli.store(0, Ordering::SeqCst);
         self.rcu_milli.store(0, Ordering::SeqCst);
         self.by_op.lock().unwrap().clear();
     }
@@ -110,8 +114,12 @@ impl Intercept for Capacity {
         &self,
         ctx: &AfterDeserializationInterceptorContextRef<'_>,
         _rc: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), aws_sdk_dynamodb::error::BoxError> {
+        let transaction = cfg
+            .load::<aws_smithy_runtime_api::client::orchestrator::Metadata>()
+            .is_some_and(|m| m.name() == "TransactWriteItems");
+        let bill = |w: u64| if transaction { 2 * w } else { w };
         let Some(bytes) = ctx.response().body().bytes() else {
             return Ok(());
         };
@@ -134,9 +142,11 @@ impl Intercept for Capacity {
                     self.rcu_milli.fetch_add(total, Ordering::SeqCst);
                 } else {
                     self.wcu_milli.fetch_add(total, Ordering::SeqCst);
+                    self.billed_milli.fetch_add(bill(total), Ordering::SeqCst);
                 }
             } else {
                 self.wcu_milli.fetch_add(w, Ordering::SeqCst);
+                self.billed_milli.fetch_add(bill(w), Ordering::SeqCst);
                 self.rcu_milli.fetch_add(r, Ordering::SeqCst);
             }
         }
@@ -238,7 +248,8 @@ async fn requests_and_units() -> Value {
     for lines in [1usize, 10, 100] {
         for case in ["covering stock", "new order", "open order"] {
             let runs = if lines == 100 { 5 } else { 20 };
-            let (mut reqs, mut wcu, mut items) = (Vec::new(), Vec::new(), Vec::new());
+            let (mut reqs, mut wcu, mut billed, mut items) =
+                (Vec::new(), Vec::new(), Vec::new(), Vec::new());
             let shared: Vec<String> = (0..lines).map(|i| format!("{case}-{lines}-{i}")).collect();
             match case {
                 "covering stock" => make_skus(&store, &account, &shared, 1_000_000).await,
@@ -278,6 +289,7 @@ async fn requests_and_units() -> Value {
                 .unwrap();
                 reqs.push(cap.requests.load(Ordering::SeqCst) as f64);
                 wcu.push(cap.wcu_milli.load(Ordering::SeqCst) as f64 / 1000.0);
+                billed.push(cap.billed_milli.load(Ordering::SeqCst) as f64 / 1000.0);
                 // The sale's contribution item to each order it fed (the audit trail), and the
                 // order item when it opens it (or, in a transaction, adds to it).
                 let orders_touched = match case {
@@ -294,10 +306,10 @@ async fn requests_and_units() -> Value {
                 };
                 items.push((records + lines + orders_touched) as f64);
             }
-            let (r, w, it) = (median(reqs), median(wcu), median(items));
-            println!("  {lines:>3} lines, {case:<15} requests {r:>4}  write units {w:>7.1}  items changed {it:>4}  units/item {:.2}", w / it);
+            let (r, w, b, it) = (median(reqs), median(wcu), median(billed), median(items));
+            println!("  {lines:>3} lines, {case:<15} requests {r:>4}  write units {w:>7.1}  billed {b:>7.1}  items changed {it:>4}  units/item {:.2}", w / it);
             rows.push(json!({
-                "lines": lines, "case": case, "requests": r, "write_units": w,
+                "lines": lines, "case": case, "requests": r, "write_units": w, "billed_write_units": b,
                 "write_units_per_line": w / lines as f64, "items_changed": it, "write_units_per_item": w / it,
             }));
         }
@@ -1086,14 +1098,15 @@ fn markdown(r: &Value) -> String {
         r["machine"]["date"].as_str().unwrap_or(""), r["machine"]["cpu"].as_str().unwrap_or(""), r["machine"]["cores"], r["machine"]["dynamodb"].as_str().unwrap_or("")
     ));
     s.push_str(&targets(r));
-    s.push_str("## 1. DynamoDB requests and write units per finalize\n\nCounted by an SDK interceptor; write units from `ReturnConsumedCapacity` (table and indexes), the marker removals sent after the answer included. Items changed = the sale record (and one part record per transaction for a sale in parts) + each SKU + each order item written + the sale's contribution item to each order (the audit trail). Sales of 1 and 10 lines are written line by line with single-item writes, billed as DynamoDB Local reports them (1 unit per write of an item under 1 KB, and 1 per index entry). A sale of 100 lines is written in transactions, which DynamoDB Local reports at half what DynamoDB bills (2 units per item written in a transaction).\n\nBefore #12 a sale of up to 32 SKUs was one transaction. By DynamoDB's rules, 1 line: covering stock 4 units (the sale and the SKU), opening an order 12 (the sale, the SKU, the order and the contribution, doubled, and 4 index entries of the new order), adding to the open order 8; DynamoDB Local reported 2, 10 and 2. Requests: 2 for each.\n\nSince #13 each back-ordered line's contribution is one conditional `PutItem` (put if absent, so a redelivered sale never resets a contribution released to since; before, one `BatchWriteItem` for all) and writes its `awaiting` index entry (+1 unit); the stored answer of a sale carries each line's `awaiting`, `released` and `expected_at`, some 45 bytes a line, which puts the record of a large sale (and each part record) over more KB. Before #13, on 2026-12-02: 1 line opening an order 11 units, adding 5; 10 lines opening 44 requests and 93 units, adding 24 and 33; 100 lines 32, 72 and 32 units.\n\n| lines | case | requests | write units | per line | items changed | units per item |\n|---:|---|---:|---:|---:|---:|---:|\n");
+    s.push_str("## 1. DynamoDB requests and write units per finalize\n\nCounted by an SDK interceptor; write units from `ReturnConsumedCapacity` (table and indexes), the marker removals sent after the answer included. Items changed = the sale record (and one part record per transaction for a sale in parts) + each SKU + each order item written + the sale's contribution item to each order (the audit trail). Sales of 1 and 10 lines are written line by line with single-item writes, billed as DynamoDB Local reports them (1 unit per write of an item under 1 KB, and 1 per index entry). A sale of 100 lines is written in transactions, which DynamoDB Local reports at half what DynamoDB bills (2 units per item written in a transaction). The billed column doubles every unit a transaction reports (index entries written by a transaction too, which may overstate them) and is what to compare. A sale of up to 32 SKUs that back-orders nothing, on SKUs with no sale in flight, is one transaction (its record and its lines, after the read: 2 requests); the bench's covering-stock sales are such sales. Before that (2026-12-06, line by line: claim, lines, completion, marker removals, all single-item writes, billed as reported): covering stock 5 requests and 4 units for 1 line, 23 and 23 for 10 lines.\n\nBefore #12 a sale of up to 32 SKUs was one transaction. By DynamoDB's rules, 1 line: covering stock 4 units (the sale and the SKU), opening an order 12 (the sale, the SKU, the order and the contribution, doubled, and 4 index entries of the new order), adding to the open order 8; DynamoDB Local reported 2, 10 and 2. Requests: 2 for each.\n\nSince #13 each back-ordered line's contribution is one conditional `PutItem` (put if absent, so a redelivered sale never resets a contribution released to since; before, one `BatchWriteItem` for all) and writes its `awaiting` index entry (+1 unit); the stored answer of a sale carries each line's `awaiting`, `released` and `expected_at`, some 45 bytes a line, which puts the record of a large sale (and each part record) over more KB. Before #13, on 2026-12-02: 1 line opening an order 11 units, adding 5; 10 lines opening 44 requests and 93 units, adding 24 and 33; 100 lines 32, 72 and 32 units.\n\n| lines | case | requests | write units | billed by DynamoDB's rules | per line | items changed | units per item |\n|---:|---|---:|---:|---:|---:|---:|---:|\n");
     for row in r["requests_and_units"].as_array().unwrap() {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
             row["lines"],
             row["case"].as_str().unwrap(),
             row["requests"],
             f(&row["write_units"]),
+            f(&row["billed_write_units"]),
             f(&row["write_units_per_line"]),
             row["items_changed"],
             f(&row["write_units_per_item"])
