@@ -38,22 +38,21 @@ impl Store {
         sale: &SaleId,
         claim: Claim<'_>,
     ) -> Result<(), CommitError> {
-        let mut item = sale_key(account, sale);
-        item.insert(FINGERPRINT.to_owned(), s(claim.fingerprint));
+        let mut item = sale_record(
+            account,
+            sale,
+            claim.fingerprint,
+            claim.fulfillment_id,
+            claim.customer,
+            claim.channel,
+            claim.now,
+        );
         item.insert(STATUS.to_owned(), s(SaleStatus::Finalizing.as_str()));
         item.insert(PARTS.to_owned(), n(1));
         item.insert(DONE.to_owned(), n(0));
         item.insert(REQUEST.to_owned(), s(claim.lines_json));
-        item.insert(FULFILLMENT_ID.to_owned(), s(claim.fulfillment_id));
-        if let Some(c) = claim.customer {
-            item.insert(CUSTOMER.to_owned(), s(c));
-        }
-        if let Some(c) = claim.channel {
-            item.insert(CHANNEL.to_owned(), s(c));
-        }
         item.insert(LEASE.to_owned(), s(claim.lease));
         item.insert(LEASE_UNTIL.to_owned(), n(claim.lease_until_ms));
-        item.insert(CREATED_AT.to_owned(), s(claim.now));
         if self.put_if_absent(item).await? {
             Ok(())
         } else {
@@ -231,6 +230,30 @@ impl Store {
         });
         update_if(clear).await.map(|_| ())
     }
+}
+
+/// What every record of a sale of up to 32 SKUs holds from its first write: its key, the
+/// request's fingerprint, the fulfillment id, customer and channel, and when it was written.
+pub(super) fn sale_record(
+    account: &AccountId,
+    sale: &SaleId,
+    fingerprint: &str,
+    fulfillment_id: &str,
+    customer: Option<&str>,
+    channel: Option<&str>,
+    now: &str,
+) -> Item {
+    let mut item = sale_key(account, sale);
+    item.insert(FINGERPRINT.to_owned(), s(fingerprint));
+    item.insert(FULFILLMENT_ID.to_owned(), s(fulfillment_id));
+    if let Some(c) = customer {
+        item.insert(CUSTOMER.to_owned(), s(c));
+    }
+    if let Some(c) = channel {
+        item.insert(CHANNEL.to_owned(), s(c));
+    }
+    item.insert(CREATED_AT.to_owned(), s(now));
+    item
 }
 
 /// Sends a conditional `UpdateItem` that may be a resend of one whose answer was lost: true if

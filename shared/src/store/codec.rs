@@ -134,15 +134,13 @@ impl SkuRecord {
 
 pub fn sku_from_item(sku: &Sku, item: &Item) -> Result<SkuRecord, StoreError> {
     let r = Reader::new(item);
-    let policy_raw = r.str(POLICY)?;
-    let policy = BackorderPolicy::parse(policy_raw)
+    let policy = BackorderPolicy::parse(r.str(POLICY)?)
         .ok_or_else(|| r.malformed(format!("{POLICY} is not a known policy")))?;
-    let version = r.i64(VERSION)?;
     Ok(SkuRecord {
         sku: sku.clone(),
         state: SkuState {
             on_hand: r.i64(ON_HAND)?,
-            version: u64::try_from(version).unwrap_or(0),
+            version: u64::try_from(r.i64(VERSION)?).unwrap_or(0),
             policy,
             vendor_id: r.opt_id(VENDOR_ID, VendorId::parse)?,
             open_order: r.opt_id(OPEN_RID, ReplenishmentId::parse)?,

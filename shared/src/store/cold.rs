@@ -5,10 +5,10 @@
 //! path (`service::finalize`); everything else is applied line by line ([`super::lines`]).
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::TransactWriteItem;
 
-use super::codec::{n, s};
-use super::dynamo::{dynamo_error, is_throttling, update};
+use super::codec::s;
+use super::dynamo::{dynamo_error, is_throttling};
 use super::layout::*;
 use super::Store;
 use crate::domain::{LinePlan, SaleStatus};
@@ -43,7 +43,7 @@ pub enum ColdWrite {
 
 impl Store {
     /// Writes the whole sale in one `TransactWriteItems`: the completed record if none exists,
-    /// and each line's `on_hand - q` conditional on the SKU's version as read. Sent again by the
+    /// and each line's level after it, conditional on the SKU's version as read. Sent again by the
     /// SDK, it keeps its client request token: DynamoDB answers a repeat of a committed
     /// transaction as committed (and a later one fails on the record).
     pub async fn finalize_cold(
@@ -53,18 +53,17 @@ impl Store {
         plans: &[LinePlan],
         record: ColdSale<'_>,
     ) -> Result<ColdWrite, StoreError> {
-        let mut item = sale_key(account, sale);
-        item.insert(FINGERPRINT.to_owned(), s(record.fingerprint));
+        let mut item = super::apply::sale_record(
+            account,
+            sale,
+            record.fingerprint,
+            record.fulfillment_id,
+            record.customer,
+            record.channel,
+            record.now,
+        );
         item.insert(STATUS.to_owned(), s(SaleStatus::Finalized.as_str()));
         item.insert(RESULT.to_owned(), s(record.result_json));
-        item.insert(FULFILLMENT_ID.to_owned(), s(record.fulfillment_id));
-        if let Some(c) = record.customer {
-            item.insert(CUSTOMER.to_owned(), s(c));
-        }
-        if let Some(c) = record.channel {
-            item.insert(CHANNEL.to_owned(), s(c));
-        }
-        item.insert(CREATED_AT.to_owned(), s(record.now));
         item.insert(UPDATED_AT.to_owned(), s(record.now));
         let mut writes = Vec::with_capacity(plans.len() + 1);
         writes.push(
@@ -73,22 +72,14 @@ impl Store {
                 .build(),
         );
         for plan in plans {
-            let line = Update::builder()
-                .table_name(&self.table)
-                .set_key(Some(sku_key(account, &plan.sku)))
-                .update_expression("SET #oh = #oh - :q, #u = :now ADD #ver :one")
-                .condition_expression("#ver = :v")
-                .expression_attribute_names("#oh", ON_HAND)
-                .expression_attribute_names("#u", UPDATED_AT)
-                .expression_attribute_names("#ver", VERSION)
-                .expression_attribute_values(":q", n(plan.quantity))
-                .expression_attribute_values(":now", s(record.now))
-                .expression_attribute_values(":one", n(1))
-                .expression_attribute_values(
-                    ":v",
-                    n(i64::try_from(plan.before.version).unwrap_or(i64::MAX)),
-                );
-            writes.push(update(line)?);
+            let (sku, seen) = (&plan.sku, plan.before.version);
+            writes.push(self.level_on_version(
+                account,
+                sku,
+                seen,
+                plan.on_hand_after,
+                record.now,
+            )?);
         }
         let result = self
             .client

@@ -205,27 +205,42 @@ impl Store {
             record.insert(OPEN_RID.to_owned(), s(rid.as_str()));
         }
         record.insert(CREATED_AT.to_owned(), s(now));
+        let level =
+            self.level_on_version(account, &before.sku, before.state.version, after, now)?;
+        self.transact(vec![
+            TransactWriteItem::builder()
+                .put(self.put_new(record)?)
+                .build(),
+            level,
+        ])
+        .await
+    }
+
+    /// A transaction's write of a SKU's stock level, conditional on the version it was read at
+    /// (`seen`): the level set to `on_hand`, the version bumped.
+    pub(super) fn level_on_version(
+        &self,
+        account: &AccountId,
+        sku: &Sku,
+        seen: u64,
+        on_hand: i64,
+        now: &str,
+    ) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(sku_key(account, &before.sku)))
+            .set_key(Some(sku_key(account, sku)))
             .update_expression("SET #oh = :oh, #ver = :ver, #u = :now")
             .condition_expression("#ver = :seen")
             .expression_attribute_names("#oh", ON_HAND)
             .expression_attribute_names("#ver", VERSION)
             .expression_attribute_names("#u", UPDATED_AT)
-            .expression_attribute_values(":oh", n(after))
-            .expression_attribute_values(":ver", n(before.state.version + 1))
-            .expression_attribute_values(":seen", n(before.state.version))
+            .expression_attribute_values(":oh", n(on_hand))
+            .expression_attribute_values(":ver", n(seen + 1))
+            .expression_attribute_values(":seen", n(seen))
             .expression_attribute_values(":now", s(now))
             .build()
             .map_err(|e| StoreError::dynamo("TransactWriteItems", e))?;
-        self.transact(vec![
-            TransactWriteItem::builder()
-                .put(self.put_new(record)?)
-                .build(),
-            TransactWriteItem::builder().update(update).build(),
-        ])
-        .await
+        Ok(TransactWriteItem::builder().update(update).build())
     }
 
     /// Adds `delta` to an existing SKU's stock atomically; `None` if the SKU does not exist.
