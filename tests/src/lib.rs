@@ -381,6 +381,27 @@ impl TestApp {
         items
     }
 
+    /// The names of the line markers on a SKU's item (`~`, `@`, `^`), sorted.
+    pub async fn marker_names(&self, account: &str, sku: &str) -> Vec<String> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(root_key(account, &format!("SKU#{sku}"))))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get the SKU")
+            .item
+            .expect("the SKU exists");
+        let mut names: Vec<String> = item
+            .into_keys()
+            .filter(|k| k.starts_with(['~', '@', '^']))
+            .collect();
+        names.sort();
+        names
+    }
+
     /// Checks one consistent snapshot (`TransactGetItems`) of a SKU and its orders (those a scan
     /// found, plus the one the SKU points at; taken again when that one is new):
     /// - an order its SKU points at is open, or has no item yet while the sale that opened it is
@@ -454,7 +475,7 @@ impl TestApp {
                     None => {
                         let opening = sku_item
                             .iter()
-                            .any(|(k, v)| k.starts_with("so#") && v.as_s().ok() == Some(p));
+                            .any(|(k, v)| k.starts_with('@') && v.as_s().ok() == Some(p));
                         if !opening {
                             return Err(format!(
                                 "{sku}: points at {p}, which has no item and no sale applying into it"
@@ -558,6 +579,20 @@ impl TestApp {
             .await;
         body["items"].as_array().cloned().unwrap_or_default()
     }
+}
+
+/// The marker names a sale's line leaves on its SKU item, sorted: 13 bytes each; a line that
+/// back-orders also names its order and its place in line.
+pub fn sale_marker_names(sale: &str, backordered: bool) -> Vec<String> {
+    let sale = backorder::ids::SaleId::parse(sale, "sale_id").unwrap();
+    let key = backorder::store::layout::mark_key(&sale);
+    assert_eq!(key.len(), 12);
+    let mut names = vec![format!("~{key}")];
+    if backordered {
+        names.extend([format!("@{key}"), format!("^{key}")]);
+    }
+    names.sort();
+    names
 }
 
 /// Percent-encodes a path segment.

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use backorder::Config;
 use backorder_tests::faults::{invoke_with, Invocation, Outcome};
 use backorder_tests::stream::{enable_stream, stream_records};
-use backorder_tests::{within, TestApp};
+use backorder_tests::{sale_marker_names, within, TestApp};
 use serde_json::{json, Value};
 
 const A: &str = "acct";
@@ -166,4 +166,65 @@ async fn an_invalid_sale_leaves_nothing_to_complete() {
     assert_eq!(out["batchItemFailures"], json!([]));
     assert_eq!(app.call(A, "GET", "/sales/S1", None).await.status, 404);
     assert_eq!(app.on_hand(A, "X").await, 0);
+}
+
+/// The completion path removes the markers complete sales left on their SKU items (those their
+/// process did not remove with a later write), one write per item for the batch, and leaves
+/// those of a sale still being applied until it is complete.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_markers_of_complete_sales_are_swept_and_those_in_flight_stay() {
+    let (mut app, _faults) = TestApp::with_faults().await;
+    app.store = app.store.clone().with_sale_lease(LEASE);
+    enable_stream(&app).await;
+    app.enable_account(A, true).await;
+    app.sku(A, "X", "backorder", None, 0).await;
+    // S1 completes; S2's caller dies after its line (requests 0 and 1 read and claim, 2 writes the
+    // line). S2's line took S1's markers with it, since this process completed S1.
+    assert_eq!(app.finalize(A, "S1", &[("X", 1)]).await.status, 200);
+    assert_eq!(
+        app.marker_names(A, "X").await,
+        sale_marker_names("S1", true)
+    );
+    let died = invoke_with(
+        Invocation::crash_before(3),
+        app.finalize(A, "S2", &[("X", 2)]),
+    )
+    .await;
+    assert!(matches!(died, Outcome::Crashed));
+    assert_eq!(
+        app.marker_names(A, "X").await,
+        sale_marker_names("S2", true)
+    );
+    // S3 completes in another process (a fresh store), which has no sale of X to remove: X holds
+    // S2's markers and S3's.
+    let other =
+        backorder::Store::new(app.store.client().clone(), app.table.clone()).with_sale_lease(LEASE);
+    let first = std::mem::replace(&mut app.store, other);
+    let r = app.finalize(A, "S3", &[("X", 1)]).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    app.store = first;
+    let mut both = sale_marker_names("S2", true);
+    both.extend(sale_marker_names("S3", true));
+    both.sort();
+    assert_eq!(app.marker_names(A, "X").await, both);
+
+    // While S2's lease lasts: S3's markers go, S2's stay.
+    let claimed = claims(&stream_records(&app).await);
+    assert_eq!(claimed.len(), 3);
+    let early = complete(&app, &claimed, Duration::from_millis(1700)).await;
+    assert_eq!(
+        early["batchItemFailures"].as_array().map(Vec::len),
+        Some(1),
+        "{early}"
+    );
+    assert_eq!(
+        app.marker_names(A, "X").await,
+        sale_marker_names("S2", true)
+    );
+    // Once S2 is complete, its markers go too; X is left as the three sales made it.
+    let done = complete(&app, &claimed, Duration::from_secs(15)).await;
+    assert_eq!(done["batchItemFailures"], json!([]), "{done}");
+    assert_eq!(app.marker_names(A, "X").await, Vec::<String>::new());
+    assert_eq!(app.on_hand(A, "X").await, -4);
+    assert_eq!(app.orders(A, "").await[0]["quantity"], 4);
 }

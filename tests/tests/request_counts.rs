@@ -1,6 +1,6 @@
 //! DynamoDB requests per finalize, counted by the fault layer (no faults) for the answer's path,
 //! with its sequential round trips (requests sent together count once), and by an SDK interceptor
-//! for everything, the marker removals sent after the answer included.
+//! for everything sent, after the answer too.
 //!
 //! A sale on SKUs this process has not found contended is read first: if it back-orders nothing
 //! and no sale is in flight on its SKUs, it is one transaction (2 requests, 2 round trips, nothing
@@ -14,7 +14,7 @@
 use std::sync::Arc;
 
 use backorder_tests::faults::{invoke_in, FaultConfig, Invocation, Outcome};
-use backorder_tests::TestApp;
+use backorder_tests::{sale_marker_names, TestApp};
 use serde_json::json;
 
 const A: &str = "acct";
@@ -85,7 +85,8 @@ async fn requests_per_finalize() {
 
     // One line opening an order, on a SKU this process has not seen: the read finds it short, then
     // the claim, the line, the order's item + the contribution, the completion + the SKU noting
-    // the order's item exists; then the marker's removal.
+    // the order's item exists. Nothing after the answer: the line's markers go with this process's
+    // next write of the SKU.
     let (requests, trips, ops) = count(&app, "one-new", &[("S0", 1)]).await;
     eprintln!("opening: {requests} requests, {trips} round trips, all {ops:?}");
     assert_eq!((requests, trips), (7, 5), "{ops:?}");
@@ -96,17 +97,25 @@ async fn requests_per_finalize() {
         "claim, order, contribution (put if absent)"
     );
     assert_eq!(ops.get("BatchWriteItem"), None);
-    assert_eq!(
-        ops.get("UpdateItem"),
-        Some(&4),
-        "line, completion, made, marker"
-    );
+    assert_eq!(ops.get("UpdateItem"), Some(&3), "line, completion, made");
+    assert_eq!(ops.values().sum::<usize>(), 7, "nothing after the answer");
     assert_eq!(ops.get("TransactWriteItems"), None);
     // The same SKU again, now known to back-order: the claim goes with the read, and the line adds
     // to the open order, whose item exists: no order write.
     let (requests, trips, ops) = count(&app, "one-add", &[("S0", 1)]).await;
     eprintln!("adding: {requests} requests, {trips} round trips, all {ops:?}");
     assert_eq!((requests, trips), (5, 4), "{ops:?}");
+    // One write of the SKU item for the sale: its line, which also removed the markers of the
+    // sale before it.
+    assert_eq!(
+        ops.values().sum::<usize>(),
+        5,
+        "nothing after the answer: {ops:?}"
+    );
+    assert_eq!(
+        app.marker_names(A, "S0").await,
+        sale_marker_names("one-add", true)
+    );
     // A line relying on a vendor default: one more read, after the first, then the claim.
     let (requests, trips, _) = count(&app, "vendor", &[("S1", 1)]).await;
     assert_eq!((requests, trips), (8, 6), "opens S1's order");
@@ -122,10 +131,19 @@ async fn requests_per_finalize() {
     let (_, trips, _) = count(&app, "all", &all).await;
     assert_eq!(trips, 5);
     // A covered line on a SKU known to be contended: the claim with the read, the line, the
-    // completion (and the marker's removal after the answer).
+    // completion; its marker is one attribute of about 16 bytes.
     app.enable_account(A, false).await;
     let (requests, trips, ops) = count(&app, "known", &[("S1", 1)]).await;
     assert_eq!((requests, trips), (4, 3), "{ops:?}");
+    assert_eq!(
+        ops.values().sum::<usize>(),
+        4,
+        "nothing after the answer: {ops:?}"
+    );
+    assert_eq!(
+        app.marker_names(A, "S1").await,
+        sale_marker_names("known", false)
+    );
     // The account toggle off, SKUs known: vendor defaults are not even read.
     let (requests, trips, _) = count(&app, "off", &[("S1", 1), ("S3", 1)]).await;
     assert_eq!((requests, trips), (5, 3), "two lines, nothing back-ordered");

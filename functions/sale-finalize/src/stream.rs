@@ -1,7 +1,10 @@
 //! The completion path: the table's stream reports every sale claimed (its record's `INSERT`), and
 //! this makes sure each one completes, even when its caller never comes back. Most are complete by
 //! the time their record arrives (one read tells); one still being applied is waited for until its
-//! applier's lease expires, then taken over (`backorder::service::complete_claimed`).
+//! applier's lease expires, then taken over (`backorder::service::complete_claimed`). The markers
+//! the batch's complete sales left on their SKU items (those their own process has not removed
+//! with its next write) are removed then, one write per SKU item for the batch
+//! (`Store::sweep_marks`).
 //!
 //! The event source mapping passes only `INSERT`s of sale records being applied (its filter); any
 //! other record is ignored. A sale not completed in time is reported in `batchItemFailures` with
@@ -12,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use aws_lambda_events::dynamodb::EventRecord;
 use aws_lambda_events::streams::{DynamoDbBatchItemFailure, DynamoDbEventResponse};
-use backorder::ids::{AccountId, SaleId};
-use backorder::service::{complete_claimed, Completion};
+use backorder::ids::{AccountId, SaleId, Sku};
+use backorder::service::{claimed_skus, complete_claimed, Completion};
 use backorder::store::{codec, layout};
 use backorder::Store;
 use futures::StreamExt;
@@ -29,6 +32,8 @@ const PARALLEL: usize = 16;
 pub struct Claimed {
     pub account: AccountId,
     pub sale: SaleId,
+    /// The SKUs of its lines.
+    pub skus: Vec<Sku>,
     pub sequence_number: String,
 }
 
@@ -40,11 +45,13 @@ pub fn claimed(record: &EventRecord) -> Option<Claimed> {
     }
     let image: layout::Item = std::collections::HashMap::from(record.change.new_image.clone());
     let r = codec::Reader::new(&image);
-    r.opt_str(layout::REQUEST).ok()??;
+    let request = r.opt_str(layout::REQUEST).ok()??;
     let sale = layout::sale_id_of_sort_key(r.str(layout::SK).ok()?)?;
+    let sale = SaleId::parse(sale, "sale_id").ok()?;
     Some(Claimed {
         account: codec::account_of(&image).ok()?,
-        sale: SaleId::parse(sale, "sale_id").ok()?,
+        skus: claimed_skus(&sale, request)?,
+        sale,
         sequence_number: record.change.sequence_number.clone()?,
     })
 }
@@ -85,10 +92,15 @@ pub async fn handle_stream(
             .await;
     let mut first_failed: Option<usize> = None;
     let mut completed = 0;
+    let mut complete = Vec::new();
     for (i, result) in &results {
+        if let Ok(Completion::Completed | Completion::AlreadyDone) = result {
+            let c = &claims[*i];
+            complete.push((c.account.clone(), c.sale.clone(), c.skus.clone()));
+        }
         match result {
             Ok(Completion::Completed) => completed += 1,
-            Ok(Completion::AlreadyDone) => {}
+            Ok(Completion::AlreadyDone | Completion::Gone) => {}
             Ok(Completion::InProgress) | Err(_) => {
                 if let Err(e) = result {
                     tracing::warn!(sale = %claims[*i].sale, error = %e, "a claimed sale was not completed");
@@ -97,10 +109,20 @@ pub async fn handle_stream(
             }
         }
     }
+    // Only markers of complete sales, so none an applier could still need. A sweep that fails is
+    // no failure of the batch: the markers are only bytes on the items, and it is logged.
+    let swept = match store.sweep_marks(&complete).await {
+        Ok(written) => written,
+        Err(e) => {
+            tracing::warn!(error = %e, "the markers of complete sales were left on their SKUs");
+            0
+        }
+    };
     tracing::info!(
         records = records.len(),
         claims = claims.len(),
         completed,
+        markers_swept_from = swept,
         failed = first_failed.is_some(),
         "sale completion batch"
     );

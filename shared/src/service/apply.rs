@@ -10,9 +10,11 @@
 //!    the line did. A miss answers the item as it is: the line is re-planned from it, no read.
 //! 3. The order items the lines opened, and each line's contribution, are written (each
 //!    conditional on not existing).
-//! 4. The record is completed with the answer (conditional on still holding the lease), then the
-//!    markers are removed. A marker is removed only once the sale is complete, and an applier
-//!    writes lines only while its lease lasts, so no applier can meet a removed marker.
+//! 4. The record is completed with the answer (conditional on still holding the lease). The
+//!    markers go later, with this process's next write of the SKU or the completion path's sweep
+//!    ([`crate::store::Store::sweep_marks`]). A marker is removed only once the sale is complete,
+//!    and an applier writes lines only while its lease lasts, so no applier can meet a removed
+//!    marker.
 
 use std::time::{Duration, Instant};
 
@@ -73,6 +75,12 @@ pub(super) fn lines_from_json(sale: &SaleId, json: &str) -> Result<Vec<SaleLine>
             })
         })
         .collect()
+}
+
+/// The SKUs of a claimed sale, from its record's request (`None`: unreadable).
+pub fn claimed_skus(sale: &SaleId, request_json: &str) -> Option<Vec<Sku>> {
+    let lines = lines_from_json(sale, request_json).ok()?;
+    Some(lines.into_iter().map(|l| l.sku).collect())
 }
 
 /// The lease an applier holds: its token and when it expires.
@@ -246,21 +254,10 @@ pub(super) async fn apply_sale(
         return Ok(Applied::LeaseLost);
     }
 
-    // The markers: nothing reads them once the sale is complete, so they are removed after the
-    // answer, off its path. A sandbox that dies first leaves a few bytes on the SKU item.
-    let clears: Vec<Sku> = done.iter().map(|d| d.sku.clone()).collect();
-    let (store2, account2, sale2) = (store.clone(), account.clone(), sale.clone());
-    crate::background::spawn(async move {
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let clears = clears
-            .iter()
-            .map(|sku| until_answered(deadline, || store2.clear_mark(&account2, sku, &sale2)));
-        for result in futures::future::join_all(clears).await {
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "a sale's marker was left on its SKU");
-            }
-        }
-    });
+    // The markers: nothing reads them once the sale is complete. This process's next line write
+    // of each SKU removes them, or the completion path's sweep does ([`crate::store::Store::sweep_marks`]).
+    let skus: Vec<Sku> = done.iter().map(|d| d.sku.clone()).collect();
+    store.settle_marks(account, sale, &skus);
 
     Ok(Applied::Done {
         body,
@@ -326,8 +323,11 @@ pub(super) async fn take_over(
 /// What the completion of a claimed sale found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Completion {
-    /// Its applier completed it (or it was dropped as invalid): nothing to do.
+    /// Its applier completed it: nothing to do.
     AlreadyDone,
+    /// No sale is being applied under this id (dropped as invalid, nothing of it written, or
+    /// cancelled first): nothing to do.
+    Gone,
     /// Its applier never came back: completed now.
     Completed,
     /// Still being applied, by an applier whose lease outlasts `until`: try again later.
@@ -347,7 +347,7 @@ pub async fn complete_claimed(
         crate::retry::Backoff::with(Duration::from_millis(50), Duration::from_secs(1));
     loop {
         let Some(record) = store.sale(account, sale).await? else {
-            return Ok(Completion::AlreadyDone);
+            return Ok(Completion::Gone);
         };
         let Some(applying) = &record.applying else {
             return Ok(Completion::AlreadyDone);
@@ -369,9 +369,7 @@ pub async fn complete_claimed(
         match take_over(store, account, sale, &ctx).await? {
             Some(Applied::Done { .. }) => return Ok(Completion::Completed),
             // Dropped as invalid (nothing of it was written).
-            Some(Applied::UnknownSku(_) | Applied::Refused(_)) => {
-                return Ok(Completion::AlreadyDone)
-            }
+            Some(Applied::UnknownSku(_) | Applied::Refused(_)) => return Ok(Completion::Gone),
             // Taken over by someone else meanwhile: look again.
             Some(Applied::LeaseLost) | None => {}
         }

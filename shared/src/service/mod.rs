@@ -28,7 +28,7 @@ pub mod stream;
 pub mod waiting;
 
 pub use adjust::{adjust_stock_once, AdjustError, Level};
-pub use apply::{complete_claimed, Completion};
+pub use apply::{claimed_skus, complete_claimed, Completion};
 pub use cancel::{cancel_sale, CancelError, Cancelled};
 pub use channel::{cancel_channel_sale, finalize_channel_sale, ChannelSale};
 pub use close::{close_due_orders, close_order, CloseError, CloseRun};

@@ -206,30 +206,6 @@ impl Store {
             .expression_attribute_values(":rid", s(rid.as_str()));
         update_if(made).await.map(|_| ())
     }
-
-    /// Removes a completed sale's markers from a SKU item (nothing reads them once the sale is
-    /// complete).
-    pub async fn clear_mark(
-        &self,
-        account: &AccountId,
-        sku: &Sku,
-        sale: &SaleId,
-    ) -> Result<(), StoreError> {
-        let names = [
-            sale_mark_attr(sale),
-            sale_order_attr(sale),
-            sale_pos_attr(sale),
-        ];
-        let clear = self
-            .update_item(sku_key(account, sku))
-            .update_expression("REMOVE #m0, #m1, #m2")
-            .condition_expression("attribute_exists(#oh)")
-            .expression_attribute_names("#oh", ON_HAND);
-        let clear = names.into_iter().enumerate().fold(clear, |u, (i, name)| {
-            u.expression_attribute_names(format!("#m{i}"), name)
-        });
-        update_if(clear).await.map(|_| ())
-    }
 }
 
 /// What every record of a sale of up to 32 SKUs holds from its first write: its key, the

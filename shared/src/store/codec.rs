@@ -148,7 +148,7 @@ pub fn sku_from_item(sku: &Sku, item: &Item) -> Result<SkuRecord, StoreError> {
             backorder_limit: r.opt_i64(BACKORDER_LIMIT)?,
         },
         made: r.opt_str(ORDER_MADE)?.map(str::to_owned),
-        in_flight: item.keys().any(|k| k.starts_with(SALE_MARK_PREFIX)),
+        in_flight: item.keys().any(|k| is_mark_attr(k)),
     })
 }
 

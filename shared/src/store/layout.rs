@@ -352,23 +352,53 @@ pub fn closing_quantity_attr(rid: &str) -> String {
     format!("cq#{rid}")
 }
 
-/// The prefix of every line marker's name: an item holding one has a sale in flight.
-pub const SALE_MARK_PREFIX: &str = "sm#";
+/// The prefix of every line marker's name: an item holding one has a sale in flight (or one
+/// completed whose markers are not removed yet).
+pub const SALE_MARK_PREFIX: &str = "~";
 
-/// SKU item: the marker of a sale's line while the sale is being applied: the stock level right
-/// after the line (so a replay applies nothing twice and learns what the line did).
-pub fn sale_mark_attr(sale: &SaleId) -> String {
-    format!("{SALE_MARK_PREFIX}{sale}")
+/// The prefix of the markers written before they were named by [`mark_key`] (`sm#{sale_id}`,
+/// with `so#` and `sp#`): read and removed like the others, so that a sale claimed before and
+/// applied after an upgrade is still applied once.
+const LEGACY_MARK_PREFIX: &str = "sm#";
+
+/// The part of a sale's marker names that tells the sale: 12 URL-safe base64 characters of the
+/// SHA-256 of its id (72 bits). Markers are only compared with the others on the same SKU item,
+/// a few dozen at a time: a new marker shares its name with one of 50 others with probability
+/// 50 / 2^72, about 1e-20, so ten billion sales would meet one such pair with probability about
+/// 1e-10 (the order and fulfillment ids, ULIDs, rest on 80 random bits). What a shared name
+/// would do: the second sale would take the first's marker for its own line and answer its level
+/// without writing it.
+pub fn mark_key(sale: &SaleId) -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(sale.as_str().as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..9])
 }
 
-/// SKU item: the order a marked sale line's back-ordered units went into.
-pub fn sale_order_attr(sale: &SaleId) -> String {
-    format!("so#{sale}")
+/// Whether a SKU item's attribute is a line marker (of either naming).
+pub fn is_mark_attr(name: &str) -> bool {
+    name.starts_with(SALE_MARK_PREFIX) || name.starts_with(LEGACY_MARK_PREFIX)
 }
 
-/// SKU item: a marked sale line's place in the order of service (the SKU's version before it).
-pub fn sale_pos_attr(sale: &SaleId) -> String {
-    format!("sp#{sale}")
+/// SKU item: the three marker attributes of the sale with this [`mark_key`], while it is being
+/// applied: the stock level right after its line (so a replay applies nothing twice and learns
+/// what the line did), the order its back-ordered units went into, and its place in that order's
+/// line of service (the SKU's version before it). Covered lines have only the first.
+pub fn mark_attrs_of(key: &str) -> [String; 3] {
+    [
+        format!("{SALE_MARK_PREFIX}{key}"),
+        format!("@{key}"),
+        format!("^{key}"),
+    ]
+}
+
+/// The names a sale's markers had before [`mark_key`]: level, order, place.
+pub fn legacy_mark_attrs(sale: &SaleId) -> [String; 3] {
+    [
+        format!("{LEGACY_MARK_PREFIX}{sale}"),
+        format!("so#{sale}"),
+        format!("sp#{sale}"),
+    ]
 }
 
 /// `awaiting` index partition of a SKU's waiting sales (same shape as [`sku_partition`]).
@@ -456,5 +486,25 @@ mod tests {
             seen.insert(open_partition(ReplenishmentId::generate().as_str()));
         }
         assert_eq!(seen.len(), OPEN_SHARDS);
+    }
+
+    #[test]
+    fn marker_names_are_short_stable_and_tell_sales_apart() {
+        let sale = |s: &str| SaleId::parse(s, "sale_id").unwrap();
+        let long = "shopify:a-rather-long-shop-name.myshopify.com:820982911946154508";
+        let key = mark_key(&sale(long));
+        assert_eq!(key.len(), 12, "{key}");
+        assert_eq!(key, mark_key(&sale(long)), "the same sale, the same name");
+        assert!(key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        let names = mark_attrs_of(&key);
+        assert!(names.iter().all(|n| n.len() == 13), "{names:?}");
+        assert!(is_mark_attr(&names[0]) && is_mark_attr(&legacy_mark_attrs(&sale("s"))[0]));
+        assert!(!is_mark_attr(ON_HAND) && !is_mark_attr(OPEN_RID) && !is_mark_attr("cq#X"));
+        let keys: std::collections::HashSet<String> = (0..10_000)
+            .map(|i| mark_key(&sale(&format!("sale-{i}"))))
+            .collect();
+        assert_eq!(keys.len(), 10_000);
     }
 }

@@ -55,7 +55,7 @@ pub enum LinesWrite {
 struct LineUpdate {
     update: String,
     condition: String,
-    names: Vec<(&'static str, String)>,
+    names: Vec<(String, String)>,
     values: Vec<(&'static str, AttributeValue)>,
 }
 
@@ -63,20 +63,28 @@ struct LineUpdate {
 /// running quantity (`open_qty`), opening `new_order` if the SKU has none; conditional on the
 /// marker being absent, the level within the guard, and, for a line held to a back-order limit,
 /// the level not going below it with the limit as planned. `exact`: on the version read instead
-/// of the guard (a transaction, whose answer says nothing of the items).
+/// of the guard (a transaction, whose answer says nothing of the items). `settled`: the
+/// [`mark_key`]s of completed sales whose markers go with this write.
 fn line_update(
     sale: &SaleId,
     plan: &LinePlan,
     new_order: &ReplenishmentId,
     exact: bool,
+    settled: &[String],
 ) -> LineUpdate {
+    let [mark, order, pos] = mark_attrs_of(&mark_key(sale));
     let mut set = vec!["#oh = #oh - :q", "#sm = #oh - :q", "#u = :now"];
-    let mut condition = vec!["attribute_exists(#oh)", "attribute_not_exists(#sm)"];
+    let mut condition = vec![
+        "attribute_exists(#oh)",
+        "attribute_not_exists(#sm)",
+        "attribute_not_exists(#lm)",
+    ];
     let mut names = vec![
         ("#oh", ON_HAND.to_owned()),
-        ("#sm", sale_mark_attr(sale)),
+        ("#sm", mark),
         ("#u", UPDATED_AT.to_owned()),
         ("#ver", VERSION.to_owned()),
+        ("#lm", legacy_mark_attrs(sale)[0].clone()),
     ];
     let mut values = vec![(":q", n(plan.quantity)), (":one", n(1))];
     match (exact, level_guard(plan)) {
@@ -110,35 +118,55 @@ fn line_update(
         set.push("#so = if_not_exists(#open, :new)");
         set.push("#oq = if_not_exists(#oq, :none) + :b");
         set.push("#sp = if_not_exists(#ver, :none)");
-        names.push(("#so", sale_order_attr(sale)));
-        names.push(("#sp", sale_pos_attr(sale)));
+        names.push(("#so", order));
+        names.push(("#sp", pos));
         names.push(("#oq", OPEN_QTY.to_owned()));
         names.push(("#open", OPEN_RID.to_owned()));
         values.push((":new", s(new_order.as_str())));
         values.push((":b", n(plan.backordered)));
         values.push((":none", n(0)));
     }
+    let (mut remove, mut removed) = (Vec::new(), Vec::new());
+    for (i, key) in settled.iter().enumerate() {
+        for (j, attr) in mark_attrs_of(key).into_iter().enumerate() {
+            let name = format!("#r{i}_{j}");
+            remove.push(name.clone());
+            removed.push((name, attr));
+        }
+    }
+    let remove = if remove.is_empty() {
+        String::new()
+    } else {
+        format!(" REMOVE {}", remove.join(", "))
+    };
     LineUpdate {
-        update: format!("SET {} ADD #ver :one", set.join(", ")),
+        update: format!("SET {}{remove} ADD #ver :one", set.join(", ")),
         condition: condition.join(" AND "),
-        names,
+        names: names
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .chain(removed)
+            .collect(),
         values,
     }
 }
 
-/// What an item with this sale's marker says the line did (`None`: no marker).
+/// What an item with this sale's marker says the line did (`None`: no marker), under its name
+/// or the name markers had before [`mark_key`].
 fn marked(sale: &SaleId, item: &Item) -> Result<Option<LineWrite>, StoreError> {
     let r = Reader::new(item);
-    let Some(after) = r.opt_i64(&sale_mark_attr(sale))? else {
-        return Ok(None);
-    };
-    Ok(Some(LineWrite::Written {
-        on_hand_after: after,
-        order: r.opt_id(&sale_order_attr(sale), ReplenishmentId::parse)?,
-        pos: r.opt_i64(&sale_pos_attr(sale))?,
-        opened: false,
-        order_made: false,
-    }))
+    for [mark, order, pos] in [mark_attrs_of(&mark_key(sale)), legacy_mark_attrs(sale)] {
+        if let Some(after) = r.opt_i64(&mark)? {
+            return Ok(Some(LineWrite::Written {
+                on_hand_after: after,
+                order: r.opt_id(&order, ReplenishmentId::parse)?,
+                pos: r.opt_i64(&pos)?,
+                opened: false,
+                order_made: false,
+            }));
+        }
+    }
+    Ok(None)
 }
 
 /// What a write found in an item its condition failed on: the line's marker (written before), or
@@ -173,19 +201,22 @@ fn timeouts(send_by: Instant) -> Option<aws_sdk_dynamodb::config::Builder> {
 }
 
 impl Store {
-    /// Writes one line to its SKU item ([`line_update`]). Whatever order is open when the write
-    /// lands takes the units, so concurrent sales, opens and closes never make it miss. A miss
-    /// answers what the item holds, so the retry needs no read.
+    /// Writes one line to its SKU item ([`line_update`]), removing with it the markers of the
+    /// completed sales `settled` names (see [`Store::settled_marks`]). Whatever order is open when
+    /// the write lands takes the units, so concurrent sales, opens and closes never make it miss.
+    /// A miss answers what the item holds, so the retry needs no read.
+    #[allow(clippy::too_many_arguments)]
     pub async fn apply_line(
         &self,
         account: &AccountId,
         sale: &SaleId,
         plan: &LinePlan,
         new_order: &ReplenishmentId,
+        settled: &[String],
         now: &str,
         send_by: Instant,
     ) -> Result<LineWrite, StoreError> {
-        let line = line_update(sale, plan, new_order, false);
+        let line = line_update(sale, plan, new_order, false, settled);
         let mut req = self
             .update_item(sku_key(account, &plan.sku))
             .update_expression(line.update)
@@ -206,15 +237,16 @@ impl Store {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
                 let r = Reader::new(&item);
-                let order = r.opt_id(&sale_order_attr(sale), ReplenishmentId::parse)?;
+                let [mark, order, pos] = mark_attrs_of(&mark_key(sale));
+                let order = r.opt_id(&order, ReplenishmentId::parse)?;
                 let made = order
                     .as_ref()
                     .is_some_and(|rid| r.opt_str(ORDER_MADE).ok().flatten() == Some(rid.as_str()));
                 Ok(LineWrite::Written {
-                    on_hand_after: r.i64(&sale_mark_attr(sale))?,
+                    on_hand_after: r.i64(&mark)?,
                     opened: order.as_ref() == Some(new_order),
                     order,
-                    pos: r.opt_i64(&sale_pos_attr(sale))?,
+                    pos: r.opt_i64(&pos)?,
                     order_made: made,
                 })
             }
@@ -239,7 +271,7 @@ impl Store {
     ) -> Result<LinesWrite, StoreError> {
         let mut writes = Vec::with_capacity(plans.len());
         for (plan, new_order) in plans.iter().zip(new_orders) {
-            let line = line_update(sale, plan, new_order, true);
+            let line = line_update(sale, plan, new_order, true, &[]);
             let mut u = Update::builder()
                 .table_name(&self.table)
                 .set_key(Some(sku_key(account, &plan.sku)))
@@ -361,5 +393,80 @@ fn planned_write(plan: &LinePlan, new_order: &ReplenishmentId) -> LineWrite {
             .map(|_| i64::try_from(plan.before.version).unwrap_or(i64::MAX)),
         order,
         order_made: false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(attrs: &[(String, AttributeValue)]) -> Item {
+        attrs.iter().cloned().collect()
+    }
+
+    #[test]
+    fn a_marker_is_found_under_its_name_or_the_one_before_it() {
+        let sale = SaleId::parse("s-1", "sale_id").unwrap();
+        let other = SaleId::parse("s-2", "sale_id").unwrap();
+        let [mark, order, pos] = mark_attrs_of(&mark_key(&sale));
+        let rid = ReplenishmentId::generate();
+        let now = item(&[
+            (mark, n(-3)),
+            (order, s(rid.as_str())),
+            (pos, n(7)),
+            (ON_HAND.to_owned(), n(-3)),
+        ]);
+        let [old_mark, old_order, old_pos] = legacy_mark_attrs(&sale);
+        let before = item(&[
+            (old_mark, n(-3)),
+            (old_order, s(rid.as_str())),
+            (old_pos, n(7)),
+        ]);
+        for it in [&now, &before] {
+            assert_eq!(
+                marked(&sale, it).unwrap(),
+                Some(LineWrite::Written {
+                    on_hand_after: -3,
+                    order: Some(rid.clone()),
+                    pos: Some(7),
+                    opened: false,
+                    order_made: false,
+                })
+            );
+            assert_eq!(marked(&other, it).unwrap(), None, "another sale's marker");
+        }
+    }
+
+    #[test]
+    fn a_line_write_removes_the_settled_sales_markers_and_guards_both_names() {
+        let sale = SaleId::parse("s-1", "sale_id").unwrap();
+        let state = crate::domain::SkuState {
+            on_hand: 5,
+            version: 3,
+            policy: crate::domain::BackorderPolicy::Backorder,
+            vendor_id: None,
+            open_order: None,
+            pack_size: None,
+            backorder_limit: None,
+        };
+        let line = crate::domain::SaleLine {
+            sku: crate::ids::Sku::parse("X", "sku").unwrap(),
+            quantity: 1,
+        };
+        let plan = crate::domain::plan_line(&line, &state, true, ReplenishmentId::generate);
+        let settled = vec![mark_key(&SaleId::parse("s-0", "sale_id").unwrap())];
+        let u = line_update(&sale, &plan, &ReplenishmentId::generate(), false, &settled);
+        assert!(
+            u.update.contains(" REMOVE #r0_0, #r0_1, #r0_2 "),
+            "{}",
+            u.update
+        );
+        let names: std::collections::HashMap<_, _> = u.names.into_iter().collect();
+        assert_eq!(names["#r0_0"], mark_attrs_of(&settled[0])[0]);
+        assert_eq!(names["#lm"], legacy_mark_attrs(&sale)[0]);
+        assert!(u.condition.contains("attribute_not_exists(#sm)"));
+        assert!(u.condition.contains("attribute_not_exists(#lm)"));
+        let plain = line_update(&sale, &plan, &ReplenishmentId::generate(), false, &[]);
+        assert!(!plain.update.contains("REMOVE"), "{}", plain.update);
     }
 }

@@ -16,6 +16,7 @@ mod dynamo;
 pub mod layout;
 mod lines;
 mod listings;
+mod marks;
 mod orders;
 mod receipts;
 mod releases;
@@ -33,6 +34,7 @@ pub use cold::{ColdSale, ColdWrite};
 pub use dynamo::{CommitError, Contended};
 pub use lines::{LineWrite, LinesWrite};
 pub use listings::{ContributionPage, OpenOrderPage, OrderFilter, OrderPage};
+pub use marks::SETTLED_PER_WRITE;
 pub use orders::{CloseOutcome, CloseTx};
 pub use releases::{is_waiting_cursor, ReleaseContext, Waiting, WaitingPage};
 pub use sales::{SaleContext, SaleParts};
@@ -55,6 +57,8 @@ pub struct Store {
     shops_table: Option<String>,
     /// The SKUs this process recently found contended (see [`Heat`]).
     heat: std::sync::Arc<Heat>,
+    /// The completed sales whose markers this process's next write of their SKU removes.
+    settled: std::sync::Arc<marks::Settled>,
 }
 
 /// How long a sale's applier holds it before a redelivery or the completion sweep may take it
@@ -69,6 +73,7 @@ impl Store {
             sale_lease: SALE_LEASE,
             shops_table: None,
             heat: std::sync::Arc::default(),
+            settled: std::sync::Arc::default(),
         }
     }
 
