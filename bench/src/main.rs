@@ -33,6 +33,7 @@ use backorder_tests::runtime_api::{Invocation, RuntimeApi};
 use futures::StreamExt;
 use serde_json::{json, Value};
 
+mod item_size;
 mod process;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
@@ -323,6 +324,15 @@ async fn requests_and_units() -> Value {
 /// on the SKU's version), measured by the same code on that commit.
 const HOT_BEFORE: &str = "\nBefore #12, the same code on commit cb9f5e9 (every sale one transaction conditional on the SKU's version; run 1 of 2, which agreed within a few percent):\n\n| K | shape | sales/s | retries per sale | requests per sale | vs K = 1 | answered 503 | closes | plain updates/s | efficiency |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n| 1 | one SKU | 138.15 | 0.00 | 2.00 | 1.00 | 0 | 0 | 491.80 | 0.56 |\n| 1 | baskets, closes every 50 ms | 84.08 | 0.23 | 3.00 | 1.00 | 0 | 46 | 491.80 | 0.51 |\n| 4 | one SKU | 175.43 | 0.39 | 2.53 | 1.26 | 0 | 0 | 1042.99 | 0.34 |\n| 4 | baskets, closes every 50 ms | 77.56 | 1.11 | 4.24 | 1.41 | 0 | 45 | 1042.99 | 0.22 |\n| 16 | one SKU | 127.85 | 1.50 | 4.03 | 2.01 | 0 | 0 | 1424.13 | 0.18 |\n| 16 | baskets, closes every 50 ms | 67.03 | 2.71 | 6.61 | 2.21 | 1 | 55 | 1424.13 | 0.14 |\n| 64 | one SKU | 86.18 | 5.62 | 9.56 | 4.78 | 7 | 0 | 1656.69 | 0.10 |\n| 64 | baskets, closes every 50 ms | 63.06 | 7.91 | 13.54 | 4.52 | 24 | 44 | 1656.69 | 0.11 |\n";
 
+/// Section 1 before the cold transaction and the markers' removal with the next write of the SKU
+/// (the run of 2026-12-06, as BENCHMARKS.md had it).
+const UNITS_BEFORE: &str = "\nBefore (2026-12-06: every sale of up to 32 SKUs line by line, a claim, one write per line, the completion, then one marker removal per line after the answer; 1 and 10 lines billed as reported, single-item writes):\n\n| lines | case | requests | write units | per line | items changed | units per item |\n|---:|---|---:|---:|---:|---:|---:|\n| 1 | covering stock | 5.0 | 4.00 | 4.00 | 2.0 | 2.00 |\n| 1 | new order | 8.0 | 12.00 | 12.00 | 4.0 | 3.00 |\n| 1 | open order | 6.0 | 6.00 | 6.00 | 3.0 | 2.00 |\n| 10 | covering stock | 23.0 | 23.00 | 2.30 | 11.0 | 2.09 |\n| 10 | new order | 53.0 | 104.00 | 10.40 | 31.0 | 3.35 |\n| 10 | open order | 33.0 | 44.00 | 4.40 | 21.0 | 2.10 |\n| 100 | covering stock | 9.0 | 38.00 | 0.38 | 105.0 | 0.36 |\n| 100 | new order | 9.0 | 100.00 | 1.00 | 305.0 | 0.33 |\n| 100 | open order | 9.0 | 60.00 | 0.60 | 305.0 | 0.20 |\n";
+
+/// Section 2 before the same change (the run of 2026-12-06, taken while other builds loaded the
+/// machine, load average 5-14 on 2 cores: its sales/s and efficiency are not comparable, its
+/// counts are).
+const HOT_BEFORE_MARKS: &str = "\nBefore (2026-12-06, the same shapes; every sale wrote the SKU item twice, its line and its markers' removal after the answer, which requests per sale count; taken while other builds loaded the machine, load average 5-14 on 2 cores, so its sales/s and efficiency are not comparable, its counts are):\n\n| K | shape | sales/s | retries per sale | requests per sale | vs K = 1 | answered 503 | refused | closes | plain updates/s | efficiency |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n| 1 | one SKU | 91.68 | 0.00 | 6.01 | 1.00 | 0 | 0 | 0 | 363.47 | 1.52 |\n| 1 | baskets, closes every 50 ms | 62.23 | 0.00 | 10.92 | 1.00 | 0 | 0 | 59 | 363.47 | 1.87 |\n| 1 | one SKU, limit reached halfway | 178.73 | 0.00 | 4.51 | 1.00 | 0 | 128 | 0 | 363.47 | 2.22 |\n| 4 | one SKU | 173.89 | 0.00 | 6.03 | 1.00 | 0 | 0 | 0 | 937.99 | 1.11 |\n| 4 | baskets, closes every 50 ms | 101.78 | 0.00 | 10.47 | 0.96 | 0 | 0 | 30 | 937.99 | 1.18 |\n| 4 | one SKU, limit reached halfway | 269.74 | 0.00 | 4.53 | 1.01 | 0 | 128 | 0 | 937.99 | 1.30 |\n| 16 | one SKU | 209.59 | 0.00 | 6.12 | 1.02 | 0 | 0 | 0 | 1099.43 | 1.15 |\n| 16 | baskets, closes every 50 ms | 117.07 | 0.00 | 10.68 | 0.98 | 0 | 0 | 16 | 1099.43 | 1.16 |\n| 16 | one SKU, limit reached halfway | 288.81 | 0.02 | 4.65 | 1.03 | 0 | 128 | 0 | 1099.43 | 1.18 |\n| 64 | one SKU | 170.05 | 0.00 | 6.46 | 1.08 | 0 | 0 | 0 | 1532.61 | 0.67 |\n| 64 | baskets, closes every 50 ms | 92.11 | 0.00 | 11.16 | 1.02 | 0 | 0 | 5 | 1532.61 | 0.66 |\n| 64 | one SKU, limit reached halfway | 236.99 | 0.00 | 5.00 | 1.11 | 0 | 128 | 0 | 1532.61 | 0.70 |\n";
+
 /// Sales per K and shape.
 const HOT_SALES: usize = 256;
 /// Plain conditional updates per K for the baseline.
@@ -382,7 +392,13 @@ async fn plain_updates(client: &aws_sdk_dynamodb::Client, table: &str, k: usize)
 /// other SKUs while an operator closes the hot SKU's open order every 50 ms. Every request goes
 /// through the fault layer, which rejects writes that overlap a transaction on the same item as
 /// DynamoDB does.
-async fn hot_round(store: &Arc<Store>, faults: &Faults, k: usize, shape: HotShape) -> Value {
+async fn hot_round(
+    store: &Arc<Store>,
+    faults: &Faults,
+    plain: &aws_sdk_dynamodb::Client,
+    k: usize,
+    shape: HotShape,
+) -> Value {
     let baskets = shape == HotShape::Baskets;
     let account = acct(&format!("hot-{k}-{}", shape.tag()));
     store
@@ -440,6 +456,13 @@ async fn hot_round(store: &Arc<Store>, faults: &Faults, k: usize, shape: HotShap
             closes
         })
     });
+    // The hot SKU item's size while the buyers buy (read off the fault layer, so not counted).
+    let sampler = item_size::sample(
+        plain.clone(),
+        store.table().to_owned(),
+        backorder::store::layout::sku_key(&account, &Sku::parse("HOT", "sku").unwrap()),
+        stop.clone(),
+    );
     let requests_before = faults.counts.requests.load(Ordering::Relaxed);
     let started = Instant::now();
     let workers: Vec<_> = (0..k)
@@ -497,6 +520,7 @@ async fn hot_round(store: &Arc<Store>, faults: &Faults, k: usize, shape: HotShap
         Some(c) => c.await.unwrap(),
         None => 0,
     };
+    let peak = sampler.await.unwrap();
     let requests = faults.counts.requests.load(Ordering::Relaxed) - requests_before;
     let n = HOT_SALES as f64;
     json!({
@@ -506,6 +530,8 @@ async fn hot_round(store: &Arc<Store>, faults: &Faults, k: usize, shape: HotShap
         "requests_per_sale": requests as f64 / n,
         "shed_503": shed.load(Ordering::Relaxed), "closes": closes,
         "refused": refused.load(Ordering::Relaxed),
+        "sku_item_max_bytes": peak.bytes, "sku_item_base_bytes": peak.base,
+        "markers_at_once_max": peak.markers, "item_samples": peak.samples,
     })
 }
 
@@ -550,11 +576,14 @@ async fn hot_sku() -> Value {
     let client = aws_sdk_dynamodb::Client::from_conf(config);
     let table = new_table(&client).await;
     let store = Arc::new(Store::new(client.clone(), table.clone()));
+    let plain = aws_sdk_dynamodb::Client::from_conf(
+        backorder_local::client::local_config(&endpoint()).build(),
+    );
     let mut rows = Vec::new();
     for k in [1usize, 4, 16, 64] {
         let baseline = plain_updates(&client, &table, k).await;
         for shape in [HotShape::One, HotShape::Baskets, HotShape::LimitHalfway] {
-            let mut row = hot_round(&store, &faults, k, shape).await;
+            let mut row = hot_round(&store, &faults, &plain, k, shape).await;
             row["plain_updates_per_second"] = json!(baseline);
             rows.push(row);
         }
@@ -582,13 +611,14 @@ async fn hot_sku() -> Value {
         row["requests_vs_k1"] =
             json!(row["requests_per_sale"].as_f64().unwrap_or(0.0) / per_sale.max(1e-9));
         println!(
-            "  K = {:>2} {:<31} {:>6.1} sales/s, {:.2} retries/sale, {:.2} requests/sale, {} answered 503, {} refused, efficiency {:.2} (plain updates {:.0}/s)",
+            "  K = {:>2} {:<31} {:>6.1} sales/s, {:.2} retries/sale, {:.2} requests/sale, {} answered 503, {} refused, efficiency {:.2} (plain updates {:.0}/s), SKU item up to {} bytes ({} without markers), {} markers at once",
             row["k"], row["shape"].as_str().unwrap_or(""),
             row["sales_per_second"].as_f64().unwrap_or(0.0),
             row["retries_per_sale"].as_f64().unwrap_or(0.0),
             row["requests_per_sale"].as_f64().unwrap_or(0.0),
             row["shed_503"], row["refused"], eff,
             row["plain_updates_per_second"].as_f64().unwrap_or(0.0),
+            row["sku_item_max_bytes"], row["sku_item_base_bytes"], row["markers_at_once_max"],
         );
     }
     json!({"rows": rows, "overlap_conflicts_injected": faults.counts.overlap_conflicts.load(Ordering::Relaxed)})
@@ -1063,6 +1093,22 @@ fn targets(r: &Value) -> String {
         "| hot SKU, K = 16: at most 1.5x the requests per sale of K = 1 | {vs_k1_16:.2}x (worst shape) | {} |\n",
         yes(vs_k1_16 <= 1.5)
     ));
+    let one = |k: u64| at(k).into_iter().find(|x| x["shape"] == "one SKU");
+    let eff_one = one(16)
+        .and_then(|x| x["efficiency"].as_f64())
+        .unwrap_or(f64::NAN);
+    s.push_str(&format!(
+        "| hot SKU, K = 16, one SKU: contention efficiency at least 0.9 | {eff_one:.2} | {} |\n",
+        yes(eff_one >= 0.9)
+    ));
+    let item = |k: u64, field: &str| one(k).and_then(|x| x[field].as_u64()).unwrap_or(0);
+    s.push_str(&format!(
+        "| hot SKU, one SKU short: its item under 1 KB with 16 sales in flight | {} bytes at most, {} markers at once (K = 64: {} bytes, {} markers) | {} |\n",
+        item(16, "sku_item_max_bytes"), item(16, "markers_at_once_max"),
+        item(64, "sku_item_max_bytes"), item(64, "markers_at_once_max"),
+        yes(item(16, "sku_item_max_bytes") > 0 && item(16, "sku_item_max_bytes") < 1024)
+    ));
+    s.push_str(&process::instructions_target_row(r));
     s.push_str(&format!(
         "| handler CPU under 1 ms for 10 lines | {cpu10:.3} ms | {} |\n",
         yes(cpu10 < 1.0)
@@ -1098,7 +1144,7 @@ fn markdown(r: &Value) -> String {
         r["machine"]["date"].as_str().unwrap_or(""), r["machine"]["cpu"].as_str().unwrap_or(""), r["machine"]["cores"], r["machine"]["dynamodb"].as_str().unwrap_or("")
     ));
     s.push_str(&targets(r));
-    s.push_str("## 1. DynamoDB requests and write units per finalize\n\nCounted by an SDK interceptor; write units from `ReturnConsumedCapacity` (table and indexes), the marker removals sent after the answer included. Items changed = the sale record (and one part record per transaction for a sale in parts) + each SKU + each order item written + the sale's contribution item to each order (the audit trail). Sales of 1 and 10 lines are written line by line with single-item writes, billed as DynamoDB Local reports them (1 unit per write of an item under 1 KB, and 1 per index entry). A sale of 100 lines is written in transactions, which DynamoDB Local reports at half what DynamoDB bills (2 units per item written in a transaction). The billed column doubles every unit a transaction reports (index entries written by a transaction too, which may overstate them) and is what to compare. A sale of up to 32 SKUs that back-orders nothing, on SKUs with no sale in flight, is one transaction (its record and its lines, after the read: 2 requests); the bench's covering-stock sales are such sales. Before that (2026-12-06, line by line: claim, lines, completion, marker removals, all single-item writes, billed as reported): covering stock 5 requests and 4 units for 1 line, 23 and 23 for 10 lines.\n\nBefore #12 a sale of up to 32 SKUs was one transaction. By DynamoDB's rules, 1 line: covering stock 4 units (the sale and the SKU), opening an order 12 (the sale, the SKU, the order and the contribution, doubled, and 4 index entries of the new order), adding to the open order 8; DynamoDB Local reported 2, 10 and 2. Requests: 2 for each.\n\nSince #13 each back-ordered line's contribution is one conditional `PutItem` (put if absent, so a redelivered sale never resets a contribution released to since; before, one `BatchWriteItem` for all) and writes its `awaiting` index entry (+1 unit); the stored answer of a sale carries each line's `awaiting`, `released` and `expected_at`, some 45 bytes a line, which puts the record of a large sale (and each part record) over more KB. Before #13, on 2026-12-02: 1 line opening an order 11 units, adding 5; 10 lines opening 44 requests and 93 units, adding 24 and 33; 100 lines 32, 72 and 32 units.\n\n| lines | case | requests | write units | billed by DynamoDB's rules | per line | items changed | units per item |\n|---:|---|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("## 1. DynamoDB requests and write units per finalize\n\nCounted by an SDK interceptor; write units from `ReturnConsumedCapacity` (table and indexes), everything the sale sends (nothing is sent after the answer: a sale's line markers go with its process's next write of the SKU, which the next sale of the same SKUs here is, or with the completion path's sweep, which is not counted: one consistent read of the SKU item per batch of claims, and a write only where no later write of the process removed them). Items changed = the sale record (and one part record per transaction for a sale in parts) + each SKU + each order item written + the sale's contribution item to each order (the audit trail). Sales of 1 and 10 lines are written line by line with single-item writes, billed as DynamoDB Local reports them (1 unit per write of an item under 1 KB, and 1 per index entry). A sale of 100 lines is written in transactions, which DynamoDB Local reports at half what DynamoDB bills (2 units per item written in a transaction). The billed column doubles every unit a transaction reports (index entries written by a transaction too, which may overstate them) and is what to compare. A sale of up to 32 SKUs that back-orders nothing, on SKUs with no sale in flight, is one transaction (its record and its lines, after the read: 2 requests); the bench's covering-stock sales are such sales. The before table follows this run's.\n\nBefore #12 a sale of up to 32 SKUs was one transaction. By DynamoDB's rules, 1 line: covering stock 4 units (the sale and the SKU), opening an order 12 (the sale, the SKU, the order and the contribution, doubled, and 4 index entries of the new order), adding to the open order 8; DynamoDB Local reported 2, 10 and 2. Requests: 2 for each.\n\nSince #13 each back-ordered line's contribution is one conditional `PutItem` (put if absent, so a redelivered sale never resets a contribution released to since; before, one `BatchWriteItem` for all) and writes its `awaiting` index entry (+1 unit); the stored answer of a sale carries each line's `awaiting`, `released` and `expected_at`, some 45 bytes a line, which puts the record of a large sale (and each part record) over more KB. Before #13, on 2026-12-02: 1 line opening an order 11 units, adding 5; 10 lines opening 44 requests and 93 units, adding 24 and 33; 100 lines 32, 72 and 32 units.\n\n| lines | case | requests | write units | billed by DynamoDB's rules | per line | items changed | units per item |\n|---:|---|---:|---:|---:|---:|---:|---:|\n");
     for row in r["requests_and_units"].as_array().unwrap() {
         s.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} | {} | {} |\n",
@@ -1112,10 +1158,11 @@ fn markdown(r: &Value) -> String {
             f(&row["write_units_per_item"])
         ));
     }
-    s.push_str(&format!("\n## 2. Hot SKU\n\nK concurrent buyers, {HOT_SALES} sales per K and shape: one-SKU sales of a back-ordered SKU, baskets of that SKU with 0-2 of ten other back-ordered SKUs while an operator closes the hot SKU's open order every 50 ms, and one-SKU sales of it held to a back-order limit that half of them reach (the other half answered 409 `backorder_limit_reached`, counted as refused; sales/s counts both). Every request goes through the fault layer, which rejects a write overlapping a transaction on the same item (`TransactionConflict`) as DynamoDB does. A 503 answered to the caller (who then retries) counts as a retry, as does every write sent again (a guard missed, a conflict). Requests per sale count everything a sale sends, the marker removal after the answer included. Efficiency = sales/s x the requests of an uncontended sale of the same shape (K = 1) / plain conditional `UpdateItem`s per second on one item at the same K, through the same client in the same run.\n\n| K | shape | sales/s | retries per sale | requests per sale | vs K = 1 | answered 503 | refused | closes | plain updates/s | efficiency |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"));
+    s.push_str(UNITS_BEFORE);
+    s.push_str(&format!("\n## 2. Hot SKU\n\nK concurrent buyers, {HOT_SALES} sales per K and shape: one-SKU sales of a back-ordered SKU, baskets of that SKU with 0-2 of ten other back-ordered SKUs while an operator closes the hot SKU's open order every 50 ms, and one-SKU sales of it held to a back-order limit that half of them reach (the other half answered 409 `backorder_limit_reached`, counted as refused; sales/s counts both). Every request goes through the fault layer, which rejects a write overlapping a transaction on the same item (`TransactionConflict`) as DynamoDB does. A 503 answered to the caller (who then retries) counts as a retry, as does every write sent again (a guard missed, a conflict). Requests per sale count everything a sale sends. The SKU item's size is read every 5 ms during the round (off the fault layer), by DynamoDB's rules (each attribute's name and value; a number about one byte per two digits): its largest, its size without markers, and the most sales' markers it held at once (the buyers share one process, as the sales of a queue batch do, so a sale's markers go with the next line write of any of them). Efficiency = sales/s x the requests of an uncontended sale of the same shape (K = 1) / plain conditional `UpdateItem`s per second on one item at the same K, through the same client in the same run.\n\n| K | shape | sales/s | retries per sale | requests per sale | vs K = 1 | answered 503 | refused | closes | plain updates/s | efficiency | SKU item bytes, largest | without markers | markers at once |\n|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"));
     for row in r["hot_sku"]["rows"].as_array().unwrap() {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
             row["k"],
             row["shape"].as_str().unwrap_or(""),
             f(&row["sales_per_second"]),
@@ -1126,9 +1173,13 @@ fn markdown(r: &Value) -> String {
             row["refused"],
             row["closes"],
             f(&row["plain_updates_per_second"]),
-            f(&row["efficiency"])
+            f(&row["efficiency"]),
+            row["sku_item_max_bytes"],
+            row["sku_item_base_bytes"],
+            row["markers_at_once_max"]
         ));
     }
+    s.push_str(HOT_BEFORE_MARKS);
     s.push_str(HOT_BEFORE);
     s.push_str("\n## 3. Handler CPU time per invocation\n\nThread CPU time of the whole handler (routing, parsing, planning, the SDK's serialization, signing and HTTP, and the kernel's work on its sockets) on a single-threaded runtime, release build; DynamoDB Local runs in another process, so its time is excluded. Medians of 120 rounds, after 20 rounds of warm-up; each round runs every case once, so drift on the shared machine hits them alike. The 10-line figure moved between 0.69 and 1.26 ms across runs of this section on the same build, with `GET /settings` (one `GetItem`) between 0.30 and 0.52 ms: read the ratio to it.\n\n| invocation | CPU ms |\n|---|---:|\n");
     for (k, v) in r["cpu"].as_object().unwrap() {

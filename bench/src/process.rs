@@ -349,6 +349,31 @@ pub fn target_row(r: &Value) -> String {
     )
 }
 
+/// The instructions of a warm 10-line sale before the cold transaction (the run of 2026-12-06).
+const TEN_LINES_BEFORE: u64 = 12_176_812;
+
+/// The target row for a warm 10-line sale's instructions: at most half of before.
+pub fn instructions_target_row(r: &Value) -> String {
+    let ins = r["process"]["rows"]
+        .as_array()
+        .and_then(|rows| {
+            rows.iter()
+                .find(|x| x["case"] == "sale-finalize: 10-line sale")
+                .and_then(|x| x["instructions"].as_f64())
+        })
+        .unwrap_or(0.0);
+    format!(
+        "| whole-process instructions of a warm 10-line sale at most half of {:.1}M | {:.2}M | {} |\n",
+        TEN_LINES_BEFORE as f64 / 1e6,
+        ins / 1e6,
+        if ins > 0.0 && ins * 2.0 <= TEN_LINES_BEFORE as f64 {
+            "met"
+        } else {
+            "**not met**"
+        }
+    )
+}
+
 /// Section 6 of BENCHMARKS.md.
 pub fn markdown(r: &Value) -> String {
     let p = &r["process"];

@@ -381,7 +381,7 @@ impl TestApp {
         items
     }
 
-    /// The names of the line markers on a SKU's item (`~`, `@`, `^`), sorted.
+    /// The names of the line markers on a SKU's item (`~`, `^`), sorted.
     pub async fn marker_names(&self, account: &str, sku: &str) -> Vec<String> {
         let item = self
             .client
@@ -396,7 +396,7 @@ impl TestApp {
             .expect("the SKU exists");
         let mut names: Vec<String> = item
             .into_keys()
-            .filter(|k| k.starts_with(['~', '@', '^']))
+            .filter(|k| k.starts_with(['~', '^']))
             .collect();
         names.sort();
         names
@@ -473,9 +473,18 @@ impl TestApp {
                     }
                     Some(_) => {}
                     None => {
-                        let opening = sku_item
+                        // A marker whose place is above every close's version went into the
+                        // open order.
+                        let num = |v: &AttributeValue| v.as_n().ok()?.parse::<i64>().ok();
+                        let last_close = sku_item
                             .iter()
-                            .any(|(k, v)| k.starts_with('@') && v.as_s().ok() == Some(p));
+                            .filter(|(k, _)| k.starts_with("cc#"))
+                            .filter_map(|(_, v)| num(v))
+                            .max();
+                        let opening = sku_item.iter().any(|(k, v)| {
+                            k.starts_with('^')
+                                && num(v).is_some_and(|pos| last_close.is_none_or(|c| pos >= c))
+                        });
                         if !opening {
                             return Err(format!(
                                 "{sku}: points at {p}, which has no item and no sale applying into it"
@@ -582,14 +591,14 @@ impl TestApp {
 }
 
 /// The marker names a sale's line leaves on its SKU item, sorted: 13 bytes each; a line that
-/// back-orders also names its order and its place in line.
+/// back-orders also keeps its place in line.
 pub fn sale_marker_names(sale: &str, backordered: bool) -> Vec<String> {
     let sale = backorder::ids::SaleId::parse(sale, "sale_id").unwrap();
     let key = backorder::store::layout::mark_key(&sale);
     assert_eq!(key.len(), 12);
     let mut names = vec![format!("~{key}")];
     if backordered {
-        names.extend([format!("@{key}"), format!("^{key}")]);
+        names.push(format!("^{key}"));
     }
     names.sort();
     names

@@ -193,3 +193,41 @@ pub async fn deliver_to_order_events(
         }
     }
 }
+
+/// The records the template's filter passes to `sale-finalize`'s completion path: inserts of
+/// sale records being applied (`request` present).
+pub fn claim_records(records: &[Value]) -> Vec<Value> {
+    records
+        .iter()
+        .filter(|r| {
+            r["eventName"] == "INSERT"
+                && r["dynamodb"]["Keys"]["sk"]["S"]
+                    .as_str()
+                    .is_some_and(|sk| sk.starts_with("SALE#"))
+                && r["dynamodb"]["NewImage"]["request"]["S"].is_string()
+        })
+        .cloned()
+        .collect()
+}
+
+/// Hands one batch of records to `sale-finalize` (its completion path) with `store`, with
+/// `within` to finish it; its answer.
+pub async fn deliver_to_completion(
+    store: &backorder::Store,
+    records: &[Value],
+    within: std::time::Duration,
+) -> Value {
+    let config = backorder::Config {
+        table_name: String::new(),
+        min_open_age_minutes: 0,
+        close_deadline_margin: std::time::Duration::from_secs(3),
+    };
+    fn_sale_finalize::handle_event(
+        store,
+        &config,
+        json!({ "Records": records }),
+        std::time::Instant::now() + within,
+    )
+    .await
+    .unwrap()
+}

@@ -4,49 +4,22 @@
 
 use std::time::{Duration, Instant};
 
-use backorder::Config;
 use backorder_tests::faults::{invoke_with, Invocation, Outcome};
-use backorder_tests::stream::{enable_stream, stream_records};
+use backorder_tests::stream::{
+    claim_records, deliver_to_completion, enable_stream, stream_records,
+};
 use backorder_tests::{sale_marker_names, within, TestApp};
 use serde_json::{json, Value};
 
 const A: &str = "acct";
 const LEASE: Duration = Duration::from_secs(3);
 
-fn config() -> Config {
-    Config {
-        table_name: String::new(),
-        min_open_age_minutes: 0,
-        close_deadline_margin: Duration::from_secs(3),
-    }
-}
-
-/// The records the template's filter passes to `sale-finalize`: inserts of sale records being
-/// applied (`request` present).
 fn claims(records: &[Value]) -> Vec<Value> {
-    records
-        .iter()
-        .filter(|r| {
-            r["eventName"] == "INSERT"
-                && r["dynamodb"]["Keys"]["sk"]["S"]
-                    .as_str()
-                    .is_some_and(|sk| sk.starts_with("SALE#"))
-                && r["dynamodb"]["NewImage"]["request"]["S"].is_string()
-        })
-        .cloned()
-        .collect()
+    claim_records(records)
 }
 
 async fn complete(app: &TestApp, records: &[Value], within: Duration) -> Value {
-    let out = fn_sale_finalize::handle_event(
-        &app.store,
-        &config(),
-        json!({ "Records": records }),
-        Instant::now() + within,
-    )
-    .await
-    .unwrap();
-    out
+    deliver_to_completion(&app.store, records, within).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -227,4 +200,90 @@ async fn the_markers_of_complete_sales_are_swept_and_those_in_flight_stay() {
     assert_eq!(app.marker_names(A, "X").await, Vec::<String>::new());
     assert_eq!(app.on_hand(A, "X").await, -4);
     assert_eq!(app.orders(A, "").await[0]["quantity"], 4);
+}
+
+/// A marker keeps a back-ordering line's place, not its order: the order is the first of the
+/// SKU's orders to close after that place. A sale whose caller died after its line went into
+/// order A, which then closed (and a next order opened and closed too), is completed into A.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_sale_completed_after_its_order_closed_feeds_that_order() {
+    let (mut app, _faults) = TestApp::with_faults().await;
+    app.store = app.store.clone().with_sale_lease(LEASE);
+    enable_stream(&app).await;
+    app.enable_account(A, true).await;
+    app.sku(A, "X", "backorder", None, 0).await;
+    assert_eq!(app.finalize(A, "S0", &[("X", 1)]).await.status, 200);
+    let first = app.orders(A, "").await[0]["replenishment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // S1 adds 2 units to it; its caller dies right after the line (read and claim, the line).
+    let died = invoke_with(
+        Invocation::crash_before(3),
+        app.finalize(A, "S1", &[("X", 2)]),
+    )
+    .await;
+    assert!(matches!(died, Outcome::Crashed));
+    let close = |rid: String| {
+        let app = &app;
+        async move {
+            app.ok(A, "POST", &format!("/replenishments/{rid}/close"), None)
+                .await
+        }
+    };
+    let closed = close(first.clone()).await;
+    assert_eq!(
+        closed["quantity"], 3,
+        "S1's units are in the order: {closed}"
+    );
+    // The next shortfall opens a second order, which closes too.
+    assert_eq!(app.finalize(A, "S2", &[("X", 4)]).await.status, 200);
+    let second = app
+        .orders(A, "")
+        .await
+        .iter()
+        .map(|o| o["replenishment_id"].as_str().unwrap().to_owned())
+        .find(|rid| *rid != first)
+        .expect("a second order");
+    assert_eq!(close(second.clone()).await["quantity"], 4);
+
+    // S1 is completed from the stream once its lease has expired: into the first order.
+    let claimed = claims(&stream_records(&app).await);
+    let done = complete(&app, &claimed, Duration::from_secs(15)).await;
+    assert_eq!(done["batchItemFailures"], json!([]), "{done}");
+    let sale = app.ok(A, "GET", "/sales/S1", None).await;
+    assert_eq!(sale["status"], "finalized", "{sale}");
+    assert_eq!(sale["lines"][0]["on_hand_after"], -3, "{sale}");
+    assert_eq!(
+        sale["lines"][0]["replenishment_id"],
+        first.as_str(),
+        "{sale}"
+    );
+    let fed = |rid: String| {
+        let app = &app;
+        async move {
+            app.ok(A, "GET", &format!("/replenishments/{rid}/sales"), None)
+                .await["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| {
+                    (
+                        c["sale_id"].as_str().unwrap().to_owned(),
+                        c["units"].as_i64().unwrap(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        }
+    };
+    let mut into_first = fed(first.clone()).await;
+    into_first.sort();
+    assert_eq!(into_first, vec![("S0".to_owned(), 1), ("S1".to_owned(), 2)]);
+    assert_eq!(fed(second).await, vec![("S2".to_owned(), 4)]);
+    assert_eq!(app.on_hand(A, "X").await, -7);
+    // Its markers and the closes' versions, which only it needed, are gone.
+    assert_eq!(app.marker_names(A, "X").await, Vec::<String>::new());
+    let sku = &app.items_with_prefix("SKU#X").await[0];
+    assert!(!sku.keys().any(|k| k.starts_with("cc#")), "{sku:?}");
+    assert!(app.check_sku_orders(A, "X").await.is_ok());
 }

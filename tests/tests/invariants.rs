@@ -37,7 +37,8 @@ use backorder::domain::{release, Claim};
 use backorder_tests::eventbridge::EventBridge;
 use backorder_tests::faults::{invoke, FaultConfig, Outcome};
 use backorder_tests::stream::{
-    deliver_to_order_events, enable_stream, order_events_records, stream_records,
+    claim_records, deliver_to_completion, deliver_to_order_events, enable_stream,
+    order_events_records, stream_records,
 };
 use backorder_tests::{within, Reply, TestApp};
 use futures::StreamExt;
@@ -560,7 +561,20 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
     // Its own writes (the releases it finished) are in the stream too: deliver them as well.
     let more = order_events_records(&stream_records(&app).await[raw.len()..]);
     deliver_to_order_events(&app, &bus, &more).await;
+    // The completion path, as Lambda hands it the claims: every sale is complete by now, so it
+    // sweeps whatever markers their processes left (those that wrote no more of the SKU).
+    let claims = claim_records(&raw);
+    let sweeper = backorder::Store::new(app.client.clone(), app.table.clone());
+    for batch in claims.chunks(100) {
+        let out = deliver_to_completion(&sweeper, batch, Duration::from_secs(60)).await;
+        if out["batchItemFailures"] != json!([]) {
+            violations.push(format!(
+                "the completion path failed a batch of claims: {out}"
+            ));
+        }
+    }
     let stream_secs = stream_started.elapsed().as_secs_f64();
+    violations.extend(check_swept(&app).await);
     violations.extend(check_releases(&app, &replies, &receipt_answers, &bus).await);
     violations.extend(check_receipts_in_history(&app, &raw, &receipt_answers).await);
     violations.extend(check_lines_in_history(&raw, &replies));
@@ -607,6 +621,22 @@ async fn run(sales: usize, rate: f64, shape: Shape) {
         shape.limits.is_empty() || !refused.is_empty(),
         "the limits were never reached"
     );
+}
+
+/// Once the completion path has seen every claim, no SKU item holds a marker (every sale is
+/// complete) nor the version of a closed order (no marker needs one).
+async fn check_swept(app: &TestApp) -> Vec<String> {
+    let mut found = Vec::new();
+    for item in app.items_with_prefix("SKU#").await {
+        let left: Vec<&String> = item
+            .keys()
+            .filter(|k| k.starts_with(['~', '^']) || k.starts_with("sm#") || k.starts_with("cc#"))
+            .collect();
+        if !left.is_empty() {
+            found.push(format!("{:?} still holds {left:?}", item.get("sk")));
+        }
+    }
+    found
 }
 
 /// The back-order limit the run set on `sku`, if any.

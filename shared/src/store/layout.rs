@@ -352,6 +352,17 @@ pub fn closing_quantity_attr(rid: &str) -> String {
     format!("cq#{rid}")
 }
 
+/// The prefix of [`closed_version_attr`].
+pub const CLOSED_VERSION_PREFIX: &str = "cc#";
+
+/// SKU item: the `ver` just before the close of its auto-back-order order `rid`, while a marker of
+/// a line written into that order may still need it: a marker names no order, and the one its
+/// line went into is the first to close after its place, or else the open one
+/// (`super::marks::order_at`).
+pub fn closed_version_attr(rid: &str) -> String {
+    format!("{CLOSED_VERSION_PREFIX}{rid}")
+}
+
 /// The prefix of every line marker's name: an item holding one has a sale in flight (or one
 /// completed whose markers are not removed yet).
 pub const SALE_MARK_PREFIX: &str = "~";
@@ -380,15 +391,18 @@ pub fn is_mark_attr(name: &str) -> bool {
     name.starts_with(SALE_MARK_PREFIX) || name.starts_with(LEGACY_MARK_PREFIX)
 }
 
-/// SKU item: the three marker attributes of the sale with this [`mark_key`], while it is being
+/// The prefix of a marker's place in line ([`mark_attrs_of`]).
+pub const MARK_POS_PREFIX: &str = "^";
+
+/// SKU item: the two marker attributes of the sale with this [`mark_key`], while it is being
 /// applied: the stock level right after its line (so a replay applies nothing twice and learns
-/// what the line did), the order its back-ordered units went into, and its place in that order's
-/// line of service (the SKU's version before it). Covered lines have only the first.
-pub fn mark_attrs_of(key: &str) -> [String; 3] {
+/// what the line did), and, for a line that back-orders, its place in line (the SKU's version
+/// just before it), which also tells the order its units went into ([`closed_version_attr`]).
+/// Covered lines have only the first: 16 bytes or so; a line that back-orders about 33.
+pub fn mark_attrs_of(key: &str) -> [String; 2] {
     [
         format!("{SALE_MARK_PREFIX}{key}"),
-        format!("@{key}"),
-        format!("^{key}"),
+        format!("{MARK_POS_PREFIX}{key}"),
     ]
 }
 

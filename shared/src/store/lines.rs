@@ -72,7 +72,7 @@ fn line_update(
     exact: bool,
     settled: &[String],
 ) -> LineUpdate {
-    let [mark, order, pos] = mark_attrs_of(&mark_key(sale));
+    let [mark, pos] = mark_attrs_of(&mark_key(sale));
     let mut set = vec!["#oh = #oh - :q", "#sm = #oh - :q", "#u = :now"];
     let mut condition = vec![
         "attribute_exists(#oh)",
@@ -114,11 +114,11 @@ fn line_update(
         values.push((":bl", n(limit)));
     }
     if plan.order.order_id().is_some() {
+        // The order the units go into is the one open once the write lands; the marker keeps only
+        // the line's place, which tells that order later (`marks::order_at`).
         set.push("#open = if_not_exists(#open, :new)");
-        set.push("#so = if_not_exists(#open, :new)");
         set.push("#oq = if_not_exists(#oq, :none) + :b");
         set.push("#sp = if_not_exists(#ver, :none)");
-        names.push(("#so", order));
         names.push(("#sp", pos));
         names.push(("#oq", OPEN_QTY.to_owned()));
         names.push(("#open", OPEN_RID.to_owned()));
@@ -152,21 +152,42 @@ fn line_update(
 }
 
 /// What an item with this sale's marker says the line did (`None`: no marker), under its name
-/// or the name markers had before [`mark_key`].
+/// or the names markers had before [`mark_key`] (which named their order).
 fn marked(sale: &SaleId, item: &Item) -> Result<Option<LineWrite>, StoreError> {
     let r = Reader::new(item);
-    for [mark, order, pos] in [mark_attrs_of(&mark_key(sale)), legacy_mark_attrs(sale)] {
-        if let Some(after) = r.opt_i64(&mark)? {
-            return Ok(Some(LineWrite::Written {
-                on_hand_after: after,
-                order: r.opt_id(&order, ReplenishmentId::parse)?,
-                pos: r.opt_i64(&pos)?,
-                opened: false,
-                order_made: false,
-            }));
-        }
+    let [mark, pos] = mark_attrs_of(&mark_key(sale));
+    let written = |on_hand_after, order, pos| {
+        Some(LineWrite::Written {
+            on_hand_after,
+            order,
+            pos,
+            opened: false,
+            order_made: false,
+        })
+    };
+    if let Some(after) = r.opt_i64(&mark)? {
+        let pos = r.opt_i64(&pos)?;
+        let order =
+            match pos {
+                Some(pos) => Some(super::marks::order_at(item, pos)?.ok_or_else(|| {
+                    StoreError::Malformed {
+                        key: mark.clone(),
+                        problem: format!("no order was open at the marked line's place {pos}"),
+                    }
+                })?),
+                None => None,
+            };
+        return Ok(written(after, order, pos));
     }
-    Ok(None)
+    let [mark, order, pos] = legacy_mark_attrs(sale);
+    match r.opt_i64(&mark)? {
+        Some(after) => Ok(written(
+            after,
+            r.opt_id(&order, ReplenishmentId::parse)?,
+            r.opt_i64(&pos)?,
+        )),
+        None => Ok(None),
+    }
 }
 
 /// What a write found in an item its condition failed on: the line's marker (written before), or
@@ -237,8 +258,12 @@ impl Store {
             Ok(out) => {
                 let item = out.attributes.unwrap_or_default();
                 let r = Reader::new(&item);
-                let [mark, order, pos] = mark_attrs_of(&mark_key(sale));
-                let order = r.opt_id(&order, ReplenishmentId::parse)?;
+                let [mark, pos] = mark_attrs_of(&mark_key(sale));
+                // The order the units went into: the one open once the line landed.
+                let order = match plan.order.order_id() {
+                    Some(_) => r.opt_id(OPEN_RID, ReplenishmentId::parse)?,
+                    None => None,
+                };
                 let made = order
                     .as_ref()
                     .is_some_and(|rid| r.opt_str(ORDER_MADE).ok().flatten() == Some(rid.as_str()));
@@ -408,31 +433,42 @@ mod tests {
     fn a_marker_is_found_under_its_name_or_the_one_before_it() {
         let sale = SaleId::parse("s-1", "sale_id").unwrap();
         let other = SaleId::parse("s-2", "sale_id").unwrap();
-        let [mark, order, pos] = mark_attrs_of(&mark_key(&sale));
-        let rid = ReplenishmentId::generate();
+        let [mark, pos] = mark_attrs_of(&mark_key(&sale));
+        let (closed, open) = (ReplenishmentId::generate(), ReplenishmentId::generate());
+        let written = |order: &ReplenishmentId| {
+            Some(LineWrite::Written {
+                on_hand_after: -3,
+                order: Some(order.clone()),
+                pos: Some(7),
+                opened: false,
+                order_made: false,
+            })
+        };
+        // Written into the order open now.
         let now = item(&[
-            (mark, n(-3)),
-            (order, s(rid.as_str())),
-            (pos, n(7)),
+            (mark.clone(), n(-3)),
+            (pos.clone(), n(7)),
             (ON_HAND.to_owned(), n(-3)),
+            (OPEN_RID.to_owned(), s(open.as_str())),
         ]);
+        assert_eq!(marked(&sale, &now).unwrap(), written(&open));
+        // Written into an order that closed since (at version 9), before the open one opened.
+        let mut since = now.clone();
+        since.insert(closed_version_attr(closed.as_str()), n(9));
+        assert_eq!(marked(&sale, &since).unwrap(), written(&closed));
+        // A marker with no order open at its place is a malformed item, not a guess.
+        let mut lost = now.clone();
+        lost.remove(OPEN_RID);
+        assert!(marked(&sale, &lost).is_err());
+        // The names markers had before name their order.
         let [old_mark, old_order, old_pos] = legacy_mark_attrs(&sale);
         let before = item(&[
             (old_mark, n(-3)),
-            (old_order, s(rid.as_str())),
+            (old_order, s(closed.as_str())),
             (old_pos, n(7)),
         ]);
-        for it in [&now, &before] {
-            assert_eq!(
-                marked(&sale, it).unwrap(),
-                Some(LineWrite::Written {
-                    on_hand_after: -3,
-                    order: Some(rid.clone()),
-                    pos: Some(7),
-                    opened: false,
-                    order_made: false,
-                })
-            );
+        assert_eq!(marked(&sale, &before).unwrap(), written(&closed));
+        for it in [&now, &since, &before] {
             assert_eq!(marked(&other, it).unwrap(), None, "another sale's marker");
         }
     }
@@ -456,11 +492,7 @@ mod tests {
         let plan = crate::domain::plan_line(&line, &state, true, ReplenishmentId::generate);
         let settled = vec![mark_key(&SaleId::parse("s-0", "sale_id").unwrap())];
         let u = line_update(&sale, &plan, &ReplenishmentId::generate(), false, &settled);
-        assert!(
-            u.update.contains(" REMOVE #r0_0, #r0_1, #r0_2 "),
-            "{}",
-            u.update
-        );
+        assert!(u.update.contains(" REMOVE #r0_0, #r0_1 "), "{}", u.update);
         let names: std::collections::HashMap<_, _> = u.names.into_iter().collect();
         assert_eq!(names["#r0_0"], mark_attrs_of(&settled[0])[0]);
         assert_eq!(names["#lm"], legacy_mark_attrs(&sale)[0]);

@@ -5,7 +5,8 @@
 //!   ([`Store::settled_marks`]): on a SKU selling fast, one write of the item per sale;
 //! - the completion path, which sees every claimed sale in the table's stream, reads the SKU items
 //!   of the sales it found complete and removes the markers still there, one write per SKU for a
-//!   whole batch ([`Store::sweep_marks`]): the markers of a process that wrote no more.
+//!   whole batch ([`Store::sweep_marks`]): the markers of a process that wrote no more. With them
+//!   go the versions of closed orders no marker needs any more ([`order_at`]).
 //!
 //! A marker is removed only once its sale is complete, and nothing reads it after that, so a
 //! removal that comes twice, late or never loses nothing (a SKU item holding stale markers looks
@@ -20,6 +21,7 @@ use super::dynamo::update_if;
 use super::layout::*;
 use super::Store;
 use crate::error::StoreError;
+use crate::ids::ReplenishmentId;
 use crate::ids::{AccountId, SaleId, Sku};
 
 /// The completed sales whose markers ride on one line write, at most.
@@ -124,21 +126,25 @@ impl Store {
             };
             let mut names: Vec<String> = Vec::new();
             for sale in sales {
-                for attrs in [mark_attrs_of(&mark_key(sale)), legacy_mark_attrs(sale)] {
-                    names.extend(attrs.into_iter().filter(|a| item.contains_key(a)));
-                }
+                let attrs = mark_attrs_of(&mark_key(sale))
+                    .into_iter()
+                    .chain(legacy_mark_attrs(sale));
+                names.extend(attrs.filter(|a| item.contains_key(a)));
             }
+            // With them go the closed orders' versions no marker left needs.
+            names.extend(unneeded_closes(&item, &names));
             if names.is_empty() {
                 continue;
             }
-            self.clear_marks(account, sku, &names).await?;
+            self.remove_sku_attrs(account, sku, &names).await?;
             written += 1;
         }
         Ok(written)
     }
 
-    /// Removes these marker attributes from a SKU item (it must still exist).
-    async fn clear_marks(
+    /// Removes these attributes (markers, a closed order's leftovers) from a SKU item, if it
+    /// still exists.
+    pub(super) async fn remove_sku_attrs(
         &self,
         account: &AccountId,
         sku: &Sku,
@@ -158,6 +164,53 @@ impl Store {
     }
 }
 
+/// The order a marked line whose place is `pos` went into: the first of the SKU's orders to close
+/// after it (the smallest [`closed_version_attr`] above `pos`), or else its open order. One order
+/// is open at a time, so any order that closed after the line and before that one would have
+/// been open beside it.
+pub(super) fn order_at(item: &Item, pos: i64) -> Result<Option<ReplenishmentId>, StoreError> {
+    let r = Reader::new(item);
+    let mut first: Option<(i64, &str)> = None;
+    for name in item.keys() {
+        let Some(rid) = name.strip_prefix(CLOSED_VERSION_PREFIX) else {
+            continue;
+        };
+        let closed = r.i64(name)?;
+        if closed > pos && first.is_none_or(|(c, _)| closed < c) {
+            first = Some((closed, rid));
+        }
+    }
+    match first {
+        Some((_, rid)) => ReplenishmentId::parse(rid, "replenishment_id")
+            .map(Some)
+            .map_err(|e| StoreError::Malformed {
+                key: rid.to_owned(),
+                problem: e.to_string(),
+            }),
+        None => r.opt_id(OPEN_RID, ReplenishmentId::parse),
+    }
+}
+
+/// The closed orders' versions ([`closed_version_attr`]) of a SKU item that no marker needs once
+/// `removed` are gone: those with no marked place below them. Markers written later have places
+/// above every one of them, so what none needs now, none ever will.
+pub(super) fn unneeded_closes(item: &Item, removed: &[String]) -> Vec<String> {
+    let r = Reader::new(item);
+    let places: Vec<i64> = item
+        .keys()
+        .filter(|k| k.starts_with(MARK_POS_PREFIX) && !removed.contains(k))
+        .filter_map(|k| r.opt_i64(k).ok().flatten())
+        .collect();
+    item.keys()
+        .filter(|k| k.starts_with(CLOSED_VERSION_PREFIX))
+        .filter(|k| {
+            let closed = r.opt_i64(k).ok().flatten().unwrap_or(i64::MAX);
+            !places.iter().any(|p| *p < closed)
+        })
+        .cloned()
+        .collect()
+}
+
 fn key_text(item: &Item, attr: &str) -> String {
     Reader::new(item)
         .opt_str(attr)
@@ -165,4 +218,50 @@ fn key_text(item: &Item, attr: &str) -> String {
         .flatten()
         .unwrap_or_default()
         .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::codec::{n, s};
+
+    #[test]
+    fn a_place_tells_its_order_and_closes_are_kept_while_a_marker_below_them_stays() {
+        let (a, b, open) = (
+            ReplenishmentId::generate(),
+            ReplenishmentId::generate(),
+            ReplenishmentId::generate(),
+        );
+        // Order a closed at version 10, b (opened after) at 20; `open` is open now.
+        let mut item: Item = [
+            (closed_version_attr(a.as_str()), n(10)),
+            (closed_version_attr(b.as_str()), n(20)),
+            (OPEN_RID.to_owned(), s(open.as_str())),
+            ("^one".to_owned(), n(4)),
+            ("^two".to_owned(), n(15)),
+        ]
+        .into_iter()
+        .collect();
+        assert_eq!(order_at(&item, 4).unwrap(), Some(a.clone()));
+        assert_eq!(order_at(&item, 9).unwrap(), Some(a.clone()));
+        assert_eq!(order_at(&item, 15).unwrap(), Some(b.clone()));
+        assert_eq!(order_at(&item, 20).unwrap(), Some(open.clone()));
+        // Both closes are needed: a marker lies below each.
+        assert!(unneeded_closes(&item, &[]).is_empty());
+        // Once the marker at 4 goes, a's close is needed by none (the one at 15 is above it).
+        assert_eq!(
+            unneeded_closes(&item, &["^one".to_owned()]),
+            vec![closed_version_attr(a.as_str())]
+        );
+        item.remove("^one");
+        item.remove("^two");
+        let mut all = unneeded_closes(&item, &[]);
+        all.sort();
+        let mut both = vec![
+            closed_version_attr(a.as_str()),
+            closed_version_attr(b.as_str()),
+        ];
+        both.sort();
+        assert_eq!(all, both);
+    }
 }

@@ -31,6 +31,8 @@ struct ReleasedSku {
     vendor: Option<VendorId>,
     /// The SKU's own pack size, if it overrides its vendor's.
     pack_size: Option<i64>,
+    /// Closed orders' versions on the SKU item that no marker needs any more.
+    unneeded: Vec<String>,
 }
 
 /// Result of a close attempt.
@@ -182,13 +184,17 @@ impl Store {
         now: &str,
     ) -> Result<CloseTx, StoreError> {
         let rid = &order.rid;
+        let mut unneeded = Vec::new();
         let (quantity, vendor, sku_pack) = if order.auto {
             match self.release_sku(account, order, keep_empty, now).await? {
-                Some(released) => (
-                    Some(released.quantity),
-                    order.vendor.clone().or(released.vendor),
-                    released.pack_size,
-                ),
+                Some(released) => {
+                    unneeded = released.unneeded;
+                    (
+                        Some(released.quantity),
+                        order.vendor.clone().or(released.vendor),
+                        released.pack_size,
+                    )
+                }
                 None => return Ok(CloseTx::NotOpen),
             }
         } else {
@@ -261,7 +267,8 @@ impl Store {
             }
         };
         if order.auto {
-            self.forget_running_quantity(account, order).await;
+            self.forget_running_quantity(account, order, &unneeded)
+                .await;
         }
         Ok(CloseTx::Committed(Box::new(closed)))
     }
@@ -277,19 +284,25 @@ impl Store {
         now: &str,
     ) -> Result<Option<ReleasedSku>, StoreError> {
         let closing = closing_quantity_attr(order.rid.as_str());
-        let released = |r: &Reader, quantity: i64| -> Result<ReleasedSku, StoreError> {
+        let released = |item: &Item, quantity: i64| -> Result<ReleasedSku, StoreError> {
+            let r = Reader::new(item);
             Ok(ReleasedSku {
                 quantity,
                 vendor: r.opt_id(VENDOR_ID, VendorId::parse)?,
                 pack_size: r.opt_i64(PACK_SIZE)?,
+                unneeded: super::marks::unneeded_closes(item, &[]),
             })
         };
+        // With the close, the SKU keeps the version it closed at, for the markers of lines
+        // written into the order (see `marks::order_at`).
         let mut req = self
             .update_item(sku_key(account, &order.sku))
             .update_expression(
-                "SET #cq = if_not_exists(#oq, :zero), #u = :now REMOVE #open, #oq ADD #ver :one",
+                "SET #cq = if_not_exists(#oq, :zero), #cv = #ver, #u = :now \
+                 REMOVE #open, #oq ADD #ver :one",
             )
             .expression_attribute_names("#cq", &closing)
+            .expression_attribute_names("#cv", closed_version_attr(order.rid.as_str()))
             .expression_attribute_names("#oq", OPEN_QTY)
             .expression_attribute_values(":zero", n(0))
             .expression_attribute_names("#open", OPEN_RID)
@@ -318,30 +331,32 @@ impl Store {
                     // Released before (a close that did not finish): finish it with the
                     // quantity kept, if the order item does not have it already.
                     return match r.opt_i64(&closing)? {
-                        Some(q) => released(&r, q).map(Some),
+                        Some(q) => released(&item, q).map(Some),
                         None => Ok(None),
                     };
                 }
                 _ => return Err(dynamo_error("UpdateItem", e)),
             },
         };
-        let r = Reader::new(&item);
-        released(&r, r.opt_i64(&closing)?.unwrap_or(0)).map(Some)
+        let quantity = Reader::new(&item).opt_i64(&closing)?.unwrap_or(0);
+        released(&item, quantity).map(Some)
     }
 
-    /// Step 3 of closing: the SKU forgets the closed order's quantity. A failure only leaves a few
-    /// bytes on the SKU item (readers use the order item's quantity once closed).
-    async fn forget_running_quantity(&self, account: &AccountId, order: &OrderRef) {
-        let result = self
-            .update_item(sku_key(account, &order.sku))
-            .update_expression("REMOVE #cq")
-            .condition_expression("attribute_exists(#oh)")
-            .expression_attribute_names("#cq", closing_quantity_attr(order.rid.as_str()))
-            .expression_attribute_names("#oh", ON_HAND)
-            .send()
-            .await;
+    /// Step 3 of closing: the SKU forgets the closed order's quantity, and the closed orders'
+    /// versions no marker needs. A failure only leaves a few bytes on the SKU item (readers use
+    /// the order item's quantity once closed).
+    async fn forget_running_quantity(
+        &self,
+        account: &AccountId,
+        order: &OrderRef,
+        unneeded: &[String],
+    ) {
+        let names: Vec<String> = std::iter::once(closing_quantity_attr(order.rid.as_str()))
+            .chain(unneeded.iter().cloned())
+            .collect();
+        let result = self.remove_sku_attrs(account, &order.sku, &names).await;
         if let Err(e) = result {
-            tracing::warn!(error = %dynamo_error("UpdateItem", e), "a closed order's running quantity was left on its SKU");
+            tracing::warn!(error = %e, "a closed order's running quantity was left on its SKU");
         }
     }
 
