@@ -65,7 +65,7 @@ build: $(SAM_VENV)/bin/sam ## sam build: every function with cargo-lambda (relea
 deploy: build ## deploy with sam (asks for the JWT issuer and audience the first time)
 	PATH="$(abspath $(SAM_VENV))/bin:$$PATH" SAM_CLI_TELEMETRY=0 sam deploy --guided
 
-bench: ## benchmarks (release): requests and write units per sale, a hot SKU, CPU time, cold start, size, memory, whole-process CPU per warm invocation; writes BENCHMARKS.md and bench.json (BENCH_ONLY=units|hot|cpu|cold|process: one section, printed)
+bench: ## benchmarks (release): requests and write units per sale, a hot SKU, CPU time, cold start, size, memory, whole-process CPU per warm invocation; writes BENCHMARKS.md and bench.json (BENCH_ONLY=units|hot|cpu|cold|process: one section, printed; BENCH_ONLY=render: BENCHMARKS.md again from bench.json)
 	scripts/dynamodb-local.sh install
 	$(CARGO) build --release --bins -p fn-settings -p fn-inventory -p fn-sale-finalize -p fn-replenishments -p fn-replenishment-close -p fn-order-events -p fn-console
 	# Apart, so the bench's experiment feature (aws-lc for init-probe) does not reach the functions.

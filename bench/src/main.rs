@@ -961,6 +961,16 @@ fn main() -> Result<(), Error> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    // `BENCH_ONLY=render` writes BENCHMARKS.md again from bench.json, measuring nothing (for a
+    // change of its text).
+    if std::env::var("BENCH_ONLY").as_deref() == Ok("render") {
+        let report: Value =
+            serde_json::from_str(&std::fs::read_to_string(root.join("bench.json"))?)?;
+        std::fs::write(root.join("BENCHMARKS.md"), markdown(&report))?;
+        println!("wrote BENCHMARKS.md from bench.json");
+        return Ok(());
+    }
     // `BENCH_ONLY=cpu|cold|hot|units|process` runs one section and prints it, leaving the reports
     // alone.
     if let Ok(only) = std::env::var("BENCH_ONLY") {
@@ -979,9 +989,10 @@ fn main() -> Result<(), Error> {
                 rt.block_on(cold_start(&table))
             }
             other => {
-                return Err(
-                    format!("BENCH_ONLY={other}: use units, hot, cpu, process or cold").into(),
+                return Err(format!(
+                    "BENCH_ONLY={other}: use units, hot, cpu, process, cold or render"
                 )
+                .into())
             }
         };
         println!("{}", serde_json::to_string_pretty(&r)?);
@@ -1006,7 +1017,6 @@ fn main() -> Result<(), Error> {
     let proc_cpu = rt.block_on(process::whole_process(&table));
     let report = json!({"machine": machine(), "requests_and_units": units, "hot_sku": hot, "cpu": cpu,
                         "cold_start": cold, "size": size, "memory": mem, "process": proc_cpu});
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     std::fs::write(
         root.join("bench.json"),
         serde_json::to_string_pretty(&report)? + "\n",

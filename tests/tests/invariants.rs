@@ -23,7 +23,9 @@
 //! released more than it received nor any sale more than it was owed; a receipt names a sale
 //! cancelled with its units left in the order only if the order's history (its images in the
 //! stream) shows that cancellation after the receipt; and every sale that became ready is
-//! published once (one `event_id`, the same detail each delivery).
+//! published once (one `event_id`, the same detail each delivery). Every claim is then handed to
+//! the completion path, whose sweep leaves no line marker and no closed order's version on any SKU
+//! item.
 //!
 //! `make soak` runs it longer: SOAK_SALES (default 20000) sales, SOAK_FAULT_RATE (default 0.10).
 

@@ -88,7 +88,7 @@ async fn a_cancel_planned_on_an_open_order_leaves_it_alone_once_closed() {
 }
 
 /// A redelivery read the sale while the first delivery was applying it; the first delivery
-/// completed it (and removed its markers) before the redelivery acted on that read. The sale
+/// completed it before the redelivery acted on that read. The sale
 /// applies once, and the redelivery answers what the first did.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_redelivery_planned_before_the_first_delivery_committed_applies_nothing() {
@@ -116,7 +116,7 @@ async fn a_redelivery_planned_before_the_first_delivery_committed_applies_nothin
         let (first, again, ()) = tokio::join!(
             async {
                 let first = first.await;
-                // The first is complete (and its markers gone): now the redelivery's read lands.
+                // The first is complete: now the redelivery's read lands.
                 hold.release();
                 first
             },

@@ -160,31 +160,35 @@ async fn write_one(
     let mut missed = 0;
     // The id of the order this line opens if its SKU has none open when the write lands.
     let new_order = ReplenishmentId::generate();
-    // Completed sales of this process whose markers go with the write.
-    let settled = store.settled_marks(account, &plan.sku);
-    loop {
-        if let Some(refusal) = Refusal::of(&plan) {
-            return Ok(Err(refusal));
-        }
-        lease.check()?;
-        let until = lease.stop_at;
-        let write = until_answered(until, || {
-            store.apply_line(account, sale, &plan, &new_order, &settled, now, until)
-        });
-        match write.await? {
-            LineWrite::Moved(state) => {
-                missed += 1;
-                telemetry::count(|s| &s.conflicts_retried, 1);
-                plan = replan(&plan, &state, limited);
+    // Completed sales of this process whose markers go with the write (removed with it, or, if
+    // the line's marker says it was written before, left to the sweep); given back if it fails.
+    let settled = store.take_settled(account, &plan.sku);
+    let sku = plan.sku.clone();
+    let result = async {
+        loop {
+            if let Some(refusal) = Refusal::of(&plan) {
+                return Ok(Err(refusal));
             }
-            written => {
-                // Removed with the write (or, if the marker says the line was written before,
-                // left to the sweep).
-                store.forget_settled(account, &plan.sku, &settled);
-                return Ok(Ok(done(plan, written, missed).expect("written")));
+            lease.check()?;
+            let until = lease.stop_at;
+            let write = until_answered(until, || {
+                store.apply_line(account, sale, &plan, &new_order, &settled, now, until)
+            });
+            match write.await? {
+                LineWrite::Moved(state) => {
+                    missed += 1;
+                    telemetry::count(|s| &s.conflicts_retried, 1);
+                    plan = replan(&plan, &state, limited);
+                }
+                written => return Ok(Ok(done(plan, written, missed).expect("written"))),
             }
         }
     }
+    .await;
+    if !matches!(result, Ok(Ok(_))) {
+        store.give_back_settled(account, &sku, settled);
+    }
+    result
 }
 
 enum Together {

@@ -223,7 +223,7 @@ fn timeouts(send_by: Instant) -> Option<aws_sdk_dynamodb::config::Builder> {
 
 impl Store {
     /// Writes one line to its SKU item ([`line_update`]), removing with it the markers of the
-    /// completed sales `settled` names (see [`Store::settled_marks`]). Whatever order is open when
+    /// completed sales `settled` names (see [`Store::take_settled`]). Whatever order is open when
     /// the write lands takes the units, so concurrent sales, opens and closes never make it miss.
     /// A miss answers what the item holds, so the retry needs no read.
     #[allow(clippy::too_many_arguments)]

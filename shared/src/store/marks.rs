@@ -2,7 +2,7 @@
 //! without a write of its own where it can:
 //! - each process remembers the sales it completed ([`Store::settle_marks`]), and its next line
 //!   write of the same SKU removes their markers in the same `UpdateItem`
-//!   ([`Store::settled_marks`]): on a SKU selling fast, one write of the item per sale;
+//!   ([`Store::take_settled`]): on a SKU selling fast, one write of the item per sale;
 //! - the completion path, which sees every claimed sale in the table's stream, reads the SKU items
 //!   of the sales it found complete and removes the markers still there, one write per SKU for a
 //!   whole batch ([`Store::sweep_marks`]): the markers of a process that wrote no more. With them
@@ -62,34 +62,38 @@ impl Store {
         }
     }
 
-    /// The [`mark_key`]s of completed sales whose markers the next line write of this SKU should
-    /// remove (at most [`SETTLED_PER_WRITE`]); they stay remembered until [`Store::forget_settled`].
-    pub fn settled_marks(&self, account: &AccountId, sku: &Sku) -> Vec<String> {
+    /// Takes the [`mark_key`]s of completed sales whose markers the next line write of this SKU
+    /// removes (at most [`SETTLED_PER_WRITE`], oldest first): concurrent writes of the SKU in this
+    /// process take different ones. A write that fails gives them back ([`Store::give_back_settled`]).
+    pub fn take_settled(&self, account: &AccountId, sku: &Sku) -> Vec<String> {
         let now = Instant::now();
         let mut marks = self.settled.marks.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(keys) = marks.get_mut(&sku_partition(account, sku)) else {
+        let partition = sku_partition(account, sku);
+        let Some(keys) = marks.get_mut(&partition) else {
             return Vec::new();
         };
         keys.retain(|(_, at)| now.duration_since(*at) < SETTLED_TTL);
-        keys.iter()
-            .take(SETTLED_PER_WRITE)
-            .map(|(k, _)| k.clone())
-            .collect()
+        let taken: Vec<String> = keys
+            .drain(..keys.len().min(SETTLED_PER_WRITE))
+            .map(|(k, _)| k)
+            .collect();
+        if keys.is_empty() {
+            marks.remove(&partition);
+        }
+        taken
     }
 
-    /// Forgets these sales' markers on this SKU: a write removed them.
-    pub fn forget_settled(&self, account: &AccountId, sku: &Sku, removed: &[String]) {
-        if removed.is_empty() {
+    /// Gives back what [`Store::take_settled`] took, for a write that did not land.
+    pub fn give_back_settled(&self, account: &AccountId, sku: &Sku, keys: Vec<String>) {
+        if keys.is_empty() {
             return;
         }
+        let now = Instant::now();
         let mut marks = self.settled.marks.lock().unwrap_or_else(|e| e.into_inner());
-        let partition = sku_partition(account, sku);
-        if let Some(keys) = marks.get_mut(&partition) {
-            keys.retain(|(k, _)| !removed.contains(k));
-            if keys.is_empty() {
-                marks.remove(&partition);
-            }
-        }
+        marks
+            .entry(sku_partition(account, sku))
+            .or_default()
+            .extend(keys.into_iter().map(|k| (k, now)));
     }
 
     /// Removes the markers of these complete sales (account, sale, its SKUs) still on their SKU
