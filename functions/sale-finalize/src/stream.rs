@@ -50,7 +50,9 @@ pub fn claimed(record: &EventRecord) -> Option<Claimed> {
     let sale = SaleId::parse(sale, "sale_id").ok()?;
     Some(Claimed {
         account: codec::account_of(&image).ok()?,
-        skus: claimed_skus(&sale, request)?,
+        // An unreadable request still goes to its completion (which reports it); it is only
+        // not swept.
+        skus: claimed_skus(&sale, request).unwrap_or_default(),
         sale,
         sequence_number: record.change.sequence_number.clone()?,
     })
@@ -111,10 +113,19 @@ pub async fn handle_stream(
     }
     // Only markers of complete sales, so none an applier could still need. A sweep that fails is
     // no failure of the batch: the markers are only bytes on the items, and it is logged.
-    let swept = match store.sweep_marks(&complete).await {
-        Ok(written) => written,
-        Err(e) => {
+    // Within what is left of the invocation, so that the batch's answer is never lost to the
+    // function's timeout; what it leaves, a later batch's sweep of those SKUs takes.
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .saturating_sub(MARGIN / 3);
+    let swept = match tokio::time::timeout(left, store.sweep_marks(&complete)).await {
+        Ok(Ok(written)) => written,
+        Ok(Err(e)) => {
             tracing::warn!(error = %e, "the markers of complete sales were left on their SKUs");
+            0
+        }
+        Err(_) => {
+            tracing::warn!("the sweep of markers ran out of time");
             0
         }
     };

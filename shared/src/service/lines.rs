@@ -162,7 +162,10 @@ async fn write_one(
     let new_order = ReplenishmentId::generate();
     // Completed sales of this process whose markers go with the write (removed with it, or, if
     // the line's marker says it was written before, left to the sweep); given back if it fails.
-    let settled = store.take_settled(account, &plan.sku);
+    let mut settled = store.take_settled(account, &plan.sku);
+    // Never this sale's own markers (its line is the write's own target).
+    let own = crate::store::layout::mark_key(sale);
+    settled.retain(|k| *k != own);
     let sku = plan.sku.clone();
     let result = async {
         loop {

@@ -26,6 +26,8 @@ use crate::ids::{AccountId, SaleId, Sku};
 
 /// The completed sales whose markers ride on one line write, at most.
 pub const SETTLED_PER_WRITE: usize = 8;
+/// Attributes one sweep's write removes from a SKU item, at most.
+const SWEPT_PER_WRITE: usize = 64;
 /// How long a process keeps a completed sale's markers for its next write of the SKU; after that
 /// they are left to the completion path's sweep.
 const SETTLED_TTL: Duration = Duration::from_secs(60);
@@ -73,10 +75,13 @@ impl Store {
             return Vec::new();
         };
         keys.retain(|(_, at)| now.duration_since(*at) < SETTLED_TTL);
-        let taken: Vec<String> = keys
+        let mut taken: Vec<String> = keys
             .drain(..keys.len().min(SETTLED_PER_WRITE))
             .map(|(k, _)| k)
             .collect();
+        // A name twice in one expression would make DynamoDB refuse the write.
+        taken.sort();
+        taken.dedup();
         if keys.is_empty() {
             marks.remove(&partition);
         }
@@ -121,7 +126,7 @@ impl Store {
             .values()
             .map(|(account, sku, _)| sku_key(account, sku))
             .collect();
-        let mut written = 0;
+        let (mut written, mut failed) = (0, None);
         for item in self.batch_get(keys).await? {
             let Some((account, sku, sales)) =
                 wanted.get(&(key_text(&item, PK), key_text(&item, SK)))
@@ -140,10 +145,18 @@ impl Store {
             if names.is_empty() {
                 continue;
             }
-            self.remove_sku_attrs(account, sku, &names).await?;
-            written += 1;
+            // One expression stays well inside DynamoDB's 4 KB; the rest go with a later sweep.
+            names.truncate(SWEPT_PER_WRITE);
+            // An item that fails leaves the others to be swept still.
+            match self.remove_sku_attrs(account, sku, &names).await {
+                Ok(()) => written += 1,
+                Err(e) => failed = failed.or(Some(e)),
+            }
         }
-        Ok(written)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(written),
+        }
     }
 
     /// Removes these attributes (markers, a closed order's leftovers) from a SKU item, if it
