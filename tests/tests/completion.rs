@@ -141,16 +141,23 @@ async fn an_invalid_sale_leaves_nothing_to_complete() {
     assert_eq!(app.on_hand(A, "X").await, 0);
 }
 
-/// The completion path removes the markers complete sales left on their SKU items (those their
-/// process did not remove with a later write), one write per item for the batch, and leaves
-/// those of a sale still being applied until it is complete.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_markers_of_complete_sales_are_swept_and_those_in_flight_stay() {
+/// A table with its stream on, the account back-ordering, and SKU X short (0), whose sales hold
+/// a lease of [`LEASE`].
+async fn short_sku_app() -> TestApp {
     let (mut app, _faults) = TestApp::with_faults().await;
     app.store = app.store.clone().with_sale_lease(LEASE);
     enable_stream(&app).await;
     app.enable_account(A, true).await;
     app.sku(A, "X", "backorder", None, 0).await;
+    app
+}
+
+/// The completion path removes the markers complete sales left on their SKU items (those their
+/// process did not remove with a later write), one write per item for the batch, and leaves
+/// those of a sale still being applied until it is complete.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_markers_of_complete_sales_are_swept_and_those_in_flight_stay() {
+    let mut app = short_sku_app().await;
     // S1 completes; S2's caller dies after its line (requests 0 and 1 read and claim, 2 writes the
     // line). S2's line took S1's markers with it, since this process completed S1.
     assert_eq!(app.finalize(A, "S1", &[("X", 1)]).await.status, 200);
@@ -207,11 +214,7 @@ async fn the_markers_of_complete_sales_are_swept_and_those_in_flight_stay() {
 /// order A, which then closed (and a next order opened and closed too), is completed into A.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sale_completed_after_its_order_closed_feeds_that_order() {
-    let (mut app, _faults) = TestApp::with_faults().await;
-    app.store = app.store.clone().with_sale_lease(LEASE);
-    enable_stream(&app).await;
-    app.enable_account(A, true).await;
-    app.sku(A, "X", "backorder", None, 0).await;
+    let mut app = short_sku_app().await;
     assert_eq!(app.finalize(A, "S0", &[("X", 1)]).await.status, 200);
     let first = app.orders(A, "").await[0]["replenishment_id"]
         .as_str()
