@@ -214,7 +214,7 @@ async fn the_markers_of_complete_sales_are_swept_and_those_in_flight_stay() {
 /// order A, which then closed (and a next order opened and closed too), is completed into A.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_sale_completed_after_its_order_closed_feeds_that_order() {
-    let mut app = short_sku_app().await;
+    let app = short_sku_app().await;
     assert_eq!(app.finalize(A, "S0", &[("X", 1)]).await.status, 200);
     let first = app.orders(A, "").await[0]["replenishment_id"]
         .as_str()
